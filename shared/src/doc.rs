@@ -1,0 +1,451 @@
+//! The automerge document of one inspection, mapped with autosurgeon.
+//!
+//! Stored format, versioned by `schema_version`: field names and value codes
+//! must not change within a version. A newer build still loads every older
+//! version (missing fields take their defaults); an older build refuses a newer
+//! version instead of silently dropping fields.
+//!
+//! Merge rules that follow from the shape:
+//! - every catalogue component's map is created with the inspection, so two
+//!   devices rating different components, or different fields of one
+//!   component, never collide;
+//! - findings, recommendations, photos, visits and comments are lists whose
+//!   items carry an id (`#[key]`), so concurrent inserts are both kept;
+//! - one scalar field set to two values concurrently is a conflict, listed by
+//!   [`crate::conflicts`] and resolved by writing one value for all.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, Automerge, Change, ReadDoc, ROOT};
+use autosurgeon::{Hydrate, Reconcile, hydrate, reconcile};
+
+use crate::catalogue::Catalogue;
+use crate::domain::{InspectionStatus, Rating, Severity, Urgency};
+use crate::ids::*;
+use crate::SharedError;
+
+/// Schema version written by this build.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One inspection, as the device and the server read it. Stored format v1.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub struct InspectionDoc {
+    pub schema_version: u64,
+    pub inspection_id: InspectionId,
+    pub territory_id: TerritoryId,
+    pub office_id: OfficeId,
+    pub complex_id: ComplexId,
+    pub catalogue_version: String,
+    pub created_at: i64,
+    pub created_by: UserId,
+    pub status: InspectionStatus,
+    #[autosurgeon(missing = "String::new")]
+    pub notes: String,
+    /// Keyed by catalogue component code.
+    pub components: BTreeMap<String, ComponentRecord>,
+    pub findings: Vec<Finding>,
+    #[autosurgeon(missing = "Vec::new")]
+    pub visits: Vec<SiteVisit>,
+    #[autosurgeon(missing = "Review::default")]
+    pub review: Review,
+    /// automerge actor (hex) -> who wrote with it, so conflicts can name people.
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub actors: BTreeMap<String, ActorInfo>,
+}
+
+/// Inventory and rating of one catalogue component.
+#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
+pub struct ComponentRecord {
+    /// `None` until the inventory step says whether the building has it.
+    pub present: Option<bool>,
+    pub rating: Option<Rating>,
+    pub note: String,
+}
+
+/// A finding (constat de désordre): what, where, how severe, photos, and the work it calls for.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub struct Finding {
+    #[key]
+    pub id: FindingId,
+    pub component: String,
+    pub title: String,
+    pub location: String,
+    pub severity: Severity,
+    pub description: String,
+    pub photos: Vec<PhotoRef>,
+    pub recommendations: Vec<Recommendation>,
+    pub created_by: UserId,
+    pub created_at: i64,
+}
+
+/// A photo referenced by hash; its bytes travel apart from the document.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub struct PhotoRef {
+    #[key]
+    pub hash: PhotoHash,
+    pub size: u64,
+    pub mime: String,
+    pub caption: String,
+    pub taken_at: i64,
+}
+
+/// Work recommended for a finding.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub struct Recommendation {
+    #[key]
+    pub id: RecommendationId,
+    pub work: String,
+    pub urgency: Urgency,
+    pub quantity: f64,
+    pub unit: String,
+    pub unit_cost: f64,
+}
+
+impl Recommendation {
+    /// Estimated cost: quantity × unit cost (never stored, so it cannot disagree).
+    pub fn estimated_cost(&self) -> f64 {
+        self.quantity * self.unit_cost
+    }
+}
+
+/// A site visit: feeds the CS's activity statement.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub struct SiteVisit {
+    #[key]
+    pub id: VisitId,
+    /// ISO date, `YYYY-MM-DD`.
+    pub date: String,
+    pub inspector: UserId,
+    pub hours_on_site: f64,
+    pub travel_hours: f64,
+    pub km: f64,
+    pub expenses: f64,
+}
+
+/// The CS's review thread.
+#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
+pub struct Review {
+    pub comments: Vec<ReviewComment>,
+}
+
+/// One comment of the review thread.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub struct ReviewComment {
+    #[key]
+    pub id: CommentId,
+    pub author: UserId,
+    pub author_name: String,
+    pub at: i64,
+    pub text: String,
+}
+
+/// Who writes with an automerge actor.
+#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
+pub struct ActorInfo {
+    pub user_id: UserId,
+    pub user_name: String,
+    pub device_id: DeviceId,
+}
+
+/// Identity of the writer of an edit: its automerge actor plus the person.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Author {
+    pub actor: ActorId,
+    pub info: ActorInfo,
+}
+
+impl Author {
+    /// A device's author: the actor id is the device id's bytes, so every
+    /// device has its own actor and (actor, seq) pairs never collide.
+    pub fn device(device_id: DeviceId, user_id: UserId, user_name: &str) -> Self {
+        Self {
+            actor: ActorId::from(device_id.0.as_bytes().as_slice()),
+            info: ActorInfo { user_id, user_name: user_name.to_string(), device_id },
+        }
+    }
+}
+
+/// What identifies a new inspection.
+#[derive(Clone, Debug)]
+pub struct NewInspection {
+    pub inspection_id: InspectionId,
+    pub territory_id: TerritoryId,
+    pub office_id: OfficeId,
+    pub complex_id: ComplexId,
+}
+
+/// An inspection's automerge document plus the typed operations on it.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    doc: Automerge,
+}
+
+impl Inspection {
+    /// Creates the document with every catalogue component present in the map.
+    pub fn create(author: &Author, new: NewInspection, catalogue: &Catalogue) -> Result<(Self, Change), SharedError> {
+        let components = catalogue
+            .components()
+            .map(|(_, c)| (c.code.clone(), ComponentRecord::default()))
+            .collect();
+        let value = InspectionDoc {
+            schema_version: SCHEMA_VERSION,
+            inspection_id: new.inspection_id,
+            territory_id: new.territory_id,
+            office_id: new.office_id,
+            complex_id: new.complex_id,
+            catalogue_version: catalogue.version.clone(),
+            created_at: now_ms(),
+            created_by: author.info.user_id,
+            status: InspectionStatus::InProgress,
+            notes: String::new(),
+            components,
+            findings: Vec::new(),
+            visits: Vec::new(),
+            review: Review::default(),
+            actors: BTreeMap::from([(author.actor.to_hex_string(), author.info.clone())]),
+        };
+        let mut insp = Self { doc: Automerge::new().with_actor(author.actor.clone()) };
+        let mut tx = insp.doc.transaction();
+        reconcile(&mut tx, &value)?;
+        tx.commit_with(CommitOptions::default().with_time(now_ms()));
+        let change = insp.doc.get_last_local_change().ok_or(SharedError::NoChange)?;
+        Ok((insp, change))
+    }
+
+    /// Loads a saved document (snapshot, possibly followed by incremental changes).
+    pub fn load(bytes: &[u8]) -> Result<Self, SharedError> {
+        Ok(Self { doc: Automerge::load(bytes)? })
+    }
+
+    /// An empty document, to be filled by [`Self::apply_changes`].
+    pub fn empty() -> Self {
+        Self { doc: Automerge::new() }
+    }
+
+    /// Wraps an automerge document.
+    pub fn from_automerge(doc: Automerge) -> Self {
+        Self { doc }
+    }
+
+    /// The automerge document, for sync layers that need its changes or heads.
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+
+    /// Mutable access for layers that apply remote changes.
+    pub fn automerge_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
+
+    /// Applies changes received from elsewhere; changes already present are ignored.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), SharedError> {
+        self.doc.apply_changes(changes)?;
+        Ok(())
+    }
+
+    /// Reads the whole inspection; fields with concurrent values read as the
+    /// deterministic winner (see [`crate::conflicts`] for all of them).
+    pub fn read(&self) -> Result<InspectionDoc, SharedError> {
+        let v = self.doc.get(ROOT, "schema_version")?;
+        let version = match v {
+            Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+                automerge::ScalarValue::Uint(u) => *u,
+                automerge::ScalarValue::Int(i) => *i as u64,
+                _ => 0,
+            },
+            _ => return Err(SharedError::NotAnInspection),
+        };
+        if version > SCHEMA_VERSION {
+            return Err(SharedError::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
+        }
+        Ok(hydrate(&self.doc)?)
+    }
+
+    /// Applies one edit as one automerge change, stamped with its author.
+    /// Only fields that differ are written, so concurrent edits of other fields
+    /// merge. Returns `None` when the edit changed nothing.
+    pub fn edit<F>(&mut self, author: &Author, f: F) -> Result<Option<Change>, SharedError>
+    where
+        F: FnOnce(&mut InspectionDoc) -> Result<(), SharedError>,
+    {
+        let mut value = self.read()?;
+        f(&mut value)?;
+        let key = author.actor.to_hex_string();
+        if value.actors.get(&key) != Some(&author.info) {
+            value.actors.insert(key, author.info.clone());
+        }
+        self.doc.set_actor(author.actor.clone());
+        let mut tx = self.doc.transaction();
+        if let Err(e) = reconcile(&mut tx, &value) {
+            tx.rollback();
+            return Err(e.into());
+        }
+        let (hash, _) = tx.commit_with(CommitOptions::default().with_time(now_ms()));
+        match hash {
+            None => Ok(None),
+            Some(h) => Ok(Some(self.doc.get_change_by_hash(&h).ok_or(SharedError::NoChange)?)),
+        }
+    }
+
+    /// The full document, compressed.
+    pub fn save(&self) -> Vec<u8> {
+        self.doc.save()
+    }
+}
+
+impl InspectionDoc {
+    /// Finds a finding by id.
+    pub fn finding_mut(&mut self, id: FindingId) -> Result<&mut Finding, SharedError> {
+        self.findings
+            .iter_mut()
+            .find(|f| f.id == id)
+            .ok_or(SharedError::UnknownFinding(id))
+    }
+
+    /// Sets a component's rating (a rating means the component is present,
+    /// unless it is "sans objet").
+    pub fn rate(&mut self, code: &str, rating: Rating) -> Result<(), SharedError> {
+        let c = self
+            .components
+            .get_mut(code)
+            .ok_or_else(|| SharedError::UnknownComponent(code.to_string()))?;
+        c.rating = Some(rating);
+        c.present = Some(rating != Rating::NotApplicable);
+        Ok(())
+    }
+
+    /// Count of (rated, present) components, for progress bars.
+    pub fn progress(&self) -> (usize, usize) {
+        let present = self.components.values().filter(|c| c.present != Some(false)).count();
+        let rated = self
+            .components
+            .values()
+            .filter(|c| c.present != Some(false) && c.rating.is_some_and(|r| r != Rating::NotInspected))
+            .count();
+        (rated, present)
+    }
+
+    /// Total estimated cost of all recommendations, and of those due within 5 years.
+    pub fn costs(&self) -> (f64, f64) {
+        let mut total = 0.0;
+        let mut five = 0.0;
+        for r in self.findings.iter().flat_map(|f| &f.recommendations) {
+            total += r.estimated_cost();
+            if r.urgency.within_five_years() {
+                five += r.estimated_cost();
+            }
+        }
+        (total, five)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use super::*;
+    use crate::domain::Severity;
+
+    pub(crate) fn sample(author: &Author) -> Inspection {
+        let new = NewInspection {
+            inspection_id: InspectionId::new(),
+            territory_id: TerritoryId::new(),
+            office_id: OfficeId::new(),
+            complex_id: ComplexId::new(),
+        };
+        Inspection::create(author, new, Catalogue::current()).unwrap().0
+    }
+
+    fn author(name: &str) -> Author {
+        Author::device(DeviceId::new(), UserId::new(), name)
+    }
+
+    #[test]
+    fn created_inspection_has_every_catalogue_component_and_reads_back() {
+        let a = author("Julie");
+        let insp = sample(&a);
+        let d = insp.read().unwrap();
+        assert_eq!(d.components.len(), Catalogue::current().components().count());
+        assert_eq!(d.status, InspectionStatus::InProgress);
+        assert_eq!(d.actors.len(), 1);
+    }
+
+    #[test]
+    fn edits_on_different_components_from_two_devices_merge_to_the_union() {
+        let (a, b) = (author("Julie"), author("Marc"));
+        let mut one = sample(&a);
+        let mut two = Inspection::load(&one.save()).unwrap();
+        one.edit(&a, |d| d.rate("B3010", Rating::D)).unwrap().unwrap();
+        two.edit(&b, |d| d.rate("D2021", Rating::B)).unwrap().unwrap();
+        let c2 = two.automerge().get_changes(&[]);
+        one.apply_changes(c2).unwrap();
+        let d = one.read().unwrap();
+        assert_eq!(d.components["B3010"].rating, Some(Rating::D));
+        assert_eq!(d.components["D2021"].rating, Some(Rating::B));
+        assert_eq!(d.actors.len(), 2);
+    }
+
+    #[test]
+    fn concurrent_findings_are_both_kept_and_unchanged_edit_makes_no_change() {
+        let (a, b) = (author("Julie"), author("Marc"));
+        let mut one = sample(&a);
+        let mut two = Inspection::load(&one.save()).unwrap();
+        for (insp, who, title) in [(&mut one, &a, "Fissure"), (&mut two, &b, "Infiltration")] {
+            insp.edit(who, |d| {
+                d.findings.push(Finding {
+                    id: FindingId::new(),
+                    component: "A1010".into(),
+                    title: title.into(),
+                    location: "Coin nord-est".into(),
+                    severity: Severity::Major,
+                    description: String::new(),
+                    photos: vec![],
+                    recommendations: vec![],
+                    created_by: who.info.user_id,
+                    created_at: now_ms(),
+                });
+                Ok(())
+            })
+            .unwrap();
+        }
+        one.apply_changes(two.automerge().get_changes(&[])).unwrap();
+        assert_eq!(one.read().unwrap().findings.len(), 2);
+        assert!(one.edit(&a, |_| Ok(())).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_older_schema_without_visits_review_or_actors_still_loads() {
+        // Schema v0 (pre-release) had no visits, review, actors nor notes.
+        let a = author("Julie");
+        let mut insp = sample(&a);
+        {
+            let doc = insp.automerge_mut();
+            let mut tx = doc.transaction();
+            for key in ["visits", "review", "actors", "notes"] {
+                tx.delete(ROOT, key).unwrap();
+            }
+            tx.put(ROOT, "schema_version", 0_u64).unwrap();
+            tx.commit();
+        }
+        let d = insp.read().unwrap();
+        assert!(d.visits.is_empty() && d.review.comments.is_empty() && d.actors.is_empty());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_a_clear_error() {
+        let a = author("Julie");
+        let mut insp = sample(&a);
+        let mut tx = insp.automerge_mut().transaction();
+        tx.put(ROOT, "schema_version", 99_u64).unwrap();
+        tx.commit();
+        assert!(matches!(insp.read(), Err(SharedError::SchemaTooNew { found: 99, .. })));
+    }
+}

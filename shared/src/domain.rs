@@ -1,0 +1,234 @@
+//! Domain vocabulary shared by the device, the server and the review pages:
+//! roles, the government condition scale, urgencies, statuses, and the
+//! reference records (territory, office, complex) that devices cache.
+
+use autosurgeon::{Hydrate, HydrateError, Reconcile, Reconciler};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ComplexId, OfficeId, TerritoryId};
+
+/// Declares a closed vocabulary stored as a stable snake_case code (in JSON, in
+/// automerge documents and in SQL) with its French label for screens and reports.
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $code:literal, $label:literal;)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $code)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in display order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+            /// The stable code used on the wire, in documents and in SQL. Never change one.
+            pub fn code(self) -> &'static str {
+                match self { $($name::$variant => $code,)+ }
+            }
+            /// The French label shown to users.
+            pub fn label_fr(self) -> &'static str {
+                match self { $($name::$variant => $label,)+ }
+            }
+            /// Parses a stable code.
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code { $($code => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.code())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::SharedError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::from_code(s).ok_or_else(|| crate::SharedError::UnknownCode {
+                    kind: stringify!($name),
+                    code: s.to_string(),
+                })
+            }
+        }
+
+        impl Reconcile for $name {
+            type Key<'a> = autosurgeon::reconcile::NoKey;
+            fn reconcile<R: Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+                reconciler.str(self.code())
+            }
+        }
+
+        impl Hydrate for $name {
+            fn hydrate_string(s: &str) -> Result<Self, HydrateError> {
+                Self::from_code(s).ok_or_else(|| HydrateError::unexpected(stringify!($name), s.to_string()))
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// What a user may do. Checked on every request against the user's territory
+    /// (and office, for office readers).
+    Role {
+        Inspector => "inspecteur", "Inspecteur du CS";
+        Manager => "responsable", "Responsable du CS";
+        OfficeReader => "lecteur_organisme", "Lecteur d'organisme";
+        Admin => "administrateur", "Administrateur";
+    }
+);
+
+vocabulary!(
+    /// A component's rating: the government condition scale plus the two
+    /// non-ratings of the BSI method.
+    Rating {
+        A => "A", "A – Très bon";
+        B => "B", "B – Bon";
+        C => "C", "C – Satisfaisant";
+        D => "D", "D – Mauvais";
+        E => "E", "E – Très mauvais";
+        NotApplicable => "sans_objet", "Sans objet";
+        NotInspected => "non_inspecte", "Non inspecté";
+    }
+);
+
+vocabulary!(
+    /// Building condition derived from the physical obsolescence index (IVP).
+    Condition {
+        A => "A", "A – Très bon";
+        B => "B", "B – Bon";
+        C => "C", "C – Satisfaisant";
+        D => "D", "D – Mauvais";
+        E => "E", "E – Très mauvais";
+    }
+);
+
+vocabulary!(
+    /// How soon recommended work must be done.
+    Urgency {
+        Immediate => "immediate", "Immédiate (sécurité)";
+        WithinYear => "moins_1_an", "Moins d'un an";
+        OneToTwo => "1_2_ans", "1 à 2 ans";
+        ThreeToFive => "3_5_ans", "3 à 5 ans";
+        OverFive => "plus_5_ans", "Plus de 5 ans";
+    }
+);
+
+vocabulary!(
+    /// How severe a finding is.
+    Severity {
+        Minor => "mineure", "Mineure";
+        Moderate => "moderee", "Modérée";
+        Major => "majeure", "Majeure";
+        Critical => "critique", "Critique (sécurité)";
+    }
+);
+
+vocabulary!(
+    /// Where an inspection stands in the CS workflow.
+    InspectionStatus {
+        InProgress => "en_cours", "En cours";
+        Submitted => "soumise", "Soumise pour révision";
+        Returned => "retournee", "Retournée par le CS";
+        Approved => "approuvee", "Approuvée";
+    }
+);
+
+impl Urgency {
+    /// Years from the inspection until the work is due; used by the works plan
+    /// and the IVP (work due within 5 years).
+    pub fn years_until_due(self) -> u32 {
+        match self {
+            Urgency::Immediate | Urgency::WithinYear => 0,
+            Urgency::OneToTwo => 1,
+            Urgency::ThreeToFive => 3,
+            Urgency::OverFive => 6,
+        }
+    }
+    /// Counts in the physical obsolescence index (work needed within 5 years).
+    pub fn within_five_years(self) -> bool {
+        !matches!(self, Urgency::OverFive)
+    }
+}
+
+/// Thresholds of the IVP bands. Unverified figures (see DOMAIN.md): they are
+/// settings of the CS, and these are only the defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConditionThresholds {
+    /// Upper bounds (inclusive, as fractions) of bands A, B, C and D; above the last is E.
+    pub upper_bounds: [f64; 4],
+}
+
+impl Default for ConditionThresholds {
+    fn default() -> Self {
+        Self { upper_bounds: [0.05, 0.10, 0.15, 0.30] }
+    }
+}
+
+impl ConditionThresholds {
+    /// The building condition for an IVP (cost of work due within 5 years ÷ replacement value).
+    pub fn condition_for(&self, ivp: f64) -> Condition {
+        let bands = [Condition::A, Condition::B, Condition::C, Condition::D];
+        for (bound, cond) in self.upper_bounds.iter().zip(bands) {
+            if ivp <= *bound {
+                return cond;
+            }
+        }
+        Condition::E
+    }
+}
+
+/// A CS territory as devices see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Territory {
+    pub id: TerritoryId,
+    pub name: String,
+}
+
+/// A served housing office.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Office {
+    pub id: OfficeId,
+    pub territory_id: TerritoryId,
+    pub name: String,
+    pub code: String,
+}
+
+/// A housing complex: what an inspector visits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Complex {
+    pub id: ComplexId,
+    pub territory_id: TerritoryId,
+    pub office_id: OfficeId,
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub city: String,
+    pub dwellings: u32,
+    pub year_built: u32,
+    /// Replacement value in dollars (CAD), the denominator of the IVP.
+    pub replacement_value: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_bands_follow_default_thresholds() {
+        let t = ConditionThresholds::default();
+        assert_eq!(t.condition_for(0.0), Condition::A);
+        assert_eq!(t.condition_for(0.05), Condition::A);
+        assert_eq!(t.condition_for(0.07), Condition::B);
+        assert_eq!(t.condition_for(0.15), Condition::C);
+        assert_eq!(t.condition_for(0.16), Condition::D);
+        assert_eq!(t.condition_for(0.31), Condition::E);
+    }
+
+    #[test]
+    fn codes_are_stable_and_parse_back() {
+        for r in Rating::ALL {
+            assert_eq!(Rating::from_code(r.code()), Some(*r));
+        }
+        assert_eq!(serde_json::to_string(&Role::OfficeReader).unwrap(), "\"lecteur_organisme\"");
+        assert!("Z".parse::<Rating>().is_err());
+    }
+}
