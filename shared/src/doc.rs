@@ -37,7 +37,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// One inspection, as the device and the server read it. Stored format v1.
-#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct InspectionDoc {
     pub schema_version: u64,
     pub inspection_id: InspectionId,
@@ -63,7 +63,7 @@ pub struct InspectionDoc {
 }
 
 /// Inventory and rating of one catalogue component.
-#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct ComponentRecord {
     /// `None` until the inventory step says whether the building has it.
     pub present: Option<bool>,
@@ -72,7 +72,7 @@ pub struct ComponentRecord {
 }
 
 /// A finding (constat de désordre): what, where, how severe, photos, and the work it calls for.
-#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     #[key]
     pub id: FindingId,
@@ -88,7 +88,7 @@ pub struct Finding {
 }
 
 /// A photo referenced by hash; its bytes travel apart from the document.
-#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct PhotoRef {
     #[key]
     pub hash: PhotoHash,
@@ -99,7 +99,7 @@ pub struct PhotoRef {
 }
 
 /// Work recommended for a finding.
-#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Recommendation {
     #[key]
     pub id: RecommendationId,
@@ -118,7 +118,7 @@ impl Recommendation {
 }
 
 /// A site visit: feeds the CS's activity statement.
-#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct SiteVisit {
     #[key]
     pub id: VisitId,
@@ -132,13 +132,13 @@ pub struct SiteVisit {
 }
 
 /// The CS's review thread.
-#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Review {
     pub comments: Vec<ReviewComment>,
 }
 
 /// One comment of the review thread.
-#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct ReviewComment {
     #[key]
     pub id: CommentId,
@@ -149,7 +149,7 @@ pub struct ReviewComment {
 }
 
 /// Who writes with an automerge actor.
-#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct ActorInfo {
     pub user_id: UserId,
     pub user_name: String,

@@ -1,0 +1,73 @@
+//! Bilan's territory sync server, as a library: [`router`] builds the axum app
+//! and [`launch`] serves it on a bound listener until a shutdown future
+//! resolves. The binary only parses configuration. What belongs here: storage
+//! (SQLite by default, behind [`store::Storage`]), the HTTP API, the photo
+//! store, and the admin operations (demo seed, CSV import).
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod photos;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use error::{ApiError, StoreError};
+pub use store::{SqliteStore, Storage};
+
+/// Everything a request handler needs.
+pub struct Inner {
+    pub config: Config,
+    pub store: Box<dyn Storage>,
+    pub photos: photos::PhotoStore,
+}
+
+/// Shared application state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl AppState {
+    /// Opens the SQLite store and photo folder named by the config.
+    pub fn open(config: Config) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = SqliteStore::open(&config.db_path())?;
+        let photos = photos::PhotoStore::new(config.photo_dir())?;
+        Ok(Self(Arc::new(Inner { config, store: Box::new(store), photos })))
+    }
+
+    /// The storage layer.
+    pub fn store(&self) -> &dyn Storage {
+        self.0.store.as_ref()
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/api/v1", http::api_routes())
+        // Bodies are limited per route (sync, photos) with JSON errors.
+        .layer(DefaultBodyLimit::disable())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves, then lets
+/// requests in flight finish.
+pub async fn launch(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "serving");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

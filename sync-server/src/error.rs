@@ -1,0 +1,137 @@
+//! Errors: [`StoreError`] for the storage layer, [`ApiError`] for the HTTP
+//! boundary. Every API error has a stable code ([`ErrorCode`]); 5xx bodies are
+//! generic (details go to the log only).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bilan_shared::protocol::{ApiErrorBody, ErrorCode};
+
+/// Errors of the storage layer. The message says what the operator or user can do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("base de données : {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("fichier : {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Document(#[from] bilan_shared::SharedError),
+    #[error("changement automerge illisible pour l'inspection {doc}: {reason}")]
+    MalformedChange { doc: String, reason: String },
+    #[error("l'inspection {0} dépend de changements que le serveur n'a jamais reçus : renvoyez tout l'historique")]
+    MissingDependencies(String),
+    #[error("l'inspection {doc} n'est pas valide pour ce territoire : {reason}")]
+    InvalidDocument { doc: String, reason: String },
+    #[error("accès refusé : {0}")]
+    Forbidden(String),
+    #[error("introuvable : {0}")]
+    NotFound(String),
+    #[error("existe déjà : {0}")]
+    AlreadyExists(String),
+    #[error("requête invalide : {0}")]
+    BadRequest(String),
+    #[error("nom d'utilisateur ou mot de passe incorrect")]
+    InvalidCredentials,
+    #[error("hachage du mot de passe : {0}")]
+    Password(String),
+}
+
+impl StoreError {
+    /// True when the storage cannot write for reasons outside the request (disk
+    /// full, read-only database): the client should retry later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
+            StoreError::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::ReadOnlyFilesystem
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The one error type of the HTTP API.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "Session absente, expirée ou révoquée : reconnectez-vous.",
+        )
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "Erreur interne du serveur. Réessayez plus tard; si elle persiste, avertissez l'administrateur.",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        use StatusCode as S;
+        let msg = e.to_string();
+        match e {
+            ref e if e.is_unavailable() => {
+                tracing::error!(error = %e, "storage unavailable");
+                ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "Le serveur ne peut pas enregistrer pour le moment (stockage plein ou en lecture seule). Vos données restent sur l'appareil : réessayez plus tard.",
+                )
+            }
+            StoreError::MalformedChange { .. } => ApiError::new(S::BAD_REQUEST, ErrorCode::MalformedChange, msg),
+            StoreError::MissingDependencies(_) => ApiError::new(S::CONFLICT, ErrorCode::MissingDependencies, msg),
+            StoreError::Document(bilan_shared::SharedError::SchemaTooNew { .. }) => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, ErrorCode::SchemaVersion, msg)
+            }
+            StoreError::InvalidDocument { .. } | StoreError::Document(_) => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, ErrorCode::InvalidDocument, msg)
+            }
+            StoreError::Forbidden(_) => ApiError::forbidden(msg),
+            StoreError::NotFound(_) => ApiError::not_found(msg),
+            StoreError::AlreadyExists(_) => ApiError::new(S::CONFLICT, ErrorCode::AlreadyExists, msg),
+            StoreError::BadRequest(_) => ApiError::bad_request(msg),
+            StoreError::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, ErrorCode::InvalidCredentials, msg),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ApiErrorBody { code: self.code, message: self.message };
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,814 @@
+//! Storage: the [`Storage`] trait the HTTP layer talks to, and its embedded
+//! SQLite implementation (WAL, `synchronous=FULL`: what the server
+//! acknowledges survives a power cut). A PostgreSQL backend would implement
+//! the same trait. Every method that touches inspection data takes the
+//! caller's territory and filters on it.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use automerge::{ActorId, Change, ReadDoc};
+use bilan_shared::doc::{now_ms, Author};
+use bilan_shared::domain::{Complex, InspectionStatus, Office, Role, Territory};
+use bilan_shared::ids::*;
+use bilan_shared::protocol::{DocChanges, ReferenceResponse, SyncRequest, SyncResponse, UserInfo, PROTOCOL_VERSION};
+use bilan_shared::{conflicts, Inspection, InspectionDoc};
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+use crate::error::StoreError;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A user account to create.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub territory_id: Option<TerritoryId>,
+    pub office_id: Option<OfficeId>,
+    pub password: String,
+}
+
+/// One row of the inspection summary projection.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InspectionSummary {
+    pub inspection_id: InspectionId,
+    pub office_id: OfficeId,
+    pub complex_id: ComplexId,
+    pub status: InspectionStatus,
+    pub rated: u32,
+    pub present: u32,
+    pub findings: u32,
+    pub total_cost: f64,
+    pub cost_5y: f64,
+    pub conflicts: u32,
+    pub updated_at: i64,
+}
+
+/// Limits a sync request is checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncLimits {
+    pub max_docs: usize,
+    pub page_bytes: u64,
+}
+
+/// What the HTTP layer needs from storage.
+pub trait Storage: Send + Sync + 'static {
+    fn create_territory(&self, name: &str) -> Result<TerritoryId>;
+    fn territory_by_name(&self, name: &str) -> Result<Option<Territory>>;
+    fn create_office(&self, territory: TerritoryId, code: &str, name: &str) -> Result<OfficeId>;
+    fn upsert_complex(&self, c: &Complex) -> Result<()>;
+    fn offices(&self, territory: TerritoryId) -> Result<Vec<Office>>;
+    fn reference(&self, user: &UserInfo, since: u64) -> Result<ReferenceResponse>;
+    fn create_user(&self, u: &NewUser) -> Result<UserId>;
+    fn set_password(&self, username: &str, password: &str) -> Result<()>;
+    fn login(&self, username: &str, password: &str, device: Option<DeviceId>) -> Result<(String, UserInfo)>;
+    fn user_for_token(&self, token: &str) -> Result<Option<UserInfo>>;
+    fn revoke_token(&self, token: &str) -> Result<()>;
+    fn revoke_user_tokens(&self, username: &str) -> Result<usize>;
+    fn sync(&self, user: &UserInfo, req: SyncRequest, limits: SyncLimits) -> Result<SyncResponse>;
+    fn inspection(&self, user: &UserInfo, id: InspectionId) -> Result<Inspection>;
+    fn summaries(&self, user: &UserInfo) -> Result<Vec<InspectionSummary>>;
+    fn server_edit(
+        &self,
+        user: &UserInfo,
+        id: InspectionId,
+        edit: &mut dyn FnMut(&mut Inspection, &Author) -> std::result::Result<Vec<Change>, bilan_shared::SharedError>,
+    ) -> Result<()>;
+    fn photo_received(&self, hash: &PhotoHash, size: u64, mime: &str, territory: TerritoryId) -> Result<()>;
+    fn photo_grant(&self, hash: &PhotoHash, territory: TerritoryId) -> Result<()>;
+    fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>>;
+    fn photo_may_upload(&self, user: &UserInfo, hash: &PhotoHash) -> Result<bool>;
+    fn change_count(&self, territory: TerritoryId) -> Result<u64>;
+}
+
+/// Embedded SQLite storage. One connection behind a mutex: writes are
+/// serialised, so log sequence numbers become visible in order and a cursor
+/// never skips a change committed late.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    server_actor: ActorId,
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
+    s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Self::init(Connection::open(path)?)
+    }
+
+    /// An in-memory database, for unit tests.
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(include_str!("schema.sql"))?;
+        conn.pragma_update(None, "user_version", 1)?;
+        let actor: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key='server_actor'", [], |r| r.get(0)).optional()?;
+        let actor = match actor {
+            Some(hex) => ActorId::try_from(hex.as_str()).map_err(|e| StoreError::BadRequest(e.to_string()))?,
+            None => {
+                let a = ActorId::from(DeviceId::new().0.as_bytes().as_slice());
+                conn.execute("INSERT INTO meta (key, value) VALUES ('server_actor', ?1)", [a.to_hex_string()])?;
+                a
+            }
+        };
+        Ok(Self { conn: Mutex::new(conn), server_actor: actor })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (the
+        // transaction rolls back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the raw connection (admin commands, backups, tests).
+    pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&self.lock())
+    }
+
+    fn next_rev(tx: &Transaction) -> Result<u64> {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('ref_rev', '1')
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [],
+        )?;
+        let v: String = tx.query_row("SELECT value FROM meta WHERE key='ref_rev'", [], |r| r.get(0))?;
+        v.parse().map_err(|_| StoreError::BadRequest("ref_rev".into()))
+    }
+
+    fn load_doc(tx: &Transaction, doc_id: InspectionId) -> Result<Option<(TerritoryId, Inspection)>> {
+        let row: Option<(String, Vec<u8>)> = tx
+            .query_row(
+                "SELECT territory_id, snapshot FROM documents WHERE doc_id = ?1",
+                [doc_id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((t, snap)) => Ok(Some((
+                t.parse().map_err(|_| StoreError::BadRequest("territory id".into()))?,
+                Inspection::load(&snap)?,
+            ))),
+        }
+    }
+
+    /// Validates a merged document and rewrites its projection rows.
+    fn project(tx: &Transaction, territory: TerritoryId, doc_id: InspectionId, insp: &Inspection) -> Result<()> {
+        let invalid = |reason: &str| StoreError::InvalidDocument { doc: doc_id.to_string(), reason: reason.into() };
+        let d: InspectionDoc = insp.read().map_err(|e| match e {
+            e @ bilan_shared::SharedError::SchemaTooNew { .. } => StoreError::Document(e),
+            other => invalid(&other.to_string()),
+        })?;
+        if d.inspection_id != doc_id {
+            return Err(invalid("l'identifiant du document ne correspond pas"));
+        }
+        if d.territory_id != territory {
+            return Err(invalid("le document appartient à un autre territoire"));
+        }
+        let complex_ok: Option<String> = tx
+            .query_row(
+                "SELECT office_id FROM complexes WHERE id = ?1 AND territory_id = ?2",
+                params![d.complex_id.to_string(), territory.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if complex_ok.as_deref() != Some(d.office_id.to_string().as_str()) {
+            return Err(invalid("ensemble immobilier ou organisme inconnu dans ce territoire"));
+        }
+        let id = doc_id.to_string();
+        let t = territory.to_string();
+        for table in ["component_ratings", "findings", "recommendations", "site_visits", "photo_refs"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&id])?;
+        }
+        let (rated, present) = d.progress();
+        let (total, five) = d.costs();
+        let n_conflicts = conflicts::list(insp)?.len();
+        tx.execute(
+            "INSERT OR REPLACE INTO inspection_summary (doc_id, territory_id, office_id, complex_id, status, created_by,
+               created_at, updated_at, rated, present, findings, total_cost, cost_5y, conflicts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                id, t, d.office_id.to_string(), d.complex_id.to_string(), d.status.code(),
+                d.created_by.to_string(), d.created_at, now_ms(), rated as i64, present as i64,
+                d.findings.len() as i64, total, five, n_conflicts as i64
+            ],
+        )?;
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO component_ratings (doc_id, territory_id, code, rating, present, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (code, c) in &d.components {
+            if c.rating.is_some() || c.present.is_some() || !c.note.is_empty() {
+                ins.execute(params![id, t, code, c.rating.map(|r| r.code()), c.present, c.note])?;
+            }
+        }
+        for f in &d.findings {
+            let cost: f64 = f.recommendations.iter().map(|r| r.estimated_cost()).sum();
+            let five: f64 = f
+                .recommendations
+                .iter()
+                .filter(|r| r.urgency.within_five_years())
+                .map(|r| r.estimated_cost())
+                .sum();
+            tx.execute(
+                "INSERT OR REPLACE INTO findings (doc_id, territory_id, finding_id, component, title, location, severity, photos, cost, cost_5y)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![id, t, f.id.to_string(), f.component, f.title, f.location, f.severity.code(), f.photos.len() as i64, cost, five],
+            )?;
+            for r in &f.recommendations {
+                tx.execute(
+                    "INSERT OR REPLACE INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![id, t, f.id.to_string(), r.id.to_string(), r.work, r.urgency.code(), r.quantity, r.unit, r.unit_cost, r.estimated_cost()],
+                )?;
+            }
+            for p in &f.photos {
+                tx.execute(
+                    "INSERT OR IGNORE INTO photo_refs (doc_id, territory_id, office_id, hash) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, t, d.office_id.to_string(), p.hash.as_str()],
+                )?;
+            }
+        }
+        for v in &d.visits {
+            tx.execute(
+                "INSERT OR REPLACE INTO site_visits (doc_id, territory_id, visit_id, date, inspector, hours_on_site, travel_hours, km, expenses)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![id, t, v.id.to_string(), v.date, v.inspector.to_string(), v.hours_on_site, v.travel_hours, v.km, v.expenses],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Appends changes to the log (skipping known hashes) and saves the document.
+    fn append(
+        tx: &Transaction,
+        territory: TerritoryId,
+        doc_id: InspectionId,
+        device: &str,
+        insp: &Inspection,
+        changes: &[Change],
+    ) -> Result<u32> {
+        let mut n = 0;
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO changes (territory_id, doc_id, hash, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for c in changes {
+            n += stmt.execute(params![
+                territory.to_string(),
+                doc_id.to_string(),
+                c.hash().0.as_slice(),
+                device,
+                c.raw_bytes()
+            ])? as u32;
+        }
+        tx.execute(
+            "INSERT INTO documents (doc_id, territory_id, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+            params![doc_id.to_string(), territory.to_string(), insp.save(), now_ms()],
+        )?;
+        Ok(n)
+    }
+
+    fn user_territory(user: &UserInfo) -> Result<TerritoryId> {
+        user.territory_id.ok_or_else(|| StoreError::Forbidden("ce compte n'est rattaché à aucun territoire".into()))
+    }
+
+    fn check_reader(tx: &Connection, user: &UserInfo, id: InspectionId) -> Result<()> {
+        let territory = Self::user_territory(user)?;
+        let row: Option<(String, String)> = tx
+            .query_row(
+                "SELECT territory_id, office_id FROM inspection_summary WHERE doc_id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((t, office)) = row else {
+            return Err(StoreError::NotFound(format!("inspection {id}")));
+        };
+        if t != territory.to_string() {
+            return Err(StoreError::Forbidden("cette inspection appartient à un autre territoire".into()));
+        }
+        if user.role == Role::OfficeReader && user.office_id.map(|o| o.to_string()) != Some(office) {
+            return Err(StoreError::Forbidden("cette inspection concerne un autre organisme".into()));
+        }
+        Ok(())
+    }
+}
+
+fn row_user(r: &rusqlite::Row) -> rusqlite::Result<UserInfo> {
+    let role: String = r.get(3)?;
+    Ok(UserInfo {
+        id: parse_id(r.get(0)?)?,
+        username: r.get(1)?,
+        display_name: r.get(2)?,
+        role: Role::from_code(&role).unwrap_or(Role::OfficeReader),
+        territory_id: r.get::<_, Option<String>>(4)?.map(parse_id).transpose()?,
+        office_id: r.get::<_, Option<String>>(5)?.map(parse_id).transpose()?,
+    })
+}
+
+const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.territory_id, u.office_id";
+
+impl Storage for SqliteStore {
+    fn create_territory(&self, name: &str) -> Result<TerritoryId> {
+        let id = TerritoryId::new();
+        self.lock().execute(
+            "INSERT INTO territories (id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![id.to_string(), name, now_ms()],
+        )?;
+        Ok(id)
+    }
+
+    fn territory_by_name(&self, name: &str) -> Result<Option<Territory>> {
+        Ok(self
+            .lock()
+            .query_row("SELECT id, name FROM territories WHERE name = ?1", [name], |r| {
+                Ok(Territory { id: parse_id(r.get(0)?)?, name: r.get(1)? })
+            })
+            .optional()?)
+    }
+
+    fn create_office(&self, territory: TerritoryId, code: &str, name: &str) -> Result<OfficeId> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT id FROM offices WHERE territory_id = ?1 AND code = ?2",
+                params![territory.to_string(), code],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let rev = Self::next_rev(&tx)?;
+        let id = match existing {
+            Some(id) => {
+                tx.execute("UPDATE offices SET name = ?1, rev = ?2 WHERE id = ?3", params![name, rev as i64, id])?;
+                id.parse().map_err(|_| StoreError::BadRequest("office id".into()))?
+            }
+            None => {
+                let id = OfficeId::new();
+                tx.execute(
+                    "INSERT INTO offices (id, territory_id, code, name, rev) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id.to_string(), territory.to_string(), code, name, rev as i64],
+                )?;
+                id
+            }
+        };
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn upsert_complex(&self, c: &Complex) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let office_ok: bool = tx
+            .query_row(
+                "SELECT 1 FROM offices WHERE id = ?1 AND territory_id = ?2",
+                params![c.office_id.to_string(), c.territory_id.to_string()],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if !office_ok {
+            return Err(StoreError::BadRequest(format!("organisme inconnu pour l'ensemble {}", c.code)));
+        }
+        let rev = Self::next_rev(&tx)?;
+        tx.execute(
+            "INSERT INTO complexes (id, territory_id, office_id, code, name, address, city, dwellings, year_built, replacement_value, rev)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(territory_id, code) DO UPDATE SET office_id = excluded.office_id, name = excluded.name,
+               address = excluded.address, city = excluded.city, dwellings = excluded.dwellings,
+               year_built = excluded.year_built, replacement_value = excluded.replacement_value, rev = excluded.rev",
+            params![
+                c.id.to_string(), c.territory_id.to_string(), c.office_id.to_string(), c.code, c.name, c.address,
+                c.city, c.dwellings, c.year_built, c.replacement_value, rev as i64
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn offices(&self, territory: TerritoryId) -> Result<Vec<Office>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT id, territory_id, code, name FROM offices WHERE territory_id = ?1 ORDER BY name")?;
+        let rows = stmt.query_map([territory.to_string()], |r| {
+            Ok(Office { id: parse_id(r.get(0)?)?, territory_id: parse_id(r.get(1)?)?, code: r.get(2)?, name: r.get(3)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn reference(&self, user: &UserInfo, since: u64) -> Result<ReferenceResponse> {
+        let territory = Self::user_territory(user)?;
+        let conn = self.lock();
+        let t = territory.to_string();
+        let office_filter = match (user.role, user.office_id) {
+            (Role::OfficeReader, Some(o)) => o.to_string(),
+            (Role::OfficeReader, None) => return Err(StoreError::Forbidden("aucun organisme".into())),
+            _ => String::new(),
+        };
+        let territory_row = conn.query_row("SELECT id, name FROM territories WHERE id = ?1", [&t], |r| {
+            Ok(Territory { id: parse_id(r.get(0)?)?, name: r.get(1)? })
+        })?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, territory_id, code, name FROM offices
+             WHERE territory_id = ?1 AND rev > ?2 AND (?3 = '' OR id = ?3) ORDER BY rev",
+        )?;
+        let offices = stmt
+            .query_map(params![t, since as i64, office_filter], |r| {
+                Ok(Office { id: parse_id(r.get(0)?)?, territory_id: parse_id(r.get(1)?)?, code: r.get(2)?, name: r.get(3)? })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, territory_id, office_id, code, name, address, city, dwellings, year_built, replacement_value
+             FROM complexes WHERE territory_id = ?1 AND rev > ?2 AND (?3 = '' OR office_id = ?3) ORDER BY rev",
+        )?;
+        let complexes = stmt
+            .query_map(params![t, since as i64, office_filter], |r| {
+                Ok(Complex {
+                    id: parse_id(r.get(0)?)?,
+                    territory_id: parse_id(r.get(1)?)?,
+                    office_id: parse_id(r.get(2)?)?,
+                    code: r.get(3)?,
+                    name: r.get(4)?,
+                    address: r.get(5)?,
+                    city: r.get(6)?,
+                    dwellings: r.get(7)?,
+                    year_built: r.get(8)?,
+                    replacement_value: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let revision: i64 = conn.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(rev) FROM offices WHERE territory_id = ?1), 0),
+                        COALESCE((SELECT MAX(rev) FROM complexes WHERE territory_id = ?1), 0))",
+            [&t],
+            |r| r.get(0),
+        )?;
+        Ok(ReferenceResponse {
+            territory: territory_row,
+            offices,
+            complexes,
+            revision: (revision as u64).max(since),
+            catalogue_version: bilan_shared::Catalogue::current().version.clone(),
+        })
+    }
+
+    fn create_user(&self, u: &NewUser) -> Result<UserId> {
+        if u.username.trim().is_empty() || u.password.len() < 8 {
+            return Err(StoreError::BadRequest("nom d'utilisateur requis et mot de passe d'au moins 8 caractères".into()));
+        }
+        match u.role {
+            Role::Admin => {}
+            Role::OfficeReader if u.office_id.is_none() => {
+                return Err(StoreError::BadRequest("un lecteur d'organisme doit être rattaché à un organisme".into()));
+            }
+            _ if u.territory_id.is_none() => {
+                return Err(StoreError::BadRequest("ce rôle doit être rattaché à un territoire".into()));
+            }
+            _ => {}
+        }
+        let hash = hash_password(&u.password)?;
+        let id = UserId::new();
+        let conn = self.lock();
+        let exists: bool = conn
+            .query_row("SELECT 1 FROM users WHERE username = ?1", [&u.username], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if exists {
+            return Err(StoreError::AlreadyExists(format!("utilisateur {}", u.username)));
+        }
+        conn.execute(
+            "INSERT INTO users (id, username, display_name, role, territory_id, office_id, password_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id.to_string(), u.username, u.display_name, u.role.code(),
+                u.territory_id.map(|t| t.to_string()), u.office_id.map(|o| o.to_string()), hash, now_ms()
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn set_password(&self, username: &str, password: &str) -> Result<()> {
+        if password.len() < 8 {
+            return Err(StoreError::BadRequest("mot de passe d'au moins 8 caractères".into()));
+        }
+        let hash = hash_password(password)?;
+        let conn = self.lock();
+        let n = conn.execute("UPDATE users SET password_hash = ?1 WHERE username = ?2", params![hash, username])?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("utilisateur {username}")));
+        }
+        Ok(())
+    }
+
+    fn login(&self, username: &str, password: &str, device: Option<DeviceId>) -> Result<(String, UserInfo)> {
+        let row = {
+            let conn = self.lock();
+            conn.query_row(
+                &format!("SELECT {USER_COLS}, u.password_hash FROM users u WHERE u.username = ?1"),
+                [username],
+                |r| Ok((row_user(r)?, r.get::<_, String>(6)?)),
+            )
+            .optional()?
+        };
+        // Verify even for unknown users so timing does not reveal which names exist.
+        let (user, stored) = match row {
+            Some(r) => r,
+            None => {
+                let _ = verify_password(password, DUMMY_HASH);
+                return Err(StoreError::InvalidCredentials);
+            }
+        };
+        if !verify_password(password, &stored) {
+            return Err(StoreError::InvalidCredentials);
+        }
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        self.lock().execute(
+            "INSERT INTO tokens (token_hash, user_id, device_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash_token(&token), user.id.to_string(), device.map(|d| d.to_string()), now_ms()],
+        )?;
+        Ok((token, user))
+    }
+
+    fn user_for_token(&self, token: &str) -> Result<Option<UserInfo>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {USER_COLS} FROM tokens t JOIN users u ON u.id = t.user_id
+                     WHERE t.token_hash = ?1 AND t.revoked_at IS NULL"
+                ),
+                [hash_token(token)],
+                row_user,
+            )
+            .optional()?)
+    }
+
+    fn revoke_token(&self, token: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE tokens SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
+            params![now_ms(), hash_token(token)],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_user_tokens(&self, username: &str) -> Result<usize> {
+        Ok(self.lock().execute(
+            "UPDATE tokens SET revoked_at = ?1 WHERE revoked_at IS NULL
+             AND user_id = (SELECT id FROM users WHERE username = ?2)",
+            params![now_ms(), username],
+        )?)
+    }
+
+    fn sync(&self, user: &UserInfo, req: SyncRequest, limits: SyncLimits) -> Result<SyncResponse> {
+        if !matches!(user.role, Role::Inspector | Role::Manager) {
+            return Err(StoreError::Forbidden("seuls les inspecteurs et responsables du CS synchronisent".into()));
+        }
+        let territory = Self::user_territory(user)?;
+        if req.docs.len() > limits.max_docs {
+            return Err(StoreError::BadRequest(format!(
+                "trop de documents dans une requête ({} > {})",
+                req.docs.len(),
+                limits.max_docs
+            )));
+        }
+        let device = req.device_id.to_string();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut accepted = 0;
+        for DocChanges { doc_id, changes } in req.docs {
+            let parsed = changes
+                .into_iter()
+                .map(|b| Change::from_bytes(b.into_vec()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::MalformedChange { doc: doc_id.to_string(), reason: e.to_string() })?;
+            let (mut insp, existed) = match Self::load_doc(&tx, doc_id)? {
+                Some((t, _)) if t != territory => {
+                    return Err(StoreError::Forbidden(format!("l'inspection {doc_id} appartient à un autre territoire")));
+                }
+                Some((_, insp)) => (insp, true),
+                None => (Inspection::empty(), false),
+            };
+            let new: Vec<Change> = {
+                let doc = insp.automerge();
+                parsed.into_iter().filter(|c| doc.get_change_by_hash(&c.hash()).is_none()).collect()
+            };
+            if new.is_empty() {
+                continue;
+            }
+            insp.apply_changes(new.clone())?;
+            if !insp.automerge().get_missing_deps(&[]).is_empty() {
+                return Err(StoreError::MissingDependencies(doc_id.to_string()));
+            }
+            if !existed && insp.automerge().get_heads().is_empty() {
+                continue;
+            }
+            Self::project(&tx, territory, doc_id, &insp)?;
+            accepted += Self::append(&tx, territory, doc_id, &device, &insp, &new)?;
+        }
+        // Everything after the cursor, the device's own changes left out, within the page budget.
+        let mut out: Vec<DocChanges> = Vec::new();
+        let mut cursor = req.cursor;
+        let mut budget = 0u64;
+        let mut more = false;
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, doc_id, device_id, bytes FROM changes WHERE territory_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![territory.to_string(), req.cursor as i64])?;
+            while let Some(r) = rows.next()? {
+                let seq: i64 = r.get(0)?;
+                let from: String = r.get(2)?;
+                if from != device {
+                    let bytes: Vec<u8> = r.get(3)?;
+                    if budget > 0 && budget + bytes.len() as u64 > limits.page_bytes {
+                        more = true;
+                        break;
+                    }
+                    budget += bytes.len() as u64;
+                    let doc_id: InspectionId = parse_id(r.get(1)?)?;
+                    match out.last_mut() {
+                        Some(last) if last.doc_id == doc_id => last.changes.push(ByteBuf::from(bytes)),
+                        _ => out.push(DocChanges { doc_id, changes: vec![ByteBuf::from(bytes)] }),
+                    }
+                }
+                cursor = seq as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(SyncResponse { protocol: PROTOCOL_VERSION, cursor, more, accepted, changes: out })
+    }
+
+    fn inspection(&self, user: &UserInfo, id: InspectionId) -> Result<Inspection> {
+        let mut conn = self.lock();
+        Self::check_reader(&conn, user, id)?;
+        let tx = conn.transaction()?;
+        let doc = Self::load_doc(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("inspection {id}")))?;
+        Ok(doc.1)
+    }
+
+    fn summaries(&self, user: &UserInfo) -> Result<Vec<InspectionSummary>> {
+        let territory = Self::user_territory(user)?;
+        let office = match user.role {
+            Role::OfficeReader => user.office_id.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+            _ => String::new(),
+        };
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id, office_id, complex_id, status, rated, present, findings, total_cost, cost_5y, conflicts, updated_at
+             FROM inspection_summary WHERE territory_id = ?1 AND (?2 = '' OR office_id = ?2) ORDER BY updated_at DESC",
+        )?;
+        let rows = stmt.query_map(params![territory.to_string(), office], |r| {
+            let status: String = r.get(3)?;
+            Ok(InspectionSummary {
+                inspection_id: parse_id(r.get(0)?)?,
+                office_id: parse_id(r.get(1)?)?,
+                complex_id: parse_id(r.get(2)?)?,
+                status: InspectionStatus::from_code(&status).unwrap_or(InspectionStatus::InProgress),
+                rated: r.get(4)?,
+                present: r.get(5)?,
+                findings: r.get(6)?,
+                total_cost: r.get(7)?,
+                cost_5y: r.get(8)?,
+                conflicts: r.get(9)?,
+                updated_at: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn server_edit(
+        &self,
+        user: &UserInfo,
+        id: InspectionId,
+        edit: &mut dyn FnMut(&mut Inspection, &Author) -> std::result::Result<Vec<Change>, bilan_shared::SharedError>,
+    ) -> Result<()> {
+        let territory = Self::user_territory(user)?;
+        let mut conn = self.lock();
+        Self::check_reader(&conn, user, id)?;
+        let tx = conn.transaction()?;
+        let (_, mut insp) = Self::load_doc(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("inspection {id}")))?;
+        let author = Author {
+            actor: self.server_actor.clone(),
+            info: bilan_shared::doc::ActorInfo {
+                user_id: user.id,
+                user_name: user.display_name.clone(),
+                device_id: DeviceId(uuid::Uuid::from_slice(self.server_actor.to_bytes()).unwrap_or_default()),
+            },
+        };
+        let changes = edit(&mut insp, &author)?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        Self::project(&tx, territory, id, &insp)?;
+        Self::append(&tx, territory, id, "server", &insp, &changes)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn photo_received(&self, hash: &PhotoHash, size: u64, mime: &str, territory: TerritoryId) -> Result<()> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR IGNORE INTO photos (hash, size, mime, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash.as_str(), size as i64, mime, now_ms()],
+        )?;
+        conn.execute(
+            "INSERT OR IGNORE INTO photo_access (hash, territory_id) VALUES (?1, ?2)",
+            params![hash.as_str(), territory.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn photo_grant(&self, hash: &PhotoHash, territory: TerritoryId) -> Result<()> {
+        self.lock().execute(
+            "INSERT OR IGNORE INTO photo_access (hash, territory_id) VALUES (?1, ?2)",
+            params![hash.as_str(), territory.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>> {
+        let territory = Self::user_territory(user)?;
+        let conn = self.lock();
+        let allowed: bool = match user.role {
+            Role::OfficeReader => conn
+                .query_row(
+                    "SELECT 1 FROM photo_refs WHERE hash = ?1 AND territory_id = ?2 AND office_id = ?3",
+                    params![hash.as_str(), territory.to_string(), user.office_id.map(|o| o.to_string())],
+                    |_| Ok(true),
+                )
+                .optional()?
+                .unwrap_or(false),
+            _ => conn
+                .query_row(
+                    "SELECT 1 FROM photo_access WHERE hash = ?1 AND territory_id = ?2",
+                    params![hash.as_str(), territory.to_string()],
+                    |_| Ok(true),
+                )
+                .optional()?
+                .unwrap_or(false),
+        };
+        if !allowed {
+            return Ok(None);
+        }
+        Ok(conn
+            .query_row("SELECT size, mime FROM photos WHERE hash = ?1", [hash.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    fn photo_may_upload(&self, user: &UserInfo, _hash: &PhotoHash) -> Result<bool> {
+        Ok(matches!(user.role, Role::Inspector | Role::Manager) && user.territory_id.is_some())
+    }
+
+    fn change_count(&self, territory: TerritoryId) -> Result<u64> {
+        Ok(self.lock().query_row(
+            "SELECT COUNT(*) FROM changes WHERE territory_id = ?1",
+            [territory.to_string()],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+}
+
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J1Lp1Gm8qZ5KcTn2W9rYbA8m1l9PMvYV1v0e0gN2mS0";
+
+fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Password(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| StoreError::Password(e.to_string()))?
+        .to_string())
+}
+
+fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
