@@ -1,0 +1,13 @@
+//! Bilan's device library: everything the inspector's app does except
+//! drawing screens. The [`store`] keeps inspections, the outbound queue,
+//! photos, reference data and settings in SQLite, durable at every edit; the
+//! [`sync`] engine talks to the territory server. The Dioxus screens (a later
+//! issue) and the `bilan-device` CLI are thin layers over these.
+
+pub mod error;
+pub mod store;
+pub mod sync;
+
+pub use error::{MobileError, Result};
+pub use store::{DeviceStore, NewFinding, NewRecommendation, SyncStatus};
+pub use sync::{SyncEngine, SyncReport};

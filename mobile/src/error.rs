@@ -1,0 +1,48 @@
+//! Errors of the device library. Messages are French and say what to do:
+//! the app shows them as they are.
+
+use bilan_shared::protocol::ErrorCode;
+
+/// Everything that can go wrong on the device.
+#[derive(Debug, thiserror::Error)]
+pub enum MobileError {
+    #[error("stockage local : {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("fichier local : {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Document(#[from] bilan_shared::SharedError),
+    #[error("serveur injoignable ({0}) : vos données restent sur l'appareil, la synchronisation reprendra avec le réseau")]
+    Network(String),
+    #[error("{message}")]
+    Server { status: u16, code: ErrorCode, message: String },
+    #[error("réponse illisible du serveur : {0}")]
+    Protocol(String),
+    #[error("connectez-vous d'abord (adresse du serveur, utilisateur et mot de passe)")]
+    NotLoggedIn,
+    #[error("inspection introuvable sur cet appareil : {0}")]
+    UnknownInspection(String),
+    #[error("ensemble immobilier inconnu sur cet appareil : {0} (synchronisez les données de référence)")]
+    UnknownComplex(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl MobileError {
+    /// True when retrying later may succeed (network, server busy or full).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MobileError::Network(_) => true,
+            MobileError::Server { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+impl From<reqwest::Error> for MobileError {
+    fn from(e: reqwest::Error) -> Self {
+        MobileError::Network(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, MobileError>;

@@ -1,0 +1,769 @@
+//! The device store: everything the app holds, in one SQLite file (WAL,
+//! `synchronous=FULL`). Each edit is one automerge change appended to the
+//! `changes` table in the same transaction that makes it durable, before the
+//! call returns; the same rows are the outbound queue (`acked = 0`).
+//! Documents load from their last snapshot plus the changes after it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use automerge::Change;
+use bilan_shared::conflicts::{self, Conflict};
+use bilan_shared::doc::{now_ms, Finding, PhotoRef, Recommendation, SiteVisit};
+use bilan_shared::domain::{Complex, InspectionStatus, Office, Rating, Severity, Urgency};
+use bilan_shared::ids::*;
+use bilan_shared::protocol::{DocChanges, ReferenceResponse, UserInfo};
+use bilan_shared::{Author, Catalogue, Inspection, InspectionDoc, NewInspection};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_bytes::ByteBuf;
+
+use crate::error::{MobileError, Result};
+
+/// Changes after a snapshot before the document is compacted into a new one.
+const COMPACT_AFTER: i64 = 64;
+
+/// A photo waiting to be (or already) uploaded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingPhoto {
+    pub hash: PhotoHash,
+    pub path: PathBuf,
+    pub size: u64,
+    pub mime: String,
+    pub attempts: u32,
+}
+
+/// What the sync bar shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncStatus {
+    pub pending_changes: u64,
+    pub pending_photos: u64,
+    pub pending_photo_bytes: u64,
+    pub last_sync_ms: Option<i64>,
+    /// The last error, in French, until a sync succeeds.
+    pub last_error: Option<String>,
+}
+
+/// A new finding.
+#[derive(Clone, Debug)]
+pub struct NewFinding {
+    pub component: String,
+    pub title: String,
+    pub location: String,
+    pub severity: Severity,
+    pub description: String,
+}
+
+/// A new recommendation.
+#[derive(Clone, Debug)]
+pub struct NewRecommendation {
+    pub work: String,
+    pub urgency: Urgency,
+    pub quantity: f64,
+    pub unit: String,
+    pub unit_cost: f64,
+}
+
+/// The device's local database plus its loaded documents.
+pub struct DeviceStore {
+    conn: Mutex<Connection>,
+    docs: Mutex<HashMap<InspectionId, Inspection>>,
+    photo_dir: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS offices (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS complexes (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, snapshot BLOB, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, hash BLOB NOT NULL, bytes BLOB NOT NULL,
+  local INTEGER NOT NULL, acked INTEGER NOT NULL, in_snapshot INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (doc_id, hash));
+CREATE INDEX IF NOT EXISTS changes_outbox ON changes (acked, id);
+CREATE INDEX IF NOT EXISTS changes_doc ON changes (doc_id, in_snapshot);
+CREATE TABLE IF NOT EXISTS photos (
+  hash TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, mime TEXT NOT NULL,
+  uploaded INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+";
+
+impl DeviceStore {
+    /// Opens the store in `dir` (created if needed): `device.sqlite` and `photos/`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir.join("photos"))?;
+        let conn = Connection::open(dir.join("device.sqlite"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", 1)?;
+        let store = Self { conn: Mutex::new(conn), docs: Mutex::new(HashMap::new()), photo_dir: dir.join("photos") };
+        if store.setting("device_id")?.is_none() {
+            store.set_setting("device_id", &DeviceId::new().to_string())?;
+        }
+        Ok(store)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn docs(&self) -> std::sync::MutexGuard<'_, HashMap<InspectionId, Inspection>> {
+        self.docs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A setting (server URL, token, cursor...).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.lock().query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Writes a setting durably.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a setting.
+    pub fn clear_setting(&self, key: &str) -> Result<()> {
+        self.lock().execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    /// This installation's id (its automerge actor).
+    pub fn device_id(&self) -> Result<DeviceId> {
+        self.setting("device_id")?
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| MobileError::Invalid("identifiant d'appareil absent".into()))
+    }
+
+    /// The logged-in user, kept so the app works offline after one login.
+    pub fn user(&self) -> Result<Option<UserInfo>> {
+        Ok(self.setting("user")?.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    /// Remembers a successful login.
+    pub fn save_login(&self, server_url: &str, token: &str, user: &UserInfo) -> Result<()> {
+        if let Some(previous) = self.user()? {
+            if previous.territory_id != user.territory_id {
+                // Another territory: its cursor and reference data are meaningless here.
+                self.set_setting("cursor", "0")?;
+                self.set_setting("ref_revision", "0")?;
+            }
+        }
+        self.set_setting("server_url", server_url.trim_end_matches('/'))?;
+        self.set_setting("token", token)?;
+        self.set_setting("user", &serde_json::to_string(user).map_err(|e| MobileError::Invalid(e.to_string()))?)?;
+        Ok(())
+    }
+
+    fn author(&self) -> Result<Author> {
+        let user = self.user()?.ok_or(MobileError::NotLoggedIn)?;
+        Ok(Author::device(self.device_id()?, user.id, &user.display_name))
+    }
+
+    /// Territory sync cursor.
+    pub fn cursor(&self) -> Result<u64> {
+        Ok(self.setting("cursor")?.and_then(|s| s.parse().ok()).unwrap_or(0))
+    }
+
+    // ---- reference data ----
+
+    /// Stores reference data received from the server.
+    pub fn apply_reference(&self, r: &ReferenceResponse) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for o in &r.offices {
+            tx.execute(
+                "INSERT OR REPLACE INTO offices (id, json) VALUES (?1, ?2)",
+                params![o.id.to_string(), serde_json::to_string(o).unwrap_or_default()],
+            )?;
+        }
+        for c in &r.complexes {
+            tx.execute(
+                "INSERT OR REPLACE INTO complexes (id, json) VALUES (?1, ?2)",
+                params![c.id.to_string(), serde_json::to_string(c).unwrap_or_default()],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('ref_revision', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [r.revision.to_string()],
+        )?;
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('territory', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [serde_json::to_string(&r.territory).unwrap_or_default()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Cached offices, by name.
+    pub fn offices(&self) -> Result<Vec<Office>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT json FROM offices")?;
+        let mut v: Vec<Office> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .filter_map(|j| j.ok().and_then(|j| serde_json::from_str(&j).ok()))
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    /// Cached complexes, by office then name.
+    pub fn complexes(&self) -> Result<Vec<Complex>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT json FROM complexes")?;
+        let mut v: Vec<Complex> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .filter_map(|j| j.ok().and_then(|j| serde_json::from_str(&j).ok()))
+            .collect();
+        v.sort_by(|a, b| (a.office_id, &a.code).cmp(&(b.office_id, &b.code)));
+        Ok(v)
+    }
+
+    /// One complex.
+    pub fn complex(&self, id: ComplexId) -> Result<Complex> {
+        let json: Option<String> =
+            self.lock().query_row("SELECT json FROM complexes WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+        json.and_then(|j| serde_json::from_str(&j).ok()).ok_or_else(|| MobileError::UnknownComplex(id.to_string()))
+    }
+
+    // ---- documents ----
+
+    fn load(&self, conn: &Connection, id: InspectionId) -> Result<Option<Inspection>> {
+        let snap: Option<Option<Vec<u8>>> = conn
+            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+            .optional()?;
+        let Some(snap) = snap else { return Ok(None) };
+        let mut insp = match snap {
+            Some(bytes) => Inspection::load(&bytes)?,
+            None => Inspection::empty(),
+        };
+        let mut stmt = conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY id")?;
+        let changes = stmt
+            .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|b| {
+                b.map_err(MobileError::from)
+                    .and_then(|b| Change::from_bytes(b).map_err(|e| MobileError::Invalid(e.to_string())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        insp.apply_changes(changes)?;
+        Ok(Some(insp))
+    }
+
+    /// Runs `f` on the loaded document (loading it from SQLite if needed).
+    fn with_doc<T>(&self, id: InspectionId, f: impl FnOnce(&mut Inspection) -> Result<T>) -> Result<T> {
+        let mut docs = self.docs();
+        if !docs.contains_key(&id) {
+            let insp = self.load(&self.lock(), id)?.ok_or_else(|| MobileError::UnknownInspection(id.to_string()))?;
+            docs.insert(id, insp);
+        }
+        let insp = docs.get_mut(&id).ok_or_else(|| MobileError::UnknownInspection(id.to_string()))?;
+        f(insp)
+    }
+
+    /// Persists local changes in one transaction; on failure the cached
+    /// document is dropped so it reloads from what SQLite really holds.
+    fn persist_local(&self, id: InspectionId, changes: &[Change], snapshot: Option<Vec<u8>>) -> Result<()> {
+        let res = (|| -> Result<()> {
+            let mut conn = self.lock();
+            let tx = conn.transaction()?;
+            if let Some(s) = snapshot {
+                tx.execute(
+                    "INSERT INTO docs (doc_id, snapshot, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+                    params![id.to_string(), s, now_ms()],
+                )?;
+            } else {
+                tx.execute("UPDATE docs SET updated_at = ?2 WHERE doc_id = ?1", params![id.to_string(), now_ms()])?;
+            }
+            for c in changes {
+                tx.execute(
+                    "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 1, 0)",
+                    params![id.to_string(), c.hash().0.as_slice(), c.raw_bytes()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if res.is_err() {
+            self.docs().remove(&id);
+        }
+        res
+    }
+
+    /// Applies one edit to an inspection; returns once it is durable.
+    pub fn edit(
+        &self,
+        id: InspectionId,
+        f: impl FnOnce(&mut InspectionDoc) -> std::result::Result<(), bilan_shared::SharedError>,
+    ) -> Result<()> {
+        let author = self.author()?;
+        let change = self.with_doc(id, |insp| Ok(insp.edit(&author, f)?))?;
+        if let Some(c) = change {
+            self.persist_local(id, &[c], None)?;
+            self.maybe_compact(id)?;
+        }
+        Ok(())
+    }
+
+    /// Starts an inspection of a complex.
+    pub fn start_inspection(&self, complex: ComplexId) -> Result<InspectionId> {
+        let c = self.complex(complex)?;
+        let author = self.author()?;
+        let id = InspectionId::new();
+        let (insp, change) = Inspection::create(
+            &author,
+            NewInspection { inspection_id: id, territory_id: c.territory_id, office_id: c.office_id, complex_id: c.id },
+            Catalogue::current(),
+        )?;
+        self.lock().execute(
+            "INSERT INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",
+            params![id.to_string(), now_ms()],
+        )?;
+        self.persist_local(id, &[change], None)?;
+        self.docs().insert(id, insp);
+        Ok(id)
+    }
+
+    /// Rates a component.
+    pub fn rate(&self, id: InspectionId, component: &str, rating: Rating) -> Result<()> {
+        self.edit(id, |d| d.rate(component, rating))
+    }
+
+    /// Sets a component's note.
+    pub fn set_component_note(&self, id: InspectionId, component: &str, note: &str) -> Result<()> {
+        self.edit(id, |d| {
+            d.components
+                .get_mut(component)
+                .ok_or_else(|| bilan_shared::SharedError::UnknownComponent(component.into()))?
+                .note = note.to_string();
+            Ok(())
+        })
+    }
+
+    /// Adds a finding.
+    pub fn add_finding(&self, id: InspectionId, f: NewFinding) -> Result<FindingId> {
+        let user = self.user()?.ok_or(MobileError::NotLoggedIn)?;
+        if Catalogue::current().component(&f.component).is_none() {
+            return Err(bilan_shared::SharedError::UnknownComponent(f.component).into());
+        }
+        let fid = FindingId::new();
+        self.edit(id, |d| {
+            d.findings.push(Finding {
+                id: fid,
+                component: f.component,
+                title: f.title,
+                location: f.location,
+                severity: f.severity,
+                description: f.description,
+                photos: vec![],
+                recommendations: vec![],
+                created_by: user.id,
+                created_at: now_ms(),
+            });
+            Ok(())
+        })?;
+        Ok(fid)
+    }
+
+    /// Adds a recommendation to a finding.
+    pub fn add_recommendation(&self, id: InspectionId, finding: FindingId, r: NewRecommendation) -> Result<RecommendationId> {
+        if !(r.quantity >= 0.0 && r.unit_cost >= 0.0) {
+            return Err(MobileError::Invalid("quantité et coût unitaire doivent être positifs".into()));
+        }
+        let rid = RecommendationId::new();
+        self.edit(id, |d| {
+            d.finding_mut(finding)?.recommendations.push(Recommendation {
+                id: rid,
+                work: r.work,
+                urgency: r.urgency,
+                quantity: r.quantity,
+                unit: r.unit,
+                unit_cost: r.unit_cost,
+            });
+            Ok(())
+        })?;
+        Ok(rid)
+    }
+
+    /// Copies a photo into the store (durable before returning), queues it for
+    /// upload and references it from the finding.
+    pub fn attach_photo(&self, id: InspectionId, finding: FindingId, bytes: &[u8], mime: &str, caption: &str) -> Result<PhotoHash> {
+        let hash = PhotoHash::of(bytes);
+        let path = self.photo_dir.join(hash.as_str());
+        if !path.exists() {
+            let tmp = self.photo_dir.join(format!("{}.tmp", hash.as_str()));
+            {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(bytes)?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+        }
+        self.lock().execute(
+            "INSERT OR IGNORE INTO photos (hash, path, size, mime) VALUES (?1, ?2, ?3, ?4)",
+            params![hash.as_str(), path.to_string_lossy(), bytes.len() as i64, mime],
+        )?;
+        let photo = PhotoRef {
+            hash: hash.clone(),
+            size: bytes.len() as u64,
+            mime: mime.to_string(),
+            caption: caption.to_string(),
+            taken_at: now_ms(),
+        };
+        self.edit(id, |d| {
+            let f = d.finding_mut(finding)?;
+            if !f.photos.iter().any(|p| p.hash == photo.hash) {
+                f.photos.push(photo);
+            }
+            Ok(())
+        })?;
+        Ok(hash)
+    }
+
+    /// Records a site visit.
+    pub fn add_visit(&self, id: InspectionId, visit: SiteVisit) -> Result<()> {
+        self.edit(id, |d| {
+            d.visits.push(visit);
+            Ok(())
+        })
+    }
+
+    /// Submits the inspection for the CS's review.
+    pub fn submit(&self, id: InspectionId) -> Result<()> {
+        self.edit(id, |d| {
+            d.status = InspectionStatus::Submitted;
+            Ok(())
+        })
+    }
+
+    /// The merged inspection.
+    pub fn inspection(&self, id: InspectionId) -> Result<InspectionDoc> {
+        self.with_doc(id, |insp| Ok(insp.read()?))
+    }
+
+    /// Every inspection on the device.
+    pub fn inspection_ids(&self) -> Result<Vec<InspectionId>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT doc_id FROM docs ORDER BY updated_at DESC")?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .filter_map(|s| s.ok().and_then(|s| s.parse().ok()))
+            .collect();
+        Ok(ids)
+    }
+
+    /// Conflicted fields of an inspection.
+    pub fn conflicts(&self, id: InspectionId) -> Result<Vec<Conflict>> {
+        self.with_doc(id, |insp| Ok(conflicts::list(insp)?))
+    }
+
+    /// Resolves a conflict with the chosen value.
+    pub fn resolve(&self, id: InspectionId, path: &[String], value_id: &str) -> Result<()> {
+        let author = self.author()?;
+        let changes = self.with_doc(id, |insp| {
+            let before = insp.automerge().get_heads();
+            conflicts::resolve(insp, &author, path, value_id)?;
+            Ok(insp.automerge().get_changes(&before))
+        })?;
+        self.persist_local(id, &changes, None)
+    }
+
+    /// Full automerge save of a document (for comparisons and exports).
+    pub fn save_doc(&self, id: InspectionId) -> Result<Vec<u8>> {
+        self.with_doc(id, |insp| Ok(insp.save()))
+    }
+
+    /// Heads of a document (for convergence checks).
+    pub fn heads(&self, id: InspectionId) -> Result<Vec<automerge::ChangeHash>> {
+        self.with_doc(id, |insp| Ok(insp.automerge().get_heads()))
+    }
+
+    fn maybe_compact(&self, id: InspectionId) -> Result<()> {
+        let n: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM changes WHERE doc_id = ?1 AND in_snapshot = 0",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        if n < COMPACT_AFTER {
+            return Ok(());
+        }
+        let snapshot = self.save_doc(id)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE docs SET snapshot = ?2 WHERE doc_id = ?1", params![id.to_string(), snapshot])?;
+        tx.execute("UPDATE changes SET in_snapshot = 1 WHERE doc_id = ?1", [id.to_string()])?;
+        tx.execute("DELETE FROM changes WHERE doc_id = ?1 AND in_snapshot = 1 AND acked = 1", [id.to_string()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- sync support ----
+
+    /// Every change the server has not acknowledged, grouped by document, with the row ids to ack.
+    pub fn outbox(&self) -> Result<(Vec<DocChanges>, Vec<i64>)> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT id, doc_id, bytes FROM changes WHERE acked = 0 ORDER BY doc_id, id")?;
+        let mut docs: Vec<DocChanges> = Vec::new();
+        let mut ids = Vec::new();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            ids.push(r.get::<_, i64>(0)?);
+            let doc_id: InspectionId = r
+                .get::<_, String>(1)?
+                .parse()
+                .map_err(|_| MobileError::Invalid("identifiant de document corrompu".into()))?;
+            let bytes: Vec<u8> = r.get(2)?;
+            match docs.last_mut() {
+                Some(d) if d.doc_id == doc_id => d.changes.push(ByteBuf::from(bytes)),
+                _ => docs.push(DocChanges { doc_id, changes: vec![ByteBuf::from(bytes)] }),
+            }
+        }
+        Ok((docs, ids))
+    }
+
+    /// Applies a server response: stores remote changes, acknowledges what was
+    /// sent and moves the cursor, all in one transaction.
+    pub fn apply_sync(&self, acked: &[i64], remote: Vec<DocChanges>, cursor: u64) -> Result<()> {
+        let mut parsed = Vec::new();
+        for d in remote {
+            let changes = d
+                .changes
+                .into_iter()
+                .map(|b| Change::from_bytes(b.into_vec()).map_err(|e| MobileError::Protocol(e.to_string())))
+                .collect::<Result<Vec<_>>>()?;
+            parsed.push((d.doc_id, changes));
+        }
+        {
+            let mut conn = self.lock();
+            let tx = conn.transaction()?;
+            {
+                let mut ack = tx.prepare_cached("UPDATE changes SET acked = 1 WHERE id = ?1")?;
+                for id in acked {
+                    ack.execute([id])?;
+                }
+                let mut ins = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 0, 1)",
+                )?;
+                for (doc_id, changes) in &parsed {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",
+                        params![doc_id.to_string(), now_ms()],
+                    )?;
+                    tx.execute("UPDATE docs SET updated_at = ?2 WHERE doc_id = ?1", params![doc_id.to_string(), now_ms()])?;
+                    for c in changes {
+                        ins.execute(params![doc_id.to_string(), c.hash().0.as_slice(), c.raw_bytes()])?;
+                    }
+                }
+            }
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('cursor', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [cursor.to_string()],
+            )?;
+            tx.commit()?;
+        }
+        let mut docs = self.docs();
+        for (doc_id, changes) in parsed {
+            if let Some(insp) = docs.get_mut(&doc_id) {
+                if insp.apply_changes(changes).is_err() {
+                    docs.remove(&doc_id);
+                }
+            }
+        }
+        drop(docs);
+        Ok(())
+    }
+
+    /// Marks every change of a document unacknowledged, so the next sync resends
+    /// its whole history (after the server reported missing dependencies).
+    pub fn resend_all(&self, doc_id: InspectionId) -> Result<()> {
+        let all = self.with_doc(doc_id, |insp| Ok(insp.automerge().get_changes(&[])))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for c in &all {
+            tx.execute(
+                "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked, in_snapshot) VALUES (?1, ?2, ?3, 0, 0, 1)",
+                params![doc_id.to_string(), c.hash().0.as_slice(), c.raw_bytes()],
+            )?;
+        }
+        tx.execute("UPDATE changes SET acked = 0 WHERE doc_id = ?1", [doc_id.to_string()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Photos not yet on the server whose retry time has come.
+    pub fn photos_to_upload(&self, now: i64) -> Result<Vec<PendingPhoto>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT hash, path, size, mime, attempts FROM photos WHERE uploaded = 0 AND next_attempt_ms <= ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map([now], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
+            })?
+            .filter_map(|r| r.ok())
+            .filter_map(|(h, p, s, m, a)| {
+                Some(PendingPhoto { hash: h.parse().ok()?, path: PathBuf::from(p), size: s as u64, mime: m, attempts: a as u32 })
+            })
+            .collect();
+        Ok(rows)
+    }
+
+    /// Records an upload outcome. A failure pushes the next attempt back
+    /// exponentially (2 s, 4 s, ... up to 5 minutes).
+    pub fn photo_outcome(&self, hash: &PhotoHash, result: std::result::Result<(), String>) -> Result<()> {
+        let conn = self.lock();
+        match result {
+            Ok(()) => conn.execute(
+                "UPDATE photos SET uploaded = 1, last_error = NULL WHERE hash = ?1",
+                [hash.as_str()],
+            )?,
+            Err(e) => {
+                let attempts: i64 =
+                    conn.query_row("SELECT attempts FROM photos WHERE hash = ?1", [hash.as_str()], |r| r.get(0))?;
+                let delay = (2_000i64 << attempts.min(8)).min(300_000);
+                conn.execute(
+                    "UPDATE photos SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3 WHERE hash = ?1",
+                    params![hash.as_str(), now_ms() + delay, e],
+                )?
+            }
+        };
+        Ok(())
+    }
+
+    /// The sync bar's figures.
+    pub fn status(&self) -> Result<SyncStatus> {
+        let conn = self.lock();
+        let pending_changes: i64 = conn.query_row("SELECT COUNT(*) FROM changes WHERE acked = 0", [], |r| r.get(0))?;
+        let (pending_photos, bytes): (i64, i64) =
+            conn.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM photos WHERE uploaded = 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        drop(conn);
+        Ok(SyncStatus {
+            pending_changes: pending_changes as u64,
+            pending_photos: pending_photos as u64,
+            pending_photo_bytes: bytes as u64,
+            last_sync_ms: self.setting("last_sync_ms")?.and_then(|s| s.parse().ok()),
+            last_error: self.setting("last_error")?,
+        })
+    }
+
+    /// Reads a stored photo.
+    pub fn photo_bytes(&self, hash: &PhotoHash) -> Result<Vec<u8>> {
+        Ok(std::fs::read(self.photo_dir.join(hash.as_str()))?)
+    }
+
+    /// SQLite's own integrity check ("ok" when sound).
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.lock().query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bilan_shared::domain::Role;
+
+    fn logged_in(dir: &Path) -> (DeviceStore, ComplexId) {
+        let store = DeviceStore::open(dir).unwrap();
+        let territory = TerritoryId::new();
+        let office = OfficeId::new();
+        let complex = Complex {
+            id: ComplexId::new(),
+            territory_id: territory,
+            office_id: office,
+            code: "C1".into(),
+            name: "Les Pins".into(),
+            address: "1 rue A".into(),
+            city: "Trois-Rivières".into(),
+            dwellings: 24,
+            year_built: 1975,
+            replacement_value: 4_000_000.0,
+        };
+        store
+            .save_login(
+                "http://x",
+                "t",
+                &UserInfo {
+                    id: UserId::new(),
+                    username: "j".into(),
+                    display_name: "Julie".into(),
+                    role: Role::Inspector,
+                    territory_id: Some(territory),
+                    office_id: None,
+                },
+            )
+            .unwrap();
+        store
+            .apply_reference(&ReferenceResponse {
+                territory: bilan_shared::domain::Territory { id: territory, name: "T".into() },
+                offices: vec![],
+                complexes: vec![complex.clone()],
+                revision: 1,
+                catalogue_version: "x".into(),
+            })
+            .unwrap();
+        (store, complex.id)
+    }
+
+    #[test]
+    fn every_edit_is_in_the_outbox_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, complex) = logged_in(dir.path());
+        let id = store.start_inspection(complex).unwrap();
+        store.rate(id, "B3010", Rating::D).unwrap();
+        let fid = store
+            .add_finding(id, NewFinding {
+                component: "B3010".into(),
+                title: "Membrane fissurée".into(),
+                location: "Toit, côté nord".into(),
+                severity: Severity::Major,
+                description: String::new(),
+            })
+            .unwrap();
+        store
+            .add_recommendation(id, fid, NewRecommendation {
+                work: "Réfection de la membrane".into(),
+                urgency: Urgency::WithinYear,
+                quantity: 120.0,
+                unit: "m²".into(),
+                unit_cost: 95.0,
+            })
+            .unwrap();
+        let hash = store.attach_photo(id, fid, b"jpeg bytes", "image/jpeg", "Vue du toit").unwrap();
+        assert_eq!(store.status().unwrap().pending_changes, 5);
+        assert_eq!(store.status().unwrap().pending_photo_bytes, 10);
+        drop(store);
+        let store = DeviceStore::open(dir.path()).unwrap();
+        let d = store.inspection(id).unwrap();
+        assert_eq!(d.components["B3010"].rating, Some(Rating::D));
+        assert_eq!(d.findings[0].recommendations[0].estimated_cost(), 11_400.0);
+        assert_eq!(d.findings[0].photos[0].hash, hash);
+        assert_eq!(store.photo_bytes(&hash).unwrap(), b"jpeg bytes");
+        let (outbox, ids) = store.outbox().unwrap();
+        assert_eq!((outbox.len(), ids.len()), (1, 5));
+        store.apply_sync(&ids, vec![], 7).unwrap();
+        assert_eq!(store.status().unwrap().pending_changes, 0);
+        assert_eq!(store.cursor().unwrap(), 7);
+    }
+
+    #[test]
+    fn many_edits_compact_into_a_snapshot_without_losing_any() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, complex) = logged_in(dir.path());
+        let id = store.start_inspection(complex).unwrap();
+        let codes: Vec<String> = Catalogue::current().components().map(|(_, c)| c.code.clone()).collect();
+        for (i, code) in codes.iter().cycle().take(150).enumerate() {
+            store.rate(id, code, [Rating::A, Rating::B, Rating::C][i % 3]).unwrap();
+        }
+        let expected = store.inspection(id).unwrap();
+        drop(store);
+        let store = DeviceStore::open(dir.path()).unwrap();
+        assert_eq!(store.inspection(id).unwrap(), expected);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+}

@@ -1,0 +1,245 @@
+//! The sync engine: login, the one-round-trip document sync (repeated only
+//! while the server says `more`), reference data, and the photo upload queue
+//! with resume and backoff. Every step is safe to retry after a cut: changes
+//! are acknowledged only after the server's answer is stored, and the server
+//! ignores changes it already has.
+
+use std::time::Duration;
+
+use bilan_shared::ids::PhotoHash;
+use bilan_shared::protocol::{
+    self, ApiErrorBody, ErrorCode, LoginRequest, LoginResponse, ReferenceResponse, SyncRequest, SyncResponse,
+    PROTOCOL_VERSION, SYNC_CONTENT_TYPE, UPLOAD_OFFSET_HEADER,
+};
+use bilan_shared::doc::now_ms;
+use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE};
+use reqwest::StatusCode;
+
+use crate::error::{MobileError, Result};
+use crate::store::{DeviceStore, PendingPhoto};
+
+/// Largest decompressed sync response accepted.
+const MAX_RESPONSE_BYTES: u64 = 512 << 20;
+
+/// What one sync did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncReport {
+    pub round_trips: u32,
+    pub sent_changes: u64,
+    pub accepted: u64,
+    pub received_changes: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub photos_uploaded: u32,
+    pub photo_bytes_sent: u64,
+}
+
+/// Talks to the server on behalf of one device store.
+pub struct SyncEngine<'a> {
+    store: &'a DeviceStore,
+    http: reqwest::Client,
+}
+
+impl<'a> SyncEngine<'a> {
+    pub fn new(store: &'a DeviceStore) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .build()
+            .unwrap_or_default();
+        Self { store, http }
+    }
+
+    fn server(&self) -> Result<(String, String)> {
+        let url = self.store.setting("server_url")?.ok_or(MobileError::NotLoggedIn)?;
+        let token = self.store.setting("token")?.ok_or(MobileError::NotLoggedIn)?;
+        Ok((url, token))
+    }
+
+    async fn error_of(resp: reqwest::Response) -> MobileError {
+        let status = resp.status().as_u16();
+        match resp.json::<ApiErrorBody>().await {
+            Ok(b) => MobileError::Server { status, code: b.code, message: b.message },
+            Err(_) => MobileError::Server {
+                status,
+                code: ErrorCode::Internal,
+                message: format!("le serveur a répondu {status} : réessayez plus tard"),
+            },
+        }
+    }
+
+    /// Logs in and remembers the session; later work needs no network to start.
+    pub async fn login(&self, server_url: &str, username: &str, password: &str) -> Result<LoginResponse> {
+        let url = format!("{}/api/v1/login", server_url.trim_end_matches('/'));
+        let req = LoginRequest {
+            username: username.to_string(),
+            password: password.to_string(),
+            device_id: Some(self.store.device_id()?),
+        };
+        let resp = self.http.post(url).json(&req).send().await?;
+        if !resp.status().is_success() {
+            return Err(Self::error_of(resp).await);
+        }
+        let login: LoginResponse = resp.json().await.map_err(|e| MobileError::Protocol(e.to_string()))?;
+        self.store.save_login(server_url, &login.token, &login.user)?;
+        Ok(login)
+    }
+
+    /// Fetches reference data changed since the last call.
+    pub async fn refresh_reference(&self) -> Result<ReferenceResponse> {
+        let (url, token) = self.server()?;
+        let since: u64 = self.store.setting("ref_revision")?.and_then(|s| s.parse().ok()).unwrap_or(0);
+        let resp = self
+            .http
+            .get(format!("{url}/api/v1/reference?since={since}"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(Self::error_of(resp).await);
+        }
+        let r: ReferenceResponse = resp.json().await.map_err(|e| MobileError::Protocol(e.to_string()))?;
+        self.store.apply_reference(&r)?;
+        Ok(r)
+    }
+
+    /// One request: send the outbox, receive what is new, store it.
+    pub async fn sync_round(&self, report: &mut SyncReport) -> Result<SyncResponse> {
+        let (url, token) = self.server()?;
+        let (docs, ids) = self.store.outbox()?;
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device_id: self.store.device_id()?,
+            cursor: self.store.cursor()?,
+            docs,
+        };
+        let body = protocol::encode(&req).map_err(|e| MobileError::Protocol(e.to_string()))?;
+        report.bytes_up += body.len() as u64;
+        report.sent_changes += ids.len() as u64;
+        let resp = self
+            .http
+            .post(format!("{url}/api/v1/sync"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .header(CONTENT_TYPE, SYNC_CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            let err = Self::error_of(resp).await;
+            if let MobileError::Server { code: ErrorCode::MissingDependencies, .. } = &err {
+                for d in &req.docs {
+                    self.store.resend_all(d.doc_id)?;
+                }
+            }
+            return Err(err);
+        }
+        let bytes = resp.bytes().await?;
+        report.bytes_down += bytes.len() as u64;
+        report.round_trips += 1;
+        let r: SyncResponse =
+            protocol::decode(&bytes, MAX_RESPONSE_BYTES).map_err(|e| MobileError::Protocol(e.to_string()))?;
+        report.accepted += u64::from(r.accepted);
+        report.received_changes += r.changes.iter().map(|d| d.changes.len() as u64).sum::<u64>();
+        self.store.apply_sync(&ids, r.changes.clone(), r.cursor)?;
+        Ok(r)
+    }
+
+    /// Syncs documents until the server has nothing more, then uploads photos.
+    /// Records the outcome (last sync time or the French error) for the sync bar.
+    pub async fn sync(&self) -> Result<SyncReport> {
+        let result = self.sync_inner().await;
+        match &result {
+            Ok(_) => {
+                self.store.set_setting("last_sync_ms", &now_ms().to_string())?;
+                self.store.clear_setting("last_error")?;
+            }
+            Err(e) => self.store.set_setting("last_error", &e.to_string())?,
+        }
+        result
+    }
+
+    async fn sync_inner(&self) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        loop {
+            let r = self.sync_round(&mut report).await?;
+            if !r.more {
+                break;
+            }
+        }
+        self.upload_photos(&mut report).await?;
+        Ok(report)
+    }
+
+    /// Uploads every due photo; one failing photo does not stop the others.
+    pub async fn upload_photos(&self, report: &mut SyncReport) -> Result<()> {
+        let mut first_error = None;
+        for p in self.store.photos_to_upload(now_ms())? {
+            match self.upload_photo(&p, report).await {
+                Ok(()) => {
+                    self.store.photo_outcome(&p.hash, Ok(()))?;
+                    report.photos_uploaded += 1;
+                }
+                Err(e) => {
+                    self.store.photo_outcome(&p.hash, Err(e.to_string()))?;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Bytes of a photo the server already holds (0 for none).
+    pub async fn photo_offset(&self, hash: &PhotoHash) -> Result<(u64, bool)> {
+        let (url, token) = self.server()?;
+        let resp = self
+            .http
+            .head(format!("{url}/api/v1/photos/{hash}"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(Self::error_of(resp).await);
+        }
+        let offset = resp
+            .headers()
+            .get(UPLOAD_OFFSET_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok((offset, resp.status() == StatusCode::OK))
+    }
+
+    /// Uploads one photo from wherever the server's copy ends.
+    pub async fn upload_photo(&self, p: &PendingPhoto, report: &mut SyncReport) -> Result<()> {
+        let (url, token) = self.server()?;
+        let bytes = std::fs::read(&p.path)?;
+        if PhotoHash::of(&bytes) != p.hash {
+            return Err(MobileError::Invalid(format!("la photo {} est altérée sur l'appareil", p.hash)));
+        }
+        for _ in 0..3 {
+            let (offset, complete) = self.photo_offset(&p.hash).await?;
+            if complete {
+                return Ok(());
+            }
+            let total = bytes.len() as u64;
+            let chunk = bytes[offset.min(total) as usize..].to_vec();
+            report.photo_bytes_sent += chunk.len() as u64;
+            let resp = self
+                .http
+                .put(format!("{url}/api/v1/photos/{}", p.hash))
+                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .header(CONTENT_TYPE, &p.mime)
+                .header(CONTENT_RANGE, format!("bytes {offset}-{}/{total}", total - 1))
+                .body(chunk)
+                .send()
+                .await?;
+            match resp.status() {
+                StatusCode::OK | StatusCode::CREATED => return Ok(()),
+                // Offset moved (a concurrent upload) or the body was cut: ask again.
+                StatusCode::CONFLICT | StatusCode::ACCEPTED => continue,
+                _ => return Err(Self::error_of(resp).await),
+            }
+        }
+        Err(MobileError::Network("envoi de photo interrompu à plusieurs reprises".into()))
+    }
+}
