@@ -1,0 +1,250 @@
+//! Harness of the end-to-end tests: a real server on 127.0.0.1:0 (in-process
+//! or as its own process), devices on real SQLite files in temp folders, and a
+//! TCP proxy that counts bytes and can cut connections.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bilan_mobile::{DeviceStore, SyncEngine};
+use bilan_server::{AppState, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+pub use bilan_server::admin::DEMO_PASSWORD;
+
+/// A server running in this process on a loopback port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Opens (or reopens) the data in `dir`, seeds the demo, serves on a fresh port.
+    pub async fn start(dir: &Path) -> Self {
+        Self::start_with(dir, |_| {}).await
+    }
+
+    /// Same, with settings changed by `tweak`.
+    pub async fn start_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+        tweak(&mut config);
+        let state = AppState::open(config).expect("open server store");
+        bilan_server::admin::seed_demo(state.store()).expect("seed demo");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let s2 = state.clone();
+        let task = tokio::spawn(async move {
+            bilan_server::launch(listener, s2, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server");
+        });
+        Self { addr, dir: dir.to_path_buf(), state, stop: Some(tx), task: Some(task) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server abruptly (connections dropped, nothing flushed beyond
+    /// what SQLite already committed) and releases its files.
+    pub async fn kill(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+        drop(self.stop.take());
+    }
+
+    /// Graceful stop.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A server in its own OS process (the `e2e-server` binary), so tests can SIGKILL it.
+pub struct ProcessServer {
+    pub child: tokio::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ProcessServer {
+    /// Starts the binary on `dir` and waits for the line announcing its port.
+    pub async fn start(bin: &str, dir: &Path) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(bin)
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn e2e-server");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next_line().await.unwrap().expect("server exited before listening");
+            if let Some(a) = line.strip_prefix("LISTENING ") {
+                break a.parse().unwrap();
+            }
+        };
+        Self { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL and wait.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill");
+    }
+}
+
+/// A logged-in device on its own folder.
+pub async fn device(dir: &Path, server_url: &str, user: &str) -> DeviceStore {
+    let store = DeviceStore::open(dir).expect("open device");
+    {
+        let engine = SyncEngine::new(&store);
+        engine.login(server_url, user, DEMO_PASSWORD).await.expect("login");
+        engine.refresh_reference().await.expect("reference");
+    }
+    store
+}
+
+/// How the proxy treats traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Forward everything.
+    Pass,
+    /// Forward the request, read the server's answer, then drop the
+    /// connection without passing it on (once, then back to `Pass`).
+    DropNextResponse,
+    /// Forward only this many request bytes of the next connection, then cut it
+    /// (once, then back to `Pass`).
+    CutRequestAfter(u64),
+}
+
+/// A loopback TCP proxy that counts bytes each way and can cut connections.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub up: Arc<AtomicU64>,
+    pub down: Arc<AtomicU64>,
+    pub connections: Arc<AtomicU64>,
+    mode: Arc<std::sync::Mutex<ProxyMode>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU64::new(0));
+        let mode = Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
+        let (u, d, c, m) = (up.clone(), down.clone(), connections.clone(), mode.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let this_mode = {
+                    let mut g = m.lock().unwrap();
+                    let cur = *g;
+                    *g = ProxyMode::Pass;
+                    cur
+                };
+                let (u, d) = (u.clone(), d.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let _ = pipe(client, server, this_mode, u, d).await;
+                });
+            }
+        });
+        Self { addr, up, down, connections, mode, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Mode of the next connection.
+    pub fn set_mode(&self, mode: ProxyMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    /// Bytes counted (client to server, server to client) and resets them.
+    pub fn take_counts(&self) -> (u64, u64) {
+        (self.up.swap(0, Ordering::SeqCst), self.down.swap(0, Ordering::SeqCst))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pipe(
+    client: TcpStream,
+    server: TcpStream,
+    mode: ProxyMode,
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+) -> std::io::Result<()> {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let upload = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut sent = 0u64;
+        loop {
+            let n = cr.read(&mut buf).await?;
+            if n == 0 {
+                let _ = sw.shutdown().await;
+                return Ok::<_, std::io::Error>(());
+            }
+            let mut n = n as u64;
+            if let ProxyMode::CutRequestAfter(limit) = mode {
+                if sent + n >= limit {
+                    n = limit - sent;
+                    sw.write_all(&buf[..n as usize]).await?;
+                    up.fetch_add(n, Ordering::SeqCst);
+                    // Cut: both directions end here.
+                    return Err(std::io::Error::other("cut"));
+                }
+            }
+            sw.write_all(&buf[..n as usize]).await?;
+            sent += n;
+            up.fetch_add(n, Ordering::SeqCst);
+        }
+    };
+    let download = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = sr.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            if mode == ProxyMode::DropNextResponse {
+                // The server answered (and committed): the client never hears of it.
+                return Err(std::io::Error::other("dropped"));
+            }
+            cw.write_all(&buf[..n]).await?;
+            down.fetch_add(n as u64, Ordering::SeqCst);
+        }
+    };
+    tokio::select! {
+        r = upload => r,
+        r = download => r,
+    }
+}

@@ -1,0 +1,424 @@
+//! End-to-end: real server on loopback, real device stores on SQLite files.
+
+use bilan_e2e::{device, Proxy, ProxyMode, ProcessServer, TestServer, DEMO_PASSWORD};
+use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
+use bilan_shared::domain::{Rating, Role, Severity};
+use bilan_shared::ids::*;
+use bilan_shared::protocol::{self, DocChanges, SyncRequest, PROTOCOL_VERSION};
+use bilan_server::store::NewUser;
+
+fn first_complex(d: &DeviceStore) -> ComplexId {
+    d.complexes().unwrap()[0].id
+}
+
+async fn sync(d: &DeviceStore) -> bilan_mobile::SyncReport {
+    SyncEngine::new(d).sync().await.expect("sync")
+}
+
+fn server_doc(server: &TestServer, user: &str, id: InspectionId) -> bilan_shared::InspectionDoc {
+    let (_, u) = server.state.store().login(user, DEMO_PASSWORD, None).unwrap();
+    server.state.store().inspection(&u, id).unwrap().read().unwrap()
+}
+
+/// Two devices edit different components of one inspection offline; after
+/// syncing, both devices and the server hold the union.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_edits_of_different_components_merge_to_the_union_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    sync(&a).await;
+    sync(&b).await;
+    // Offline from here on: each edits its own components.
+    a.rate(id, "B3010", Rating::D).unwrap();
+    a.rate(id, "B2020", Rating::C).unwrap();
+    b.rate(id, "D2021", Rating::B).unwrap();
+    b.add_finding(id, NewFinding {
+        component: "D2021".into(),
+        title: "Chauffe-eau en fin de vie".into(),
+        location: "Salle mécanique".into(),
+        severity: Severity::Moderate,
+        description: String::new(),
+    })
+    .unwrap();
+    sync(&a).await;
+    let rb = sync(&b).await;
+    assert_eq!(rb.round_trips, 1, "one round trip");
+    sync(&a).await;
+    let (da, db, ds) = (a.inspection(id).unwrap(), b.inspection(id).unwrap(), server_doc(&server, "responsable", id));
+    assert_eq!(da, db);
+    assert_eq!(da, ds);
+    assert_eq!(da.components["B3010"].rating, Some(Rating::D));
+    assert_eq!(da.components["B2020"].rating, Some(Rating::C));
+    assert_eq!(da.components["D2021"].rating, Some(Rating::B));
+    assert_eq!(da.findings.len(), 1);
+    assert!(a.conflicts(id).unwrap().is_empty());
+}
+
+/// Two ratings of one component are one conflict with both values on both
+/// devices and on the server; resolving it on one device clears it everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_conflict_shows_everywhere_and_its_resolution_syncs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    sync(&a).await;
+    sync(&b).await;
+    a.rate(id, "B3010", Rating::D).unwrap();
+    b.rate(id, "B3010", Rating::B).unwrap();
+    sync(&a).await;
+    sync(&b).await;
+    sync(&a).await;
+    let (_, manager) = server.state.store().login("responsable", DEMO_PASSWORD, None).unwrap();
+    let on_server = bilan_shared::conflicts::list(&server.state.store().inspection(&manager, id).unwrap()).unwrap();
+    for conflicts in [a.conflicts(id).unwrap(), b.conflicts(id).unwrap(), on_server] {
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].path, ["components", "B3010", "rating"]);
+        let mut people: Vec<_> = conflicts[0].values.iter().map(|v| (v.user_name.clone(), v.value.clone())).collect();
+        people.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(people, [("Julie Tremblay".to_string(), "D".into()), ("Marc Gagnon".to_string(), "B".into())]);
+    }
+    let summaries = server.state.store().summaries(&manager).unwrap();
+    assert_eq!(summaries.iter().find(|s| s.inspection_id == id).unwrap().conflicts, 1);
+    let c = &b.conflicts(id).unwrap()[0];
+    let julie = c.values.iter().find(|v| v.user_name == "Julie Tremblay").unwrap();
+    b.resolve(id, &c.path, &julie.value_id).unwrap();
+    sync(&b).await;
+    sync(&a).await;
+    assert!(a.conflicts(id).unwrap().is_empty());
+    assert!(b.conflicts(id).unwrap().is_empty());
+    let insp = server.state.store().inspection(&manager, id).unwrap();
+    assert!(bilan_shared::conflicts::list(&insp).unwrap().is_empty());
+    assert_eq!(a.inspection(id).unwrap().components["B3010"].rating, Some(Rating::D));
+    assert_eq!(server.state.store().summaries(&manager).unwrap()[0].conflicts, 0);
+}
+
+/// The server commits a sync but the answer is lost on the way back; the
+/// device retries: nothing lost, nothing duplicated in the server's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_response_is_cut_is_retried_without_loss_or_duplicate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let proxy = Proxy::start(server.addr).await;
+    let a = device(&tmp.path().join("a"), &proxy.url(), "inspecteur1").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    a.rate(id, "A1010", Rating::C).unwrap();
+    a.rate(id, "A1020", Rating::B).unwrap();
+    let territory = a.user().unwrap().unwrap().territory_id.unwrap();
+    proxy.set_mode(ProxyMode::DropNextResponse);
+    let err = SyncEngine::new(&a).sync().await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(a.status().unwrap().last_error.is_some());
+    // The server did commit the three changes; the device does not know yet.
+    assert_eq!(server.state.store().change_count(territory).unwrap(), 3);
+    assert_eq!(a.status().unwrap().pending_changes, 3);
+    let r = sync(&a).await;
+    assert_eq!((r.sent_changes, r.accepted), (3, 0), "resent, recognised, not stored twice");
+    assert_eq!(server.state.store().change_count(territory).unwrap(), 3);
+    assert_eq!(a.status().unwrap().pending_changes, 0);
+    assert!(a.status().unwrap().last_error.is_none());
+    let ds = server_doc(&server, "responsable", id);
+    assert_eq!(ds.components["A1020"].rating, Some(Rating::B));
+}
+
+/// The server process is SIGKILLed between and during syncs, and both it and
+/// the device are restarted from their files: nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_server_and_device_lose_nothing() {
+    let bin = env!("CARGO_BIN_EXE_e2e-server");
+    let tmp = tempfile::tempdir().unwrap();
+    let sdir = tmp.path().join("server");
+    let ddir = tmp.path().join("device");
+    let server = ProcessServer::start(bin, &sdir).await;
+    let id = {
+        let a = device(&ddir, &server.url(), "inspecteur1").await;
+        let id = a.start_inspection(first_complex(&a)).unwrap();
+        a.rate(id, "B3010", Rating::E).unwrap();
+        sync(&a).await;
+        a.rate(id, "B2020", Rating::D).unwrap();
+        id
+    }; // device "process" ends: store dropped
+    server.kill().await;
+    // Offline edit while the server is down: the sync fails and keeps everything.
+    let a = DeviceStore::open(&ddir).unwrap();
+    a.rate(id, "C1010", Rating::A).unwrap();
+    assert!(SyncEngine::new(&a).sync().await.is_err());
+    assert_eq!(a.status().unwrap().pending_changes, 2);
+    drop(a);
+    let server = ProcessServer::start(bin, &sdir).await;
+    let a = DeviceStore::open(&ddir).unwrap();
+    a.set_setting("server_url", &server.url()).unwrap();
+    sync(&a).await;
+    assert_eq!(a.status().unwrap().pending_changes, 0);
+    server.kill().await;
+    // A fresh device of the same territory pulls everything from a restarted server.
+    let server = ProcessServer::start(bin, &sdir).await;
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
+    sync(&b).await;
+    let d = b.inspection(id).unwrap();
+    assert_eq!(d.components["B3010"].rating, Some(Rating::E));
+    assert_eq!(d.components["B2020"].rating, Some(Rating::D));
+    assert_eq!(d.components["C1010"].rating, Some(Rating::A));
+    assert_eq!(d, a.inspection(id).unwrap());
+    server.kill().await;
+}
+
+/// A photo upload cut halfway resumes from the server's offset; the server
+/// stores the exact bytes once; bytes that do not match the hash are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_upload_cut_at_half_resumes_and_a_wrong_hash_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let proxy = Proxy::start(server.addr).await;
+    let a = device(&tmp.path().join("a"), &proxy.url(), "inspecteur1").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    let fid = a
+        .add_finding(id, NewFinding {
+            component: "B2011".into(),
+            title: "Revêtement décollé".into(),
+            location: "Façade sud".into(),
+            severity: Severity::Major,
+            description: String::new(),
+        })
+        .unwrap();
+    let photo: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let hash = a.attach_photo(id, fid, &photo, "image/jpeg", "Façade sud").unwrap();
+    // Documents first (so the cut below hits the photo PUT).
+    let engine = SyncEngine::new(&a);
+    let mut report = bilan_mobile::SyncReport::default();
+    engine.sync_round(&mut report).await.unwrap();
+    let pending = a.photos_to_upload(i64::MAX).unwrap();
+    assert_eq!(pending.len(), 1);
+    // HEAD goes through on its own connection, then the PUT is cut after ~50% of the photo.
+    let fresh = SyncEngine::new(&a);
+    assert_eq!(fresh.photo_offset(&hash).await.unwrap(), (0, false));
+    proxy.set_mode(ProxyMode::CutRequestAfter(1_000_000 + 400));
+    let cut = SyncEngine::new(&a).upload_photo(&pending[0], &mut report).await;
+    assert!(cut.is_err(), "the cut upload fails");
+    let (held, complete) = SyncEngine::new(&a).photo_offset(&hash).await.unwrap();
+    assert!(!complete && held > 500_000 && held < 1_000_400, "server kept {held} bytes");
+    proxy.take_counts();
+    let r = sync(&a).await;
+    assert_eq!(r.photos_uploaded, 1);
+    assert_eq!(r.photo_bytes_sent, photo.len() as u64 - held, "resumed from the server's offset, not from zero");
+    let (up, _) = proxy.take_counts();
+    assert!(up < (photo.len() as u64 - held) + 20_000, "only the rest crossed the wire: {up}");
+    let stored = std::fs::read(server.state.0.photos.path(&hash)).unwrap();
+    assert_eq!(stored, photo);
+    assert_eq!(a.status().unwrap().pending_photos, 0);
+    // The photo is served back to the territory.
+    let token = a.setting("token").unwrap().unwrap();
+    let got = reqwest::Client::new()
+        .get(format!("{}/api/v1/photos/{hash}", server.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().len(), photo.len());
+
+    // Bytes that do not hash to the name are refused and not kept.
+    let fake = PhotoHash::of(b"the real photo");
+    let resp = reqwest::Client::new()
+        .put(format!("{}/api/v1/photos/{fake}", server.url()))
+        .bearer_auth(&token)
+        .header("content-type", "image/jpeg")
+        .body(b"something else entirely".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "hash_mismatch");
+    assert!(!server.state.0.photos.is_complete(&fake));
+    assert_eq!(SyncEngine::new(&a).photo_offset(&fake).await.unwrap(), (0, false));
+}
+
+/// Territory and office isolation, and revoked tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_reads_or_writes_beyond_their_territory_office_or_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let store = server.state.store();
+    // Territory B with its own inspector, office and complex.
+    let tb = store.create_territory("CS de l'Estrie").unwrap();
+    let ob = store.create_office(tb, "OH-SHE", "OH de Sherbrooke").unwrap();
+    store
+        .upsert_complex(&bilan_shared::domain::Complex {
+            id: ComplexId::new(),
+            territory_id: tb,
+            office_id: ob,
+            code: "SHE-1".into(),
+            name: "Les Cèdres".into(),
+            address: "1 rue King".into(),
+            city: "Sherbrooke".into(),
+            dwellings: 30,
+            year_built: 1980,
+            replacement_value: 5e6,
+        })
+        .unwrap();
+    store
+        .create_user(&NewUser {
+            username: "inspecteur-b".into(),
+            display_name: "Inspecteur B".into(),
+            role: Role::Inspector,
+            territory_id: Some(tb),
+            office_id: None,
+            password: DEMO_PASSWORD.into(),
+        })
+        .unwrap();
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur-b").await;
+    let b_doc = b.start_inspection(first_complex(&b)).unwrap();
+    let (b_changes, _) = b.outbox().unwrap();
+    sync(&b).await;
+
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    assert!(a.complexes().unwrap().iter().all(|c| c.territory_id != tb), "A never sees B's complexes");
+    let a_token = a.setting("token").unwrap().unwrap();
+    let http = reqwest::Client::new();
+    // Read B's inspection: 403.
+    let r = http.get(format!("{}/api/v1/inspections/{b_doc}", server.url())).bearer_auth(&a_token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // Write into B's inspection (replaying B's own changes, or a new one): 403, nothing stored.
+    let count_before = store.change_count(tb).unwrap();
+    let req = SyncRequest { protocol: PROTOCOL_VERSION, device_id: DeviceId::new(), cursor: 0, docs: b_changes.clone() };
+    let r = http
+        .post(format!("{}/api/v1/sync", server.url()))
+        .bearer_auth(&a_token)
+        .body(protocol::encode(&req).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "forbidden");
+    // A's own sync never returns B's changes.
+    let mut report = bilan_mobile::SyncReport::default();
+    SyncEngine::new(&a).sync_round(&mut report).await.unwrap();
+    assert!(a.inspection_ids().unwrap().is_empty());
+    // A document claiming territory B, created through A's account: refused as invalid.
+    let forged = DocChanges { doc_id: InspectionId::new(), changes: b_changes[0].changes.clone() };
+    let req = SyncRequest { protocol: PROTOCOL_VERSION, device_id: DeviceId::new(), cursor: 0, docs: vec![forged] };
+    let r = http.post(format!("{}/api/v1/sync", server.url())).bearer_auth(&a_token).body(protocol::encode(&req).unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(store.change_count(tb).unwrap(), count_before);
+
+    // Office reader of Trois-Rivières: sees that office's inspections only.
+    let in_tr = a.start_inspection(a.complexes().unwrap().iter().find(|c| c.code.starts_with("OH-TR")).unwrap().id).unwrap();
+    let in_sh = a.start_inspection(a.complexes().unwrap().iter().find(|c| c.code.starts_with("OMH-SH")).unwrap().id).unwrap();
+    sync(&a).await;
+    let reader = SyncEngine::new(&DeviceStore::open(&tmp.path().join("reader")).unwrap())
+        .login(&server.url(), "lecteur-tr", DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let get = |id: InspectionId| {
+        http.get(format!("{}/api/v1/inspections/{id}", server.url())).bearer_auth(&reader.token).send()
+    };
+    assert_eq!(get(in_tr).await.unwrap().status(), 200);
+    assert_eq!(get(in_sh).await.unwrap().status(), 403);
+    assert_eq!(get(b_doc).await.unwrap().status(), 403);
+    let list: Vec<serde_json::Value> = http
+        .get(format!("{}/api/v1/inspections", server.url()))
+        .bearer_auth(&reader.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    let r = http.post(format!("{}/api/v1/sync", server.url())).bearer_auth(&reader.token).body(protocol::encode(&req).unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 403, "office readers cannot write");
+
+    // Revoked token: 401 with a stable code.
+    assert_eq!(store.revoke_user_tokens("inspecteur1").unwrap(), 1);
+    let r = http.get(format!("{}/api/v1/me", server.url())).bearer_auth(&a_token).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "unauthorized");
+    let err = SyncEngine::new(&a).sync().await.unwrap_err();
+    assert!(matches!(err, bilan_mobile::MobileError::Server { status: 401, .. }));
+}
+
+/// Review comments and the "returned" status written by the CS reach the device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_review_with_comment_reaches_the_device_at_next_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    a.submit(id).unwrap();
+    sync(&a).await;
+    let manager = SyncEngine::new(&DeviceStore::open(&tmp.path().join("m")).unwrap())
+        .login(&server.url(), "responsable", DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/api/v1/inspections/{id}/review", server.url()))
+        .bearer_auth(&manager.token)
+        .json(&serde_json::json!({"status": "retournee", "comment": "Ajoutez une photo de la toiture."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // An inspector may not review.
+    let r = http
+        .post(format!("{}/api/v1/inspections/{id}/review", server.url()))
+        .bearer_auth(a.setting("token").unwrap().unwrap())
+        .json(&serde_json::json!({"status": "approuvee"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    sync(&a).await;
+    let d = a.inspection(id).unwrap();
+    assert_eq!(d.status, bilan_shared::domain::InspectionStatus::Returned);
+    assert_eq!(d.review.comments[0].text, "Ajoutez une photo de la toiture.");
+    assert_eq!(d.review.comments[0].author_name, "Sophie Bergeron");
+}
+
+/// Bad input gets a clear JSON error with a stable code and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sync_input_is_refused_with_stable_codes_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(&tmp.path().join("server"), |c| {
+        c.max_body_bytes = 200_000;
+        c.max_docs_per_request = 3;
+    })
+    .await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let token = a.setting("token").unwrap().unwrap();
+    let territory = a.user().unwrap().unwrap().territory_id.unwrap();
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>| http.post(format!("{}/api/v1/sync", server.url())).bearer_auth(&token).body(body).send();
+    let code = |r: reqwest::Response| async move { (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap()["code"].as_str().unwrap().to_string()) };
+    let dev = DeviceId::new();
+    let req = |docs: Vec<DocChanges>, protocol: u32| SyncRequest { protocol, device_id: dev, cursor: 0, docs };
+
+    assert_eq!(code(post(b"garbage".to_vec()).await.unwrap()).await, (400, "malformed_body".into()));
+    let bad_change = DocChanges { doc_id: InspectionId::new(), changes: vec![serde_bytes::ByteBuf::from(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])] };
+    assert_eq!(code(post(protocol::encode(&req(vec![bad_change], 1)).unwrap()).await.unwrap()).await, (400, "malformed_change".into()));
+    assert_eq!(code(post(protocol::encode(&req(vec![], 99)).unwrap()).await.unwrap()).await, (400, "unsupported_protocol".into()));
+    let many = (0..4).map(|_| DocChanges { doc_id: InspectionId::new(), changes: vec![] }).collect();
+    assert_eq!(code(post(protocol::encode(&req(many, 1)).unwrap()).await.unwrap()).await, (413, "too_many_documents".into()));
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+    assert_eq!(code(post(big).await.unwrap()).await, (413, "payload_too_large".into()));
+    let bomb = zstd::bulk::compress(&vec![0u8; 300 << 20], 19).unwrap();
+    assert!(bomb.len() < 200_000);
+    assert_eq!(code(post(bomb).await.unwrap()).await, (413, "payload_too_large".into()));
+    // One good document and one bad in the same request: nothing of either is kept.
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    let (mut good, _) = a.outbox().unwrap();
+    good.push(DocChanges { doc_id: InspectionId::new(), changes: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])] });
+    assert_eq!(code(post(protocol::encode(&req(good, 1)).unwrap()).await.unwrap()).await.0, 400);
+    assert_eq!(server.state.store().change_count(territory).unwrap(), 0);
+    let r = http.get(format!("{}/api/v1/inspections/{id}", server.url())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http.get(format!("{}/api/v1/inspections/not-an-id", server.url())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(code(r).await, (400, "bad_request".into()));
+    let r = http.head(format!("{}/api/v1/photos/..%2F..%2Fetc%2Fpasswd", server.url())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+}
