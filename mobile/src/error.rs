@@ -11,18 +11,26 @@ pub enum MobileError {
     #[error("fichier local : {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    Document(#[from] bilan_shared::SharedError),
-    #[error("serveur injoignable ({0}) : vos données restent sur l'appareil, la synchronisation reprendra avec le réseau")]
+    Document(Box<bilan_shared::SharedError>),
+    #[error(
+        "serveur injoignable ({0}) : vos données restent sur l'appareil, la synchronisation reprendra avec le réseau"
+    )]
     Network(String),
     #[error("{message}")]
-    Server { status: u16, code: ErrorCode, message: String },
+    Server {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    },
     #[error("réponse illisible du serveur : {0}")]
     Protocol(String),
     #[error("connectez-vous d'abord (adresse du serveur, utilisateur et mot de passe)")]
     NotLoggedIn,
     #[error("inspection introuvable sur cet appareil : {0}")]
     UnknownInspection(String),
-    #[error("ensemble immobilier inconnu sur cet appareil : {0} (synchronisez les données de référence)")]
+    #[error(
+        "ensemble immobilier inconnu sur cet appareil : {0} (synchronisez les données de référence)"
+    )]
     UnknownComplex(String),
     #[error("{0}")]
     Invalid(String),
@@ -46,3 +54,9 @@ impl From<reqwest::Error> for MobileError {
 }
 
 pub type Result<T> = std::result::Result<T, MobileError>;
+
+impl From<bilan_shared::SharedError> for MobileError {
+    fn from(e: bilan_shared::SharedError) -> Self {
+        MobileError::Document(Box::new(e))
+    }
+}

@@ -10,12 +10,12 @@ use std::sync::Mutex;
 
 use automerge::Change;
 use bilan_shared::conflicts::{self, Conflict};
-use bilan_shared::doc::{now_ms, Finding, PhotoRef, Recommendation, SiteVisit};
+use bilan_shared::doc::{Finding, PhotoRef, Recommendation, SiteVisit, now_ms};
 use bilan_shared::domain::{Complex, InspectionStatus, Office, Rating, Severity, Urgency};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{DocChanges, ReferenceResponse, UserInfo};
 use bilan_shared::{Author, Catalogue, Inspection, InspectionDoc, NewInspection};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_bytes::ByteBuf;
 
 use crate::error::{MobileError, Result};
@@ -98,7 +98,11 @@ impl DeviceStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", 1)?;
-        let store = Self { conn: Mutex::new(conn), docs: Mutex::new(HashMap::new()), photo_dir: dir.join("photos") };
+        let store = Self {
+            conn: Mutex::new(conn),
+            docs: Mutex::new(HashMap::new()),
+            photo_dir: dir.join("photos"),
+        };
         if store.setting("device_id")?.is_none() {
             store.set_setting("device_id", &DeviceId::new().to_string())?;
         }
@@ -115,7 +119,12 @@ impl DeviceStore {
 
     /// A setting (server URL, token, cursor...).
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.lock().query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .lock()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     /// Writes a setting durably.
@@ -129,7 +138,8 @@ impl DeviceStore {
 
     /// Removes a setting.
     pub fn clear_setting(&self, key: &str) -> Result<()> {
-        self.lock().execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        self.lock()
+            .execute("DELETE FROM settings WHERE key = ?1", [key])?;
         Ok(())
     }
 
@@ -142,32 +152,44 @@ impl DeviceStore {
 
     /// The logged-in user, kept so the app works offline after one login.
     pub fn user(&self) -> Result<Option<UserInfo>> {
-        Ok(self.setting("user")?.and_then(|j| serde_json::from_str(&j).ok()))
+        Ok(self
+            .setting("user")?
+            .and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// Remembers a successful login.
     pub fn save_login(&self, server_url: &str, token: &str, user: &UserInfo) -> Result<()> {
-        if let Some(previous) = self.user()? {
-            if previous.territory_id != user.territory_id {
-                // Another territory: its cursor and reference data are meaningless here.
-                self.set_setting("cursor", "0")?;
-                self.set_setting("ref_revision", "0")?;
-            }
+        if let Some(previous) = self.user()?
+            && previous.territory_id != user.territory_id
+        {
+            // Another territory: its cursor and reference data are meaningless here.
+            self.set_setting("cursor", "0")?;
+            self.set_setting("ref_revision", "0")?;
         }
         self.set_setting("server_url", server_url.trim_end_matches('/'))?;
         self.set_setting("token", token)?;
-        self.set_setting("user", &serde_json::to_string(user).map_err(|e| MobileError::Invalid(e.to_string()))?)?;
+        self.set_setting(
+            "user",
+            &serde_json::to_string(user).map_err(|e| MobileError::Invalid(e.to_string()))?,
+        )?;
         Ok(())
     }
 
     fn author(&self) -> Result<Author> {
         let user = self.user()?.ok_or(MobileError::NotLoggedIn)?;
-        Ok(Author::device(self.device_id()?, user.id, &user.display_name))
+        Ok(Author::device(
+            self.device_id()?,
+            user.id,
+            &user.display_name,
+        ))
     }
 
     /// Territory sync cursor.
     pub fn cursor(&self) -> Result<u64> {
-        Ok(self.setting("cursor")?.and_then(|s| s.parse().ok()).unwrap_or(0))
+        Ok(self
+            .setting("cursor")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
     }
 
     // ---- reference data ----
@@ -179,13 +201,19 @@ impl DeviceStore {
         for o in &r.offices {
             tx.execute(
                 "INSERT OR REPLACE INTO offices (id, json) VALUES (?1, ?2)",
-                params![o.id.to_string(), serde_json::to_string(o).unwrap_or_default()],
+                params![
+                    o.id.to_string(),
+                    serde_json::to_string(o).unwrap_or_default()
+                ],
             )?;
         }
         for c in &r.complexes {
             tx.execute(
                 "INSERT OR REPLACE INTO complexes (id, json) VALUES (?1, ?2)",
-                params![c.id.to_string(), serde_json::to_string(c).unwrap_or_default()],
+                params![
+                    c.id.to_string(),
+                    serde_json::to_string(c).unwrap_or_default()
+                ],
             )?;
         }
         tx.execute(
@@ -226,28 +254,42 @@ impl DeviceStore {
 
     /// One complex.
     pub fn complex(&self, id: ComplexId) -> Result<Complex> {
-        let json: Option<String> =
-            self.lock().query_row("SELECT json FROM complexes WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-        json.and_then(|j| serde_json::from_str(&j).ok()).ok_or_else(|| MobileError::UnknownComplex(id.to_string()))
+        let json: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT json FROM complexes WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.and_then(|j| serde_json::from_str(&j).ok())
+            .ok_or_else(|| MobileError::UnknownComplex(id.to_string()))
     }
 
     // ---- documents ----
 
     fn load(&self, conn: &Connection, id: InspectionId) -> Result<Option<Inspection>> {
         let snap: Option<Option<Vec<u8>>> = conn
-            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT snapshot FROM docs WHERE doc_id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
             .optional()?;
         let Some(snap) = snap else { return Ok(None) };
         let mut insp = match snap {
             Some(bytes) => Inspection::load(&bytes)?,
             None => Inspection::empty(),
         };
-        let mut stmt = conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY id")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY id",
+        )?;
         let changes = stmt
             .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
             .map(|b| {
-                b.map_err(MobileError::from)
-                    .and_then(|b| Change::from_bytes(b).map_err(|e| MobileError::Invalid(e.to_string())))
+                b.map_err(MobileError::from).and_then(|b| {
+                    Change::from_bytes(b).map_err(|e| MobileError::Invalid(e.to_string()))
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         insp.apply_changes(changes)?;
@@ -255,19 +297,32 @@ impl DeviceStore {
     }
 
     /// Runs `f` on the loaded document (loading it from SQLite if needed).
-    fn with_doc<T>(&self, id: InspectionId, f: impl FnOnce(&mut Inspection) -> Result<T>) -> Result<T> {
+    fn with_doc<T>(
+        &self,
+        id: InspectionId,
+        f: impl FnOnce(&mut Inspection) -> Result<T>,
+    ) -> Result<T> {
         let mut docs = self.docs();
-        if !docs.contains_key(&id) {
-            let insp = self.load(&self.lock(), id)?.ok_or_else(|| MobileError::UnknownInspection(id.to_string()))?;
-            docs.insert(id, insp);
+        if let std::collections::hash_map::Entry::Vacant(slot) = docs.entry(id) {
+            let insp = self
+                .load(&self.lock(), id)?
+                .ok_or_else(|| MobileError::UnknownInspection(id.to_string()))?;
+            slot.insert(insp);
         }
-        let insp = docs.get_mut(&id).ok_or_else(|| MobileError::UnknownInspection(id.to_string()))?;
+        let insp = docs
+            .get_mut(&id)
+            .ok_or_else(|| MobileError::UnknownInspection(id.to_string()))?;
         f(insp)
     }
 
     /// Persists local changes in one transaction; on failure the cached
     /// document is dropped so it reloads from what SQLite really holds.
-    fn persist_local(&self, id: InspectionId, changes: &[Change], snapshot: Option<Vec<u8>>) -> Result<()> {
+    fn persist_local(
+        &self,
+        id: InspectionId,
+        changes: &[Change],
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<()> {
         let res = (|| -> Result<()> {
             let mut conn = self.lock();
             let tx = conn.transaction()?;
@@ -278,7 +333,10 @@ impl DeviceStore {
                     params![id.to_string(), s, now_ms()],
                 )?;
             } else {
-                tx.execute("UPDATE docs SET updated_at = ?2 WHERE doc_id = ?1", params![id.to_string(), now_ms()])?;
+                tx.execute(
+                    "UPDATE docs SET updated_at = ?2 WHERE doc_id = ?1",
+                    params![id.to_string(), now_ms()],
+                )?;
             }
             for c in changes {
                 tx.execute(
@@ -317,7 +375,12 @@ impl DeviceStore {
         let id = InspectionId::new();
         let (insp, change) = Inspection::create(
             &author,
-            NewInspection { inspection_id: id, territory_id: c.territory_id, office_id: c.office_id, complex_id: c.id },
+            NewInspection {
+                inspection_id: id,
+                territory_id: c.territory_id,
+                office_id: c.office_id,
+                complex_id: c.id,
+            },
             Catalogue::current(),
         )?;
         self.lock().execute(
@@ -371,20 +434,29 @@ impl DeviceStore {
     }
 
     /// Adds a recommendation to a finding.
-    pub fn add_recommendation(&self, id: InspectionId, finding: FindingId, r: NewRecommendation) -> Result<RecommendationId> {
+    pub fn add_recommendation(
+        &self,
+        id: InspectionId,
+        finding: FindingId,
+        r: NewRecommendation,
+    ) -> Result<RecommendationId> {
         if !(r.quantity >= 0.0 && r.unit_cost >= 0.0) {
-            return Err(MobileError::Invalid("quantité et coût unitaire doivent être positifs".into()));
+            return Err(MobileError::Invalid(
+                "quantité et coût unitaire doivent être positifs".into(),
+            ));
         }
         let rid = RecommendationId::new();
         self.edit(id, |d| {
-            d.finding_mut(finding)?.recommendations.push(Recommendation {
-                id: rid,
-                work: r.work,
-                urgency: r.urgency,
-                quantity: r.quantity,
-                unit: r.unit,
-                unit_cost: r.unit_cost,
-            });
+            d.finding_mut(finding)?
+                .recommendations
+                .push(Recommendation {
+                    id: rid,
+                    work: r.work,
+                    urgency: r.urgency,
+                    quantity: r.quantity,
+                    unit: r.unit,
+                    unit_cost: r.unit_cost,
+                });
             Ok(())
         })?;
         Ok(rid)
@@ -392,7 +464,14 @@ impl DeviceStore {
 
     /// Copies a photo into the store (durable before returning), queues it for
     /// upload and references it from the finding.
-    pub fn attach_photo(&self, id: InspectionId, finding: FindingId, bytes: &[u8], mime: &str, caption: &str) -> Result<PhotoHash> {
+    pub fn attach_photo(
+        &self,
+        id: InspectionId,
+        finding: FindingId,
+        bytes: &[u8],
+        mime: &str,
+        caption: &str,
+    ) -> Result<PhotoHash> {
         let hash = PhotoHash::of(bytes);
         let path = self.photo_dir.join(hash.as_str());
         if !path.exists() {
@@ -407,7 +486,12 @@ impl DeviceStore {
         }
         self.lock().execute(
             "INSERT OR IGNORE INTO photos (hash, path, size, mime) VALUES (?1, ?2, ?3, ?4)",
-            params![hash.as_str(), path.to_string_lossy(), bytes.len() as i64, mime],
+            params![
+                hash.as_str(),
+                path.to_string_lossy(),
+                bytes.len() as i64,
+                mime
+            ],
         )?;
         let photo = PhotoRef {
             hash: hash.clone(),
@@ -496,9 +580,18 @@ impl DeviceStore {
         let snapshot = self.save_doc(id)?;
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        tx.execute("UPDATE docs SET snapshot = ?2 WHERE doc_id = ?1", params![id.to_string(), snapshot])?;
-        tx.execute("UPDATE changes SET in_snapshot = 1 WHERE doc_id = ?1", [id.to_string()])?;
-        tx.execute("DELETE FROM changes WHERE doc_id = ?1 AND in_snapshot = 1 AND acked = 1", [id.to_string()])?;
+        tx.execute(
+            "UPDATE docs SET snapshot = ?2 WHERE doc_id = ?1",
+            params![id.to_string(), snapshot],
+        )?;
+        tx.execute(
+            "UPDATE changes SET in_snapshot = 1 WHERE doc_id = ?1",
+            [id.to_string()],
+        )?;
+        tx.execute(
+            "DELETE FROM changes WHERE doc_id = ?1 AND in_snapshot = 1 AND acked = 1",
+            [id.to_string()],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -508,7 +601,9 @@ impl DeviceStore {
     /// Every change the server has not acknowledged, grouped by document, with the row ids to ack.
     pub fn outbox(&self) -> Result<(Vec<DocChanges>, Vec<i64>)> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT id, doc_id, bytes FROM changes WHERE acked = 0 ORDER BY doc_id, id")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, doc_id, bytes FROM changes WHERE acked = 0 ORDER BY doc_id, id",
+        )?;
         let mut docs: Vec<DocChanges> = Vec::new();
         let mut ids = Vec::new();
         let mut rows = stmt.query([])?;
@@ -521,7 +616,10 @@ impl DeviceStore {
             let bytes: Vec<u8> = r.get(2)?;
             match docs.last_mut() {
                 Some(d) if d.doc_id == doc_id => d.changes.push(ByteBuf::from(bytes)),
-                _ => docs.push(DocChanges { doc_id, changes: vec![ByteBuf::from(bytes)] }),
+                _ => docs.push(DocChanges {
+                    doc_id,
+                    changes: vec![ByteBuf::from(bytes)],
+                }),
             }
         }
         Ok((docs, ids))
@@ -535,7 +633,10 @@ impl DeviceStore {
             let changes = d
                 .changes
                 .into_iter()
-                .map(|b| Change::from_bytes(b.into_vec()).map_err(|e| MobileError::Protocol(e.to_string())))
+                .map(|b| {
+                    Change::from_bytes(b.into_vec())
+                        .map_err(|e| MobileError::Protocol(e.to_string()))
+                })
                 .collect::<Result<Vec<_>>>()?;
             parsed.push((d.doc_id, changes));
         }
@@ -555,9 +656,16 @@ impl DeviceStore {
                         "INSERT OR IGNORE INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",
                         params![doc_id.to_string(), now_ms()],
                     )?;
-                    tx.execute("UPDATE docs SET updated_at = ?2 WHERE doc_id = ?1", params![doc_id.to_string(), now_ms()])?;
+                    tx.execute(
+                        "UPDATE docs SET updated_at = ?2 WHERE doc_id = ?1",
+                        params![doc_id.to_string(), now_ms()],
+                    )?;
                     for c in changes {
-                        ins.execute(params![doc_id.to_string(), c.hash().0.as_slice(), c.raw_bytes()])?;
+                        ins.execute(params![
+                            doc_id.to_string(),
+                            c.hash().0.as_slice(),
+                            c.raw_bytes()
+                        ])?;
                     }
                 }
             }
@@ -569,10 +677,10 @@ impl DeviceStore {
         }
         let mut docs = self.docs();
         for (doc_id, changes) in parsed {
-            if let Some(insp) = docs.get_mut(&doc_id) {
-                if insp.apply_changes(changes).is_err() {
-                    docs.remove(&doc_id);
-                }
+            if let Some(insp) = docs.get_mut(&doc_id)
+                && insp.apply_changes(changes).is_err()
+            {
+                docs.remove(&doc_id);
             }
         }
         drop(docs);
@@ -591,7 +699,10 @@ impl DeviceStore {
                 params![doc_id.to_string(), c.hash().0.as_slice(), c.raw_bytes()],
             )?;
         }
-        tx.execute("UPDATE changes SET acked = 0 WHERE doc_id = ?1", [doc_id.to_string()])?;
+        tx.execute(
+            "UPDATE changes SET acked = 0 WHERE doc_id = ?1",
+            [doc_id.to_string()],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -604,11 +715,23 @@ impl DeviceStore {
         )?;
         let rows = stmt
             .query_map([now], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
             })?
             .filter_map(|r| r.ok())
             .filter_map(|(h, p, s, m, a)| {
-                Some(PendingPhoto { hash: h.parse().ok()?, path: PathBuf::from(p), size: s as u64, mime: m, attempts: a as u32 })
+                Some(PendingPhoto {
+                    hash: h.parse().ok()?,
+                    path: PathBuf::from(p),
+                    size: s as u64,
+                    mime: m,
+                    attempts: a as u32,
+                })
             })
             .collect();
         Ok(rows)
@@ -616,7 +739,11 @@ impl DeviceStore {
 
     /// Records an upload outcome. A failure pushes the next attempt back
     /// exponentially (2 s, 4 s, ... up to 5 minutes).
-    pub fn photo_outcome(&self, hash: &PhotoHash, result: std::result::Result<(), String>) -> Result<()> {
+    pub fn photo_outcome(
+        &self,
+        hash: &PhotoHash,
+        result: std::result::Result<(), String>,
+    ) -> Result<()> {
         let conn = self.lock();
         match result {
             Ok(()) => conn.execute(
@@ -624,8 +751,11 @@ impl DeviceStore {
                 [hash.as_str()],
             )?,
             Err(e) => {
-                let attempts: i64 =
-                    conn.query_row("SELECT attempts FROM photos WHERE hash = ?1", [hash.as_str()], |r| r.get(0))?;
+                let attempts: i64 = conn.query_row(
+                    "SELECT attempts FROM photos WHERE hash = ?1",
+                    [hash.as_str()],
+                    |r| r.get(0),
+                )?;
                 let delay = (2_000i64 << attempts.min(8)).min(300_000);
                 conn.execute(
                     "UPDATE photos SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3 WHERE hash = ?1",
@@ -639,9 +769,15 @@ impl DeviceStore {
     /// The sync bar's figures.
     pub fn status(&self) -> Result<SyncStatus> {
         let conn = self.lock();
-        let pending_changes: i64 = conn.query_row("SELECT COUNT(*) FROM changes WHERE acked = 0", [], |r| r.get(0))?;
-        let (pending_photos, bytes): (i64, i64) =
-            conn.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM photos WHERE uploaded = 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let pending_changes: i64 =
+            conn.query_row("SELECT COUNT(*) FROM changes WHERE acked = 0", [], |r| {
+                r.get(0)
+            })?;
+        let (pending_photos, bytes): (i64, i64) = conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM photos WHERE uploaded = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         drop(conn);
         Ok(SyncStatus {
             pending_changes: pending_changes as u64,
@@ -659,7 +795,9 @@ impl DeviceStore {
 
     /// SQLite's own integrity check ("ok" when sound).
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self.lock().query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .lock()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 }
 
@@ -700,7 +838,10 @@ mod tests {
             .unwrap();
         store
             .apply_reference(&ReferenceResponse {
-                territory: bilan_shared::domain::Territory { id: territory, name: "T".into() },
+                territory: bilan_shared::domain::Territory {
+                    id: territory,
+                    name: "T".into(),
+                },
                 offices: vec![],
                 complexes: vec![complex.clone()],
                 revision: 1,
@@ -717,24 +858,33 @@ mod tests {
         let id = store.start_inspection(complex).unwrap();
         store.rate(id, "B3010", Rating::D).unwrap();
         let fid = store
-            .add_finding(id, NewFinding {
-                component: "B3010".into(),
-                title: "Membrane fissurée".into(),
-                location: "Toit, côté nord".into(),
-                severity: Severity::Major,
-                description: String::new(),
-            })
+            .add_finding(
+                id,
+                NewFinding {
+                    component: "B3010".into(),
+                    title: "Membrane fissurée".into(),
+                    location: "Toit, côté nord".into(),
+                    severity: Severity::Major,
+                    description: String::new(),
+                },
+            )
             .unwrap();
         store
-            .add_recommendation(id, fid, NewRecommendation {
-                work: "Réfection de la membrane".into(),
-                urgency: Urgency::WithinYear,
-                quantity: 120.0,
-                unit: "m²".into(),
-                unit_cost: 95.0,
-            })
+            .add_recommendation(
+                id,
+                fid,
+                NewRecommendation {
+                    work: "Réfection de la membrane".into(),
+                    urgency: Urgency::WithinYear,
+                    quantity: 120.0,
+                    unit: "m²".into(),
+                    unit_cost: 95.0,
+                },
+            )
             .unwrap();
-        let hash = store.attach_photo(id, fid, b"jpeg bytes", "image/jpeg", "Vue du toit").unwrap();
+        let hash = store
+            .attach_photo(id, fid, b"jpeg bytes", "image/jpeg", "Vue du toit")
+            .unwrap();
         assert_eq!(store.status().unwrap().pending_changes, 5);
         assert_eq!(store.status().unwrap().pending_photo_bytes, 10);
         drop(store);
@@ -756,9 +906,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, complex) = logged_in(dir.path());
         let id = store.start_inspection(complex).unwrap();
-        let codes: Vec<String> = Catalogue::current().components().map(|(_, c)| c.code.clone()).collect();
+        let codes: Vec<String> = Catalogue::current()
+            .components()
+            .map(|(_, c)| c.code.clone())
+            .collect();
         for (i, code) in codes.iter().cycle().take(150).enumerate() {
-            store.rate(id, code, [Rating::A, Rating::B, Rating::C][i % 3]).unwrap();
+            store
+                .rate(id, code, [Rating::A, Rating::B, Rating::C][i % 3])
+                .unwrap();
         }
         let expected = store.inspection(id).unwrap();
         drop(store);

@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
+use bilan_shared::doc::now_ms;
 use bilan_shared::ids::PhotoHash;
 use bilan_shared::protocol::{
-    self, ApiErrorBody, ErrorCode, LoginRequest, LoginResponse, ReferenceResponse, SyncRequest, SyncResponse,
-    PROTOCOL_VERSION, SYNC_CONTENT_TYPE, UPLOAD_OFFSET_HEADER,
+    self, ApiErrorBody, ErrorCode, LoginRequest, LoginResponse, PROTOCOL_VERSION,
+    ReferenceResponse, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse, UPLOAD_OFFSET_HEADER,
 };
-use bilan_shared::doc::now_ms;
-use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE};
 
 use crate::error::{MobileError, Result};
 use crate::store::{DeviceStore, PendingPhoto};
@@ -51,15 +51,25 @@ impl<'a> SyncEngine<'a> {
     }
 
     fn server(&self) -> Result<(String, String)> {
-        let url = self.store.setting("server_url")?.ok_or(MobileError::NotLoggedIn)?;
-        let token = self.store.setting("token")?.ok_or(MobileError::NotLoggedIn)?;
+        let url = self
+            .store
+            .setting("server_url")?
+            .ok_or(MobileError::NotLoggedIn)?;
+        let token = self
+            .store
+            .setting("token")?
+            .ok_or(MobileError::NotLoggedIn)?;
         Ok((url, token))
     }
 
     async fn error_of(resp: reqwest::Response) -> MobileError {
         let status = resp.status().as_u16();
         match resp.json::<ApiErrorBody>().await {
-            Ok(b) => MobileError::Server { status, code: b.code, message: b.message },
+            Ok(b) => MobileError::Server {
+                status,
+                code: b.code,
+                message: b.message,
+            },
             Err(_) => MobileError::Server {
                 status,
                 code: ErrorCode::Internal,
@@ -69,7 +79,12 @@ impl<'a> SyncEngine<'a> {
     }
 
     /// Logs in and remembers the session; later work needs no network to start.
-    pub async fn login(&self, server_url: &str, username: &str, password: &str) -> Result<LoginResponse> {
+    pub async fn login(
+        &self,
+        server_url: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<LoginResponse> {
         let url = format!("{}/api/v1/login", server_url.trim_end_matches('/'));
         let req = LoginRequest {
             username: username.to_string(),
@@ -80,15 +95,23 @@ impl<'a> SyncEngine<'a> {
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
-        let login: LoginResponse = resp.json().await.map_err(|e| MobileError::Protocol(e.to_string()))?;
-        self.store.save_login(server_url, &login.token, &login.user)?;
+        let login: LoginResponse = resp
+            .json()
+            .await
+            .map_err(|e| MobileError::Protocol(e.to_string()))?;
+        self.store
+            .save_login(server_url, &login.token, &login.user)?;
         Ok(login)
     }
 
     /// Fetches reference data changed since the last call.
     pub async fn refresh_reference(&self) -> Result<ReferenceResponse> {
         let (url, token) = self.server()?;
-        let since: u64 = self.store.setting("ref_revision")?.and_then(|s| s.parse().ok()).unwrap_or(0);
+        let since: u64 = self
+            .store
+            .setting("ref_revision")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let resp = self
             .http
             .get(format!("{url}/api/v1/reference?since={since}"))
@@ -98,7 +121,10 @@ impl<'a> SyncEngine<'a> {
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
-        let r: ReferenceResponse = resp.json().await.map_err(|e| MobileError::Protocol(e.to_string()))?;
+        let r: ReferenceResponse = resp
+            .json()
+            .await
+            .map_err(|e| MobileError::Protocol(e.to_string()))?;
         self.store.apply_reference(&r)?;
         Ok(r)
     }
@@ -126,7 +152,11 @@ impl<'a> SyncEngine<'a> {
             .await?;
         if !resp.status().is_success() {
             let err = Self::error_of(resp).await;
-            if let MobileError::Server { code: ErrorCode::MissingDependencies, .. } = &err {
+            if let MobileError::Server {
+                code: ErrorCode::MissingDependencies,
+                ..
+            } = &err
+            {
                 for d in &req.docs {
                     self.store.resend_all(d.doc_id)?;
                 }
@@ -136,10 +166,14 @@ impl<'a> SyncEngine<'a> {
         let bytes = resp.bytes().await?;
         report.bytes_down += bytes.len() as u64;
         report.round_trips += 1;
-        let r: SyncResponse =
-            protocol::decode(&bytes, MAX_RESPONSE_BYTES).map_err(|e| MobileError::Protocol(e.to_string()))?;
+        let r: SyncResponse = protocol::decode(&bytes, MAX_RESPONSE_BYTES)
+            .map_err(|e| MobileError::Protocol(e.to_string()))?;
         report.accepted += u64::from(r.accepted);
-        report.received_changes += r.changes.iter().map(|d| d.changes.len() as u64).sum::<u64>();
+        report.received_changes += r
+            .changes
+            .iter()
+            .map(|d| d.changes.len() as u64)
+            .sum::<u64>();
         self.store.apply_sync(&ids, r.changes.clone(), r.cursor)?;
         Ok(r)
     }
@@ -150,7 +184,8 @@ impl<'a> SyncEngine<'a> {
         let result = self.sync_inner().await;
         match &result {
             Ok(_) => {
-                self.store.set_setting("last_sync_ms", &now_ms().to_string())?;
+                self.store
+                    .set_setting("last_sync_ms", &now_ms().to_string())?;
                 self.store.clear_setting("last_error")?;
             }
             Err(e) => self.store.set_setting("last_error", &e.to_string())?,
@@ -214,7 +249,10 @@ impl<'a> SyncEngine<'a> {
         let (url, token) = self.server()?;
         let bytes = std::fs::read(&p.path)?;
         if PhotoHash::of(&bytes) != p.hash {
-            return Err(MobileError::Invalid(format!("la photo {} est altérée sur l'appareil", p.hash)));
+            return Err(MobileError::Invalid(format!(
+                "la photo {} est altérée sur l'appareil",
+                p.hash
+            )));
         }
         for _ in 0..3 {
             let (offset, complete) = self.photo_offset(&p.hash).await?;
@@ -229,7 +267,10 @@ impl<'a> SyncEngine<'a> {
                 .put(format!("{url}/api/v1/photos/{}", p.hash))
                 .header(AUTHORIZATION, format!("Bearer {token}"))
                 .header(CONTENT_TYPE, &p.mime)
-                .header(CONTENT_RANGE, format!("bytes {offset}-{}/{total}", total - 1))
+                .header(
+                    CONTENT_RANGE,
+                    format!("bytes {offset}-{}/{total}", total - 1),
+                )
                 .body(chunk)
                 .send()
                 .await?;
@@ -240,6 +281,8 @@ impl<'a> SyncEngine<'a> {
                 _ => return Err(Self::error_of(resp).await),
             }
         }
-        Err(MobileError::Network("envoi de photo interrompu à plusieurs reprises".into()))
+        Err(MobileError::Network(
+            "envoi de photo interrompu à plusieurs reprises".into(),
+        ))
     }
 }

@@ -54,7 +54,9 @@ impl Catalogue {
 
     /// Every component with its group, in catalogue order.
     pub fn components(&self) -> impl Iterator<Item = (&Group, &Component)> {
-        self.groups.iter().flat_map(|g| g.components.iter().map(move |c| (g, c)))
+        self.groups
+            .iter()
+            .flat_map(|g| g.components.iter().map(move |c| (g, c)))
     }
 
     /// Looks a component up by code.
@@ -71,8 +73,14 @@ mod tests {
     #[test]
     fn catalogue_has_forty_building_and_eight_dwelling_components_with_unique_codes() {
         let c = Catalogue::current();
-        let building = c.components().filter(|(g, _)| g.scope == Scope::Immeuble).count();
-        let dwelling = c.components().filter(|(g, _)| g.scope == Scope::Logement).count();
+        let building = c
+            .components()
+            .filter(|(g, _)| g.scope == Scope::Immeuble)
+            .count();
+        let dwelling = c
+            .components()
+            .filter(|(g, _)| g.scope == Scope::Logement)
+            .count();
         assert!(building >= 40, "{building} building components");
         assert!(dwelling >= 8, "{dwelling} dwelling components");
         let codes: HashSet<_> = c.components().map(|(_, c)| c.code.clone()).collect();

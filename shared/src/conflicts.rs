@@ -8,11 +8,11 @@
 //! replica once synced.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::doc::{Author, Inspection, InspectionDoc};
 use crate::SharedError;
+use crate::doc::{Author, Inspection, InspectionDoc};
 
 /// One concurrent value of a conflicted field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,7 +64,11 @@ impl Conflict {
                     .unwrap_or_else(|| code.clone());
                 format!("{label} : {}", field(f))
             }
-            [.., f] => format!("{} : {}", self.path[..self.path.len() - 1].join(" › "), field(f)),
+            [.., f] => format!(
+                "{} : {}",
+                self.path[..self.path.len() - 1].join(" › "),
+                field(f)
+            ),
             [] => String::new(),
         }
     }
@@ -75,7 +79,9 @@ fn scalar_json(s: &ScalarValue) -> serde_json::Value {
         ScalarValue::Str(s) => serde_json::Value::String(s.to_string()),
         ScalarValue::Int(i) => (*i).into(),
         ScalarValue::Uint(u) => (*u).into(),
-        ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map(Into::into).unwrap_or_default(),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f)
+            .map(Into::into)
+            .unwrap_or_default(),
         ScalarValue::Boolean(b) => (*b).into(),
         ScalarValue::Timestamp(t) => (*t).into(),
         ScalarValue::Counter(c) => i64::from(c).into(),
@@ -95,10 +101,10 @@ fn value_id(id: &ObjId) -> String {
 fn item_name(doc: &automerge::Automerge, obj: &ObjId, index: usize) -> String {
     if let Ok(Some((Value::Object(ObjType::Map), item))) = doc.get(obj, index) {
         for key in ["id", "hash"] {
-            if let Ok(Some((Value::Scalar(s), _))) = doc.get(&item, key) {
-                if let ScalarValue::Str(s) = s.as_ref() {
-                    return s.to_string();
-                }
+            if let Ok(Some((Value::Scalar(s), _))) = doc.get(&item, key)
+                && let ScalarValue::Str(s) = s.as_ref()
+            {
+                return s.to_string();
             }
         }
     }
@@ -108,14 +114,18 @@ fn item_name(doc: &automerge::Automerge, obj: &ObjId, index: usize) -> String {
 /// Every conflicted field of the inspection.
 pub fn list(insp: &Inspection) -> Result<Vec<Conflict>, SharedError> {
     let doc = insp.automerge();
-    let actors = insp.read().map(|d: InspectionDoc| d.actors).unwrap_or_default();
+    let actors = insp
+        .read()
+        .map(|d: InspectionDoc| d.actors)
+        .unwrap_or_default();
     let mut out = Vec::new();
     let mut stack: Vec<(ObjId, Vec<String>)> = vec![(ROOT, vec![])];
     while let Some((obj, path)) = stack.pop() {
         let props: Vec<(automerge::Prop, String)> = match doc.object_type(&obj)? {
-            ObjType::Map | ObjType::Table => {
-                doc.keys(&obj).map(|k| (automerge::Prop::Map(k.clone()), k)).collect()
-            }
+            ObjType::Map | ObjType::Table => doc
+                .keys(&obj)
+                .map(|k| (automerge::Prop::Map(k.clone()), k))
+                .collect(),
             ObjType::List => (0..doc.length(&obj))
                 .map(|i| (automerge::Prop::Seq(i), item_name(doc, &obj, i)))
                 .collect(),
@@ -148,16 +158,19 @@ pub fn list(insp: &Inspection) -> Result<Vec<Conflict>, SharedError> {
                                 Value::Scalar(s) => scalar_json(s),
                                 Value::Object(_) => "(objet)".into(),
                             },
-                            user_name: info
-                                .map(|i| i.user_name.clone())
-                                .unwrap_or_else(|| format!("appareil {}", &actor_hex[..actor_hex.len().min(8)])),
+                            user_name: info.map(|i| i.user_name.clone()).unwrap_or_else(|| {
+                                format!("appareil {}", &actor_hex[..actor_hex.len().min(8)])
+                            }),
                             user_id: info.map(|i| i.user_id.to_string()),
                             device_id: info.map(|i| i.device_id.to_string()),
                             at_ms: meta.map(|m| m.timestamp).unwrap_or(0),
                         }
                     })
                     .collect();
-                out.push(Conflict { path: child_path.clone(), values });
+                out.push(Conflict {
+                    path: child_path.clone(),
+                    values,
+                });
             }
             // Descend into the winning object (the others are listed above as whole values).
             if let Some((Value::Object(_), child)) = all.last().cloned() {
@@ -186,7 +199,9 @@ pub fn resolve(
     let chosen = all
         .iter()
         .find(|(_, id)| value_id(id) == chosen_value_id)
-        .ok_or_else(|| SharedError::NoSuchConflict(format!("{} ({chosen_value_id})", path.join("/"))))?;
+        .ok_or_else(|| {
+            SharedError::NoSuchConflict(format!("{} ({chosen_value_id})", path.join("/")))
+        })?;
     let scalar = match &chosen.0 {
         Value::Scalar(s) => s.as_ref().clone(),
         Value::Object(_) => return Err(SharedError::ObjectConflict(path.join("/"))),
@@ -204,14 +219,21 @@ pub fn resolve(
         automerge::Prop::Seq(i) => tx.insert(&parent, i, scalar)?,
     }
     let (hash, _) = tx.commit_with(
-        CommitOptions::default().with_time(crate::doc::now_ms()).with_message("résolution de conflit"),
+        CommitOptions::default()
+            .with_time(crate::doc::now_ms())
+            .with_message("résolution de conflit"),
     );
     let hash = hash.ok_or(SharedError::NoChange)?;
-    insp.automerge().get_change_by_hash(&hash).ok_or(SharedError::NoChange)
+    insp.automerge()
+        .get_change_by_hash(&hash)
+        .ok_or(SharedError::NoChange)
 }
 
 /// Walks a conflict path back to (parent object, property).
-fn locate(doc: &automerge::Automerge, path: &[String]) -> Result<(ObjId, automerge::Prop), SharedError> {
+fn locate(
+    doc: &automerge::Automerge,
+    path: &[String],
+) -> Result<(ObjId, automerge::Prop), SharedError> {
     let not_found = || SharedError::NoSuchConflict(path.join("/"));
     let (last, parents) = path.split_last().ok_or_else(not_found)?;
     let mut obj = ROOT;
@@ -276,6 +298,9 @@ mod tests {
         two.apply_changes(vec![change]).unwrap();
         two.apply_changes(one.automerge().get_changes(&[])).unwrap();
         assert!(list(&two).unwrap().is_empty());
-        assert_eq!(two.read().unwrap().components["B3010"].rating, Some(Rating::B));
+        assert_eq!(
+            two.read().unwrap().components["B3010"].rating,
+            Some(Rating::B)
+        );
     }
 }

@@ -17,13 +17,13 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::CommitOptions;
-use automerge::{ActorId, Automerge, Change, ReadDoc, ROOT};
+use automerge::{ActorId, Automerge, Change, ROOT, ReadDoc};
 use autosurgeon::{Hydrate, Reconcile, hydrate, reconcile};
 
+use crate::SharedError;
 use crate::catalogue::Catalogue;
 use crate::domain::{InspectionStatus, Rating, Severity, Urgency};
 use crate::ids::*;
-use crate::SharedError;
 
 /// Schema version written by this build.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -63,7 +63,9 @@ pub struct InspectionDoc {
 }
 
 /// Inventory and rating of one catalogue component.
-#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize,
+)]
 pub struct ComponentRecord {
     /// `None` until the inventory step says whether the building has it.
     pub present: Option<bool>,
@@ -132,7 +134,9 @@ pub struct SiteVisit {
 }
 
 /// The CS's review thread.
-#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize,
+)]
 pub struct Review {
     pub comments: Vec<ReviewComment>,
 }
@@ -149,7 +153,9 @@ pub struct ReviewComment {
 }
 
 /// Who writes with an automerge actor.
-#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize,
+)]
 pub struct ActorInfo {
     pub user_id: UserId,
     pub user_name: String,
@@ -169,7 +175,11 @@ impl Author {
     pub fn device(device_id: DeviceId, user_id: UserId, user_name: &str) -> Self {
         Self {
             actor: ActorId::from(device_id.0.as_bytes().as_slice()),
-            info: ActorInfo { user_id, user_name: user_name.to_string(), device_id },
+            info: ActorInfo {
+                user_id,
+                user_name: user_name.to_string(),
+                device_id,
+            },
         }
     }
 }
@@ -191,7 +201,11 @@ pub struct Inspection {
 
 impl Inspection {
     /// Creates the document with every catalogue component present in the map.
-    pub fn create(author: &Author, new: NewInspection, catalogue: &Catalogue) -> Result<(Self, Change), SharedError> {
+    pub fn create(
+        author: &Author,
+        new: NewInspection,
+        catalogue: &Catalogue,
+    ) -> Result<(Self, Change), SharedError> {
         let components = catalogue
             .components()
             .map(|(_, c)| (c.code.clone(), ComponentRecord::default()))
@@ -213,22 +227,31 @@ impl Inspection {
             review: Review::default(),
             actors: BTreeMap::from([(author.actor.to_hex_string(), author.info.clone())]),
         };
-        let mut insp = Self { doc: Automerge::new().with_actor(author.actor.clone()) };
+        let mut insp = Self {
+            doc: Automerge::new().with_actor(author.actor.clone()),
+        };
         let mut tx = insp.doc.transaction();
         reconcile(&mut tx, &value)?;
         tx.commit_with(CommitOptions::default().with_time(now_ms()));
-        let change = insp.doc.get_last_local_change().ok_or(SharedError::NoChange)?;
+        let change = insp
+            .doc
+            .get_last_local_change()
+            .ok_or(SharedError::NoChange)?;
         Ok((insp, change))
     }
 
     /// Loads a saved document (snapshot, possibly followed by incremental changes).
     pub fn load(bytes: &[u8]) -> Result<Self, SharedError> {
-        Ok(Self { doc: Automerge::load(bytes)? })
+        Ok(Self {
+            doc: Automerge::load(bytes)?,
+        })
     }
 
     /// An empty document, to be filled by [`Self::apply_changes`].
     pub fn empty() -> Self {
-        Self { doc: Automerge::new() }
+        Self {
+            doc: Automerge::new(),
+        }
     }
 
     /// Wraps an automerge document.
@@ -265,7 +288,10 @@ impl Inspection {
             _ => return Err(SharedError::NotAnInspection),
         };
         if version > SCHEMA_VERSION {
-            return Err(SharedError::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
+            return Err(SharedError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         Ok(hydrate(&self.doc)?)
     }
@@ -292,7 +318,11 @@ impl Inspection {
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(now_ms()));
         match hash {
             None => Ok(None),
-            Some(h) => Ok(Some(self.doc.get_change_by_hash(&h).ok_or(SharedError::NoChange)?)),
+            Some(h) => Ok(Some(
+                self.doc
+                    .get_change_by_hash(&h)
+                    .ok_or(SharedError::NoChange)?,
+            )),
         }
     }
 
@@ -325,11 +355,17 @@ impl InspectionDoc {
 
     /// Count of (rated, present) components, for progress bars.
     pub fn progress(&self) -> (usize, usize) {
-        let present = self.components.values().filter(|c| c.present != Some(false)).count();
+        let present = self
+            .components
+            .values()
+            .filter(|c| c.present != Some(false))
+            .count();
         let rated = self
             .components
             .values()
-            .filter(|c| c.present != Some(false) && c.rating.is_some_and(|r| r != Rating::NotInspected))
+            .filter(|c| {
+                c.present != Some(false) && c.rating.is_some_and(|r| r != Rating::NotInspected)
+            })
             .count();
         (rated, present)
     }
@@ -350,9 +386,9 @@ impl InspectionDoc {
 
 #[cfg(test)]
 mod tests {
-    use automerge::transaction::Transactable;
     use super::*;
     use crate::domain::Severity;
+    use automerge::transaction::Transactable;
 
     pub(crate) fn sample(author: &Author) -> Inspection {
         let new = NewInspection {
@@ -361,7 +397,9 @@ mod tests {
             office_id: OfficeId::new(),
             complex_id: ComplexId::new(),
         };
-        Inspection::create(author, new, Catalogue::current()).unwrap().0
+        Inspection::create(author, new, Catalogue::current())
+            .unwrap()
+            .0
     }
 
     fn author(name: &str) -> Author {
@@ -373,7 +411,10 @@ mod tests {
         let a = author("Julie");
         let insp = sample(&a);
         let d = insp.read().unwrap();
-        assert_eq!(d.components.len(), Catalogue::current().components().count());
+        assert_eq!(
+            d.components.len(),
+            Catalogue::current().components().count()
+        );
         assert_eq!(d.status, InspectionStatus::InProgress);
         assert_eq!(d.actors.len(), 1);
     }
@@ -383,8 +424,12 @@ mod tests {
         let (a, b) = (author("Julie"), author("Marc"));
         let mut one = sample(&a);
         let mut two = Inspection::load(&one.save()).unwrap();
-        one.edit(&a, |d| d.rate("B3010", Rating::D)).unwrap().unwrap();
-        two.edit(&b, |d| d.rate("D2021", Rating::B)).unwrap().unwrap();
+        one.edit(&a, |d| d.rate("B3010", Rating::D))
+            .unwrap()
+            .unwrap();
+        two.edit(&b, |d| d.rate("D2021", Rating::B))
+            .unwrap()
+            .unwrap();
         let c2 = two.automerge().get_changes(&[]);
         one.apply_changes(c2).unwrap();
         let d = one.read().unwrap();
@@ -446,6 +491,9 @@ mod tests {
         let mut tx = insp.automerge_mut().transaction();
         tx.put(ROOT, "schema_version", 99_u64).unwrap();
         tx.commit();
-        assert!(matches!(insp.read(), Err(SharedError::SchemaTooNew { found: 99, .. })));
+        assert!(matches!(
+            insp.read(),
+            Err(SharedError::SchemaTooNew { found: 99, .. })
+        ));
     }
 }

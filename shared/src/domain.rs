@@ -159,7 +159,9 @@ pub struct ConditionThresholds {
 
 impl Default for ConditionThresholds {
     fn default() -> Self {
-        Self { upper_bounds: [0.05, 0.10, 0.15, 0.30] }
+        Self {
+            upper_bounds: [0.05, 0.10, 0.15, 0.30],
+        }
     }
 }
 
@@ -228,7 +230,10 @@ mod tests {
         for r in Rating::ALL {
             assert_eq!(Rating::from_code(r.code()), Some(*r));
         }
-        assert_eq!(serde_json::to_string(&Role::OfficeReader).unwrap(), "\"lecteur_organisme\"");
+        assert_eq!(
+            serde_json::to_string(&Role::OfficeReader).unwrap(),
+            "\"lecteur_organisme\""
+        );
         assert!("Z".parse::<Rating>().is_err());
     }
 }

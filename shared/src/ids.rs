@@ -125,7 +125,10 @@ impl PhotoHash {
 impl TryFrom<String> for PhotoHash {
     type Error = crate::SharedError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Self(s))
         } else {
             Err(crate::SharedError::BadPhotoHash(s))

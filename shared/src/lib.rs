@@ -18,14 +18,16 @@ pub use ids::*;
 #[derive(Debug, thiserror::Error)]
 pub enum SharedError {
     #[error("document automerge invalide : {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     #[error("le document ne correspond pas au schéma d'inspection : {0}")]
-    Hydrate(#[from] autosurgeon::HydrateError),
+    Hydrate(Box<autosurgeon::HydrateError>),
     #[error("écriture impossible dans le document : {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
     #[error("ce document n'est pas une inspection BSI")]
     NotAnInspection,
-    #[error("inspection au schéma {found}, cette version de l'application connaît jusqu'au schéma {supported} : mettez l'application à jour")]
+    #[error(
+        "inspection au schéma {found}, cette version de l'application connaît jusqu'au schéma {supported} : mettez l'application à jour"
+    )]
     SchemaTooNew { found: u64, supported: u64 },
     #[error("composant inconnu du catalogue : {0}")]
     UnknownComponent(String),
@@ -42,3 +44,18 @@ pub enum SharedError {
     #[error("code {code} inconnu pour {kind}")]
     UnknownCode { kind: &'static str, code: String },
 }
+
+macro_rules! boxed_from {
+    ($($variant:ident($t:ty)),+) => {$(
+        impl From<$t> for SharedError {
+            fn from(e: $t) -> Self {
+                SharedError::$variant(Box::new(e))
+            }
+        }
+    )+};
+}
+boxed_from!(
+    Automerge(automerge::AutomergeError),
+    Hydrate(autosurgeon::HydrateError),
+    Reconcile(autosurgeon::ReconcileError)
+);

@@ -197,7 +197,10 @@ mod tests {
             protocol: PROTOCOL_VERSION,
             device_id: DeviceId::new(),
             cursor: 42,
-            docs: vec![DocChanges { doc_id: InspectionId::new(), changes: vec![ByteBuf::from(vec![1, 2, 3])] }],
+            docs: vec![DocChanges {
+                doc_id: InspectionId::new(),
+                changes: vec![ByteBuf::from(vec![1, 2, 3])],
+            }],
         };
         let bytes = encode(&req).unwrap();
         assert_eq!(decode::<SyncRequest>(&bytes, 1 << 20).unwrap(), req);
@@ -208,7 +211,10 @@ mod tests {
         let zeros = vec![0u8; 10 << 20];
         let bomb = zstd::bulk::compress(&zeros, 19).unwrap();
         assert!(bomb.len() < 10_000);
-        assert!(matches!(decode::<SyncRequest>(&bomb, 1 << 20), Err(CodecError::TooLarge(_))));
+        assert!(matches!(
+            decode::<SyncRequest>(&bomb, 1 << 20),
+            Err(CodecError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -220,7 +226,13 @@ mod tests {
 
     #[test]
     fn error_codes_are_stable_snake_case() {
-        assert_eq!(serde_json::to_string(&ErrorCode::MissingDependencies).unwrap(), "\"missing_dependencies\"");
-        assert_eq!(serde_json::to_string(&ErrorCode::HashMismatch).unwrap(), "\"hash_mismatch\"");
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::MissingDependencies).unwrap(),
+            "\"missing_dependencies\""
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::HashMismatch).unwrap(),
+            "\"hash_mismatch\""
+        );
     }
 }

@@ -5,14 +5,22 @@
 use bilan_shared::domain::{Complex, Role};
 use bilan_shared::ids::{ComplexId, OfficeId, TerritoryId};
 
-use crate::store::{NewUser, Storage};
 use crate::StoreError;
+use crate::store::{NewUser, Storage};
 
 /// Headers of the offices CSV.
 pub const OFFICE_HEADERS: [&str; 2] = ["code", "nom"];
 /// Headers of the complexes CSV.
-pub const COMPLEX_HEADERS: [&str; 8] =
-    ["code", "nom", "organisme", "adresse", "ville", "logements", "annee_construction", "valeur_remplacement"];
+pub const COMPLEX_HEADERS: [&str; 8] = [
+    "code",
+    "nom",
+    "organisme",
+    "adresse",
+    "ville",
+    "logements",
+    "annee_construction",
+    "valeur_remplacement",
+];
 
 /// One rejected CSV line.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,16 +44,29 @@ pub enum ImportError {
 }
 
 fn check_headers(rdr: &mut csv::Reader<&[u8]>, expected: &[&str]) -> Result<(), ImportError> {
-    let found: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_lowercase()).collect();
+    let found: Vec<String> = rdr
+        .headers()?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
     if found != expected {
-        return Err(ImportError::Headers { expected: expected.join(","), found: found.join(",") });
+        return Err(ImportError::Headers {
+            expected: expected.join(","),
+            found: found.join(","),
+        });
     }
     Ok(())
 }
 
 /// Imports offices (`code,nom`); existing codes are renamed. Returns how many lines.
-pub fn import_offices(store: &dyn Storage, territory: TerritoryId, csv_text: &str) -> Result<usize, ImportError> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text.as_bytes());
+pub fn import_offices(
+    store: &dyn Storage,
+    territory: TerritoryId,
+    csv_text: &str,
+) -> Result<usize, ImportError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
     check_headers(&mut rdr, &OFFICE_HEADERS)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -53,10 +74,16 @@ pub fn import_offices(store: &dyn Storage, territory: TerritoryId, csv_text: &st
         let line = i + 2;
         match rec {
             Ok(r) if r.get(0).unwrap_or("").is_empty() || r.get(1).unwrap_or("").is_empty() => {
-                errors.push(LineError { line, message: "code et nom sont obligatoires".into() })
+                errors.push(LineError {
+                    line,
+                    message: "code et nom sont obligatoires".into(),
+                })
             }
             Ok(r) => rows.push((r[0].to_string(), r[1].to_string())),
-            Err(e) => errors.push(LineError { line, message: e.to_string() }),
+            Err(e) => errors.push(LineError {
+                line,
+                message: e.to_string(),
+            }),
         }
     }
     if !errors.is_empty() {
@@ -69,9 +96,15 @@ pub fn import_offices(store: &dyn Storage, territory: TerritoryId, csv_text: &st
 }
 
 /// Imports complexes; `organisme` is an office code of the territory.
-pub fn import_complexes(store: &dyn Storage, territory: TerritoryId, csv_text: &str) -> Result<usize, ImportError> {
+pub fn import_complexes(
+    store: &dyn Storage,
+    territory: TerritoryId,
+    csv_text: &str,
+) -> Result<usize, ImportError> {
     let offices = store.offices(territory)?;
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
     check_headers(&mut rdr, &COMPLEX_HEADERS)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -80,7 +113,10 @@ pub fn import_complexes(store: &dyn Storage, territory: TerritoryId, csv_text: &
         let r = match rec {
             Ok(r) => r,
             Err(e) => {
-                errors.push(LineError { line, message: e.to_string() });
+                errors.push(LineError {
+                    line,
+                    message: e.to_string(),
+                });
                 continue;
             }
         };
@@ -93,9 +129,15 @@ pub fn import_complexes(store: &dyn Storage, territory: TerritoryId, csv_text: &
         }
         let office = offices.iter().find(|o| o.code == field(2));
         if office.is_none() && !field(2).is_empty() {
-            problems.push(format!("organisme « {} » inconnu dans ce territoire", field(2)));
+            problems.push(format!(
+                "organisme « {} » inconnu dans ce territoire",
+                field(2)
+            ));
         }
-        let dwellings = field(5).parse::<u32>().map_err(|_| problems.push("« logements » doit être un entier".into())).ok();
+        let dwellings = field(5)
+            .parse::<u32>()
+            .map_err(|_| problems.push("« logements » doit être un entier".into()))
+            .ok();
         let year = field(6)
             .parse::<u32>()
             .ok()
@@ -115,7 +157,10 @@ pub fn import_complexes(store: &dyn Storage, territory: TerritoryId, csv_text: &
                 None
             });
         if !problems.is_empty() {
-            errors.push(LineError { line, message: problems.join("; ") });
+            errors.push(LineError {
+                line,
+                message: problems.join("; "),
+            });
             continue;
         }
         if let (Some(o), Some(d), Some(y), Some(v)) = (office, dwellings, year, value) {
@@ -159,15 +204,38 @@ pub struct Demo {
 pub fn seed_demo(store: &dyn Storage) -> Result<Demo, StoreError> {
     if let Some(t) = store.territory_by_name(DEMO_TERRITORY)? {
         let offices = store.offices(t.id)?.into_iter().map(|o| o.id).collect();
-        return Ok(Demo { territory: t.id, offices });
+        return Ok(Demo {
+            territory: t.id,
+            offices,
+        });
     }
     let territory = store.create_territory(DEMO_TERRITORY)?;
     let offices = [
-        ("OH-TR", "Office d'habitation de Trois-Rivières", "Trois-Rivières"),
-        ("OMH-SH", "Office municipal d'habitation de Shawinigan", "Shawinigan"),
-        ("OMH-LT", "Office municipal d'habitation de La Tuque", "La Tuque"),
+        (
+            "OH-TR",
+            "Office d'habitation de Trois-Rivières",
+            "Trois-Rivières",
+        ),
+        (
+            "OMH-SH",
+            "Office municipal d'habitation de Shawinigan",
+            "Shawinigan",
+        ),
+        (
+            "OMH-LT",
+            "Office municipal d'habitation de La Tuque",
+            "La Tuque",
+        ),
     ];
-    let streets = ["rue des Forges", "boulevard des Récollets", "rue Saint-Maurice", "avenue de la Paix", "rue Laviolette", "chemin du Lac", "rue Notre-Dame"];
+    let streets = [
+        "rue des Forges",
+        "boulevard des Récollets",
+        "rue Saint-Maurice",
+        "avenue de la Paix",
+        "rue Laviolette",
+        "chemin du Lac",
+        "rue Notre-Dame",
+    ];
     let mut ids = Vec::new();
     let mut n = 0u32;
     for (oi, (code, name, city)) in offices.iter().enumerate() {
@@ -182,7 +250,17 @@ pub fn seed_demo(store: &dyn Storage) -> Result<Demo, StoreError> {
                 territory_id: territory,
                 office_id: office,
                 code: format!("{code}-{:03}", k + 1),
-                name: format!("Habitations {} {}", ["Les Érables", "Le Boisé", "La Rivière", "Les Pins", "Le Carrefour"][(n % 5) as usize], k + 1),
+                name: format!(
+                    "Habitations {} {}",
+                    [
+                        "Les Érables",
+                        "Le Boisé",
+                        "La Rivière",
+                        "Les Pins",
+                        "Le Carrefour"
+                    ][(n % 5) as usize],
+                    k + 1
+                ),
                 address: format!("{} {}", 100 + n * 37, streets[(n as usize) % streets.len()]),
                 city: city.to_string(),
                 dwellings,
@@ -195,7 +273,12 @@ pub fn seed_demo(store: &dyn Storage) -> Result<Demo, StoreError> {
         ("inspecteur1", "Julie Tremblay", Role::Inspector, None),
         ("inspecteur2", "Marc Gagnon", Role::Inspector, None),
         ("responsable", "Sophie Bergeron", Role::Manager, None),
-        ("lecteur-tr", "Conseil de l'OH de Trois-Rivières", Role::OfficeReader, Some(ids[0])),
+        (
+            "lecteur-tr",
+            "Conseil de l'OH de Trois-Rivières",
+            Role::OfficeReader,
+            Some(ids[0]),
+        ),
     ];
     for (username, display, role, office) in users {
         store.create_user(&NewUser {
@@ -207,7 +290,10 @@ pub fn seed_demo(store: &dyn Storage) -> Result<Demo, StoreError> {
             password: DEMO_PASSWORD.into(),
         })?;
     }
-    Ok(Demo { territory, offices: ids })
+    Ok(Demo {
+        territory,
+        offices: ids,
+    })
 }
 
 #[cfg(test)]
@@ -225,14 +311,23 @@ mod tests {
         let r = store.reference(&user, 0).unwrap();
         assert_eq!(r.offices.len(), 3);
         assert_eq!(r.complexes.len(), 20);
-        assert!(store.reference(&user, r.revision).unwrap().complexes.is_empty());
+        assert!(
+            store
+                .reference(&user, r.revision)
+                .unwrap()
+                .complexes
+                .is_empty()
+        );
     }
 
     #[test]
     fn csv_import_reports_every_bad_line_and_writes_nothing() {
         let store = SqliteStore::in_memory().unwrap();
         let t = store.create_territory("T").unwrap();
-        assert_eq!(import_offices(&store, t, "code,nom\nOH1,Office un\n").unwrap(), 1);
+        assert_eq!(
+            import_offices(&store, t, "code,nom\nOH1,Office un\n").unwrap(),
+            1
+        );
         let bad = "code,nom,organisme,adresse,ville,logements,annee_construction,valeur_remplacement\n\
                    C1,Un,OH1,1 rue A,Ville,12,1975,2000000\n\
                    C2,Deux,OHX,2 rue B,Ville,douze,1975,2000000\n\
@@ -244,10 +339,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(store.with_conn(|c| Ok(c.query_row("SELECT COUNT(*) FROM complexes", [], |r| r.get::<_, i64>(0))?)).unwrap(), 0);
+        assert_eq!(
+            store
+                .with_conn(|c| Ok(
+                    c.query_row("SELECT COUNT(*) FROM complexes", [], |r| r.get::<_, i64>(0))?
+                ))
+                .unwrap(),
+            0
+        );
         let good = "code,nom,organisme,adresse,ville,logements,annee_construction,valeur_remplacement\n\
                     C1,Un,OH1,1 rue A,Ville,12,1975,\"2 000 000,50\"\n";
         assert_eq!(import_complexes(&store, t, good).unwrap(), 1);
-        assert!(matches!(import_offices(&store, t, "id,name\n"), Err(ImportError::Headers { .. })));
+        assert!(matches!(
+            import_offices(&store, t, "id,name\n"),
+            Err(ImportError::Headers { .. })
+        ));
     }
 }

@@ -15,10 +15,12 @@ pub enum StoreError {
     #[error("fichier : {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    Document(#[from] bilan_shared::SharedError),
+    Document(Box<bilan_shared::SharedError>),
     #[error("changement automerge illisible pour l'inspection {doc}: {reason}")]
     MalformedChange { doc: String, reason: String },
-    #[error("l'inspection {0} dépend de changements que le serveur n'a jamais reçus : renvoyez tout l'historique")]
+    #[error(
+        "l'inspection {0} dépend de changements que le serveur n'a jamais reçus : renvoyez tout l'historique"
+    )]
     MissingDependencies(String),
     #[error("l'inspection {doc} n'est pas valide pour ce territoire : {reason}")]
     InvalidDocument { doc: String, reason: String },
@@ -68,7 +70,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
@@ -108,9 +114,15 @@ impl From<StoreError> for ApiError {
                     "Le serveur ne peut pas enregistrer pour le moment (stockage plein ou en lecture seule). Vos données restent sur l'appareil : réessayez plus tard.",
                 )
             }
-            StoreError::MalformedChange { .. } => ApiError::new(S::BAD_REQUEST, ErrorCode::MalformedChange, msg),
-            StoreError::MissingDependencies(_) => ApiError::new(S::CONFLICT, ErrorCode::MissingDependencies, msg),
-            StoreError::Document(bilan_shared::SharedError::SchemaTooNew { .. }) => {
+            StoreError::MalformedChange { .. } => {
+                ApiError::new(S::BAD_REQUEST, ErrorCode::MalformedChange, msg)
+            }
+            StoreError::MissingDependencies(_) => {
+                ApiError::new(S::CONFLICT, ErrorCode::MissingDependencies, msg)
+            }
+            StoreError::Document(ref d)
+                if matches!(**d, bilan_shared::SharedError::SchemaTooNew { .. }) =>
+            {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, ErrorCode::SchemaVersion, msg)
             }
             StoreError::InvalidDocument { .. } | StoreError::Document(_) => {
@@ -118,9 +130,13 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Forbidden(_) => ApiError::forbidden(msg),
             StoreError::NotFound(_) => ApiError::not_found(msg),
-            StoreError::AlreadyExists(_) => ApiError::new(S::CONFLICT, ErrorCode::AlreadyExists, msg),
+            StoreError::AlreadyExists(_) => {
+                ApiError::new(S::CONFLICT, ErrorCode::AlreadyExists, msg)
+            }
             StoreError::BadRequest(_) => ApiError::bad_request(msg),
-            StoreError::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, ErrorCode::InvalidCredentials, msg),
+            StoreError::InvalidCredentials => {
+                ApiError::new(S::UNAUTHORIZED, ErrorCode::InvalidCredentials, msg)
+            }
             other => {
                 tracing::error!(error = %other, "internal error");
                 ApiError::internal()
@@ -131,7 +147,16 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ApiErrorBody { code: self.code, message: self.message };
+        let body = ApiErrorBody {
+            code: self.code,
+            message: self.message,
+        };
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<bilan_shared::SharedError> for StoreError {
+    fn from(e: bilan_shared::SharedError) -> Self {
+        StoreError::Document(Box::new(e))
     }
 }

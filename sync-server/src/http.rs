@@ -7,23 +7,23 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bilan_shared::domain::{InspectionStatus, Role};
 use bilan_shared::ids::{CommentId, InspectionId, PhotoHash};
 use bilan_shared::protocol::{
-    self, ErrorCode, LoginRequest, LoginResponse, ReviewRequest, SyncRequest, UserInfo, PROTOCOL_VERSION,
-    SYNC_CONTENT_TYPE, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER,
+    self, ErrorCode, LoginRequest, LoginResponse, PROTOCOL_VERSION, ReviewRequest,
+    SYNC_CONTENT_TYPE, SyncRequest, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, UserInfo,
 };
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use crate::error::ApiError;
-use crate::photos::{parse_content_range, ChunkOutcome};
-use crate::store::SyncLimits;
 use crate::AppState;
+use crate::error::ApiError;
+use crate::photos::{ChunkOutcome, parse_content_range};
+use crate::store::SyncLimits;
 
 /// The caller, authenticated by `Authorization: Bearer <token>`.
 #[derive(Clone, Debug)]
@@ -32,7 +32,10 @@ pub struct AuthUser(pub UserInfo);
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let user = blocking(state, move |s| s.store.user_for_token(&token)).await?;
         user.map(AuthUser).ok_or_else(ApiError::unauthorized)
@@ -84,16 +87,26 @@ pub fn api_routes() -> Router<AppState> {
         .route("/inspections/{id}", get(get_inspection))
         .route("/inspections/{id}/review", post(review))
         .route("/inspections/{id}/resolve", post(resolve))
-        .route("/photos/{hash}", get(get_photo).head(head_photo).put(put_photo))
+        .route(
+            "/photos/{hash}",
+            get(get_photo).head(head_photo).put(put_photo),
+        )
         .route("/photos/{hash}/thumb", get(get_thumb))
 }
 
 async fn login(State(state): State<AppState>, body: Body) -> Result<Json<LoginResponse>, ApiError> {
     let bytes = read_body(body, 64 * 1024).await?;
     let req: LoginRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedBody, format!("JSON invalide : {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedBody,
+            format!("JSON invalide : {e}"),
+        )
     })?;
-    let (token, user) = blocking(&state, move |s| s.store.login(&req.username, &req.password, req.device_id)).await?;
+    let (token, user) = blocking(&state, move |s| {
+        s.store.login(&req.username, &req.password, req.device_id)
+    })
+    .await?;
     tracing::info!(user = %user.username, "login");
     Ok(Json(LoginResponse { token, user }))
 }
@@ -119,18 +132,31 @@ async fn reference(
     AuthUser(user): AuthUser,
     Query(q): Query<SinceQuery>,
 ) -> Result<Json<protocol::ReferenceResponse>, ApiError> {
-    Ok(Json(blocking(&state, move |s| s.store.reference(&user, q.since)).await?))
+    Ok(Json(
+        blocking(&state, move |s| s.store.reference(&user, q.since)).await?,
+    ))
 }
 
-async fn sync(State(state): State<AppState>, AuthUser(user): AuthUser, body: Body) -> Result<Response, ApiError> {
+async fn sync(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    body: Body,
+) -> Result<Response, ApiError> {
     let cfg = state.0.config.clone();
     let bytes = read_body(body, cfg.max_body_bytes).await?;
-    let req: SyncRequest = protocol::decode(&bytes, cfg.max_decompressed_bytes).map_err(|e| match e {
-        protocol::CodecError::TooLarge(_) => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, e.to_string())
-        }
-        other => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedBody, other.to_string()),
-    })?;
+    let req: SyncRequest =
+        protocol::decode(&bytes, cfg.max_decompressed_bytes).map_err(|e| match e {
+            protocol::CodecError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                e.to_string(),
+            ),
+            other => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedBody,
+                other.to_string(),
+            ),
+        })?;
     if req.protocol != PROTOCOL_VERSION {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -145,17 +171,29 @@ async fn sync(State(state): State<AppState>, AuthUser(user): AuthUser, body: Bod
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::TooManyDocuments,
-            format!("Trop de documents dans une requête (limite {}).", cfg.max_docs_per_request),
+            format!(
+                "Trop de documents dans une requête (limite {}).",
+                cfg.max_docs_per_request
+            ),
         ));
     }
-    let limits = SyncLimits { max_docs: cfg.max_docs_per_request, page_bytes: cfg.response_page_bytes };
+    let limits = SyncLimits {
+        max_docs: cfg.max_docs_per_request,
+        page_bytes: cfg.response_page_bytes,
+    };
     let up = bytes.len();
     let resp = blocking(&state, move |s| s.store.sync(&user, req, limits)).await?;
     let body = protocol::encode(&resp).map_err(|e| {
         tracing::error!(error = %e, "encode sync response");
         ApiError::internal()
     })?;
-    tracing::debug!(up, down = body.len(), accepted = resp.accepted, cursor = resp.cursor, "sync");
+    tracing::debug!(
+        up,
+        down = body.len(),
+        accepted = resp.accepted,
+        cursor = resp.cursor,
+        "sync"
+    );
     Ok(([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], body).into_response())
 }
 
@@ -163,11 +201,14 @@ async fn list_inspections(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> Result<Json<Vec<crate::store::InspectionSummary>>, ApiError> {
-    Ok(Json(blocking(&state, move |s| s.store.summaries(&user)).await?))
+    Ok(Json(
+        blocking(&state, move |s| s.store.summaries(&user)).await?,
+    ))
 }
 
 fn parse_inspection_id(id: &str) -> Result<InspectionId, ApiError> {
-    id.parse().map_err(|_| ApiError::bad_request("Identifiant d'inspection invalide."))
+    id.parse()
+        .map_err(|_| ApiError::bad_request("Identifiant d'inspection invalide."))
 }
 
 async fn get_inspection(
@@ -202,14 +243,18 @@ async fn review(
 ) -> Result<StatusCode, ApiError> {
     require_manager(&user)?;
     let id = parse_inspection_id(&id)?;
-    if let Some(s) = req.status {
-        if !matches!(s, InspectionStatus::Approved | InspectionStatus::Returned) {
-            return Err(ApiError::bad_request("Statut de révision attendu : approuvee ou retournee."));
-        }
+    if let Some(s) = req.status
+        && !matches!(s, InspectionStatus::Approved | InspectionStatus::Returned)
+    {
+        return Err(ApiError::bad_request(
+            "Statut de révision attendu : approuvee ou retournee.",
+        ));
     }
     let comment = req.comment.filter(|c| !c.trim().is_empty());
     if req.status.is_none() && comment.is_none() {
-        return Err(ApiError::bad_request("Rien à enregistrer : donnez un statut ou un commentaire."));
+        return Err(ApiError::bad_request(
+            "Rien à enregistrer : donnez un statut ou un commentaire.",
+        ));
     }
     blocking(&state, move |s| {
         let reviewer = user.clone();
@@ -262,7 +307,9 @@ async fn resolve(
 }
 
 fn parse_hash(h: &str) -> Result<PhotoHash, ApiError> {
-    h.parse().map_err(|_| ApiError::bad_request("Empreinte de photo invalide (SHA-256 en hexadécimal attendu)."))
+    h.parse().map_err(|_| {
+        ApiError::bad_request("Empreinte de photo invalide (SHA-256 en hexadécimal attendu).")
+    })
 }
 
 async fn head_photo(
@@ -276,11 +323,21 @@ async fn head_photo(
         let h2 = hash.clone();
         let meta = blocking(&state, move |s| s.store.photo_meta(&user, &h2)).await?;
         let (size, _) = meta.ok_or_else(|| ApiError::not_found("Photo introuvable."))?;
-        return Ok((StatusCode::OK, [(UPLOAD_OFFSET_HEADER, size.to_string()), (UPLOAD_LENGTH_HEADER, size.to_string())])
+        return Ok((
+            StatusCode::OK,
+            [
+                (UPLOAD_OFFSET_HEADER, size.to_string()),
+                (UPLOAD_LENGTH_HEADER, size.to_string()),
+            ],
+        )
             .into_response());
     }
     let received = photos.received(&hash).await;
-    Ok((StatusCode::NO_CONTENT, [(UPLOAD_OFFSET_HEADER, received.to_string())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(UPLOAD_OFFSET_HEADER, received.to_string())],
+    )
+        .into_response())
 }
 
 async fn put_photo(
@@ -291,10 +348,14 @@ async fn put_photo(
     body: Body,
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
-    let territory = user.territory_id.ok_or_else(|| ApiError::forbidden("Aucun territoire."))?;
+    let territory = user
+        .territory_id
+        .ok_or_else(|| ApiError::forbidden("Aucun territoire."))?;
     let (u2, h2) = (user.clone(), hash.clone());
     if !blocking(&state, move |s| s.store.photo_may_upload(&u2, &h2)).await? {
-        return Err(ApiError::forbidden("Ce rôle ne peut pas envoyer de photos."));
+        return Err(ApiError::forbidden(
+            "Ce rôle ne peut pas envoyer de photos.",
+        ));
     }
     let photos = state.0.photos.clone();
     let mime = headers
@@ -305,17 +366,30 @@ async fn put_photo(
         .to_string();
     let offset_header = |n: u64| [(UPLOAD_OFFSET_HEADER, n.to_string())];
     if photos.is_complete(&hash) {
-        let size = tokio::fs::metadata(photos.path(&hash)).await.map(|m| m.len()).unwrap_or(0);
+        let size = tokio::fs::metadata(photos.path(&hash))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
         let h2 = hash.clone();
-        blocking(&state, move |s| s.store.photo_received(&h2, size, &mime, territory)).await?;
+        blocking(&state, move |s| {
+            s.store.photo_received(&h2, size, &mime, territory)
+        })
+        .await?;
         return Ok((StatusCode::OK, offset_header(size)).into_response());
     }
-    let content_length: Option<u64> =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let (start, end, total) = match headers.get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) => parse_content_range(v).ok_or_else(|| ApiError::bad_request("En-tête Content-Range invalide."))?,
+    let content_length: Option<u64> = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let (start, end, total) = match headers
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(v) => parse_content_range(v)
+            .ok_or_else(|| ApiError::bad_request("En-tête Content-Range invalide."))?,
         None => {
-            let len = content_length.ok_or_else(|| ApiError::bad_request("Content-Length ou Content-Range requis."))?;
+            let len = content_length
+                .ok_or_else(|| ApiError::bad_request("Content-Length ou Content-Range requis."))?;
             if len == 0 {
                 return Err(ApiError::bad_request("Photo vide."));
             }
@@ -348,9 +422,13 @@ async fn put_photo(
             Err(_) => break,
         };
         if written + chunk.len() as u64 > end + 1 {
-            return Err(ApiError::bad_request("Plus d'octets que la plage annoncée."));
+            return Err(ApiError::bad_request(
+                "Plus d'octets que la plage annoncée.",
+            ));
         }
-        crate::photos::PhotoStore::write_chunk(&mut file, &chunk).await.map_err(io_error)?;
+        crate::photos::PhotoStore::write_chunk(&mut file, &chunk)
+            .await
+            .map_err(io_error)?;
         written += chunk.len() as u64;
     }
     drop(file);
@@ -360,7 +438,10 @@ async fn put_photo(
     match photos.finish(&hash).await.map_err(io_error)? {
         ChunkOutcome::Complete => {
             let h2 = hash.clone();
-            blocking(&state, move |s| s.store.photo_received(&h2, total, &mime, territory)).await?;
+            blocking(&state, move |s| {
+                s.store.photo_received(&h2, total, &mime, territory)
+            })
+            .await?;
             Ok((StatusCode::CREATED, offset_header(total)).into_response())
         }
         ChunkOutcome::HashMismatch => Err(ApiError::new(
@@ -376,27 +457,49 @@ fn io_error(e: std::io::Error) -> ApiError {
     ApiError::from(crate::error::StoreError::Io(e))
 }
 
-async fn serve_photo(state: AppState, user: UserInfo, hash: String, thumb: bool) -> Result<Response, ApiError> {
+async fn serve_photo(
+    state: AppState,
+    user: UserInfo,
+    hash: String,
+    thumb: bool,
+) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
     let h2 = hash.clone();
     let meta = blocking(&state, move |s| s.store.photo_meta(&user, &h2)).await?;
-    let (_, mime) = meta.ok_or_else(|| ApiError::not_found("Photo introuvable ou pas encore reçue."))?;
+    let (_, mime) =
+        meta.ok_or_else(|| ApiError::not_found("Photo introuvable ou pas encore reçue."))?;
     let (path, mime) = if thumb {
         (state.0.photos.thumb_path(&hash), "image/jpeg".to_string())
     } else {
         (state.0.photos.path(&hash), mime)
     };
-    let bytes = tokio::fs::read(&path).await.map_err(|_| ApiError::not_found("Fichier de photo absent."))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::not_found("Fichier de photo absent."))?;
     let mut resp = bytes.into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("image/jpeg")));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("image/jpeg")),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
     Ok(resp)
 }
 
-async fn get_photo(State(state): State<AppState>, AuthUser(user): AuthUser, Path(hash): Path<String>) -> Result<Response, ApiError> {
+async fn get_photo(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
     serve_photo(state, user, hash, false).await
 }
 
-async fn get_thumb(State(state): State<AppState>, AuthUser(user): AuthUser, Path(hash): Path<String>) -> Result<Response, ApiError> {
+async fn get_thumb(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
     serve_photo(state, user, hash, true).await
 }

@@ -14,9 +14,9 @@ pub mod store;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -41,7 +41,11 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = SqliteStore::open(&config.db_path())?;
         let photos = photos::PhotoStore::new(config.photo_dir())?;
-        Ok(Self(Arc::new(Inner { config, store: Box::new(store), photos })))
+        Ok(Self(Arc::new(Inner {
+            config,
+            store: Box::new(store),
+            photos,
+        })))
     }
 
     /// The storage layer.
@@ -69,5 +73,7 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

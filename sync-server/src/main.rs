@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use bilan_server::admin;
 use bilan_server::store::NewUser;
 use bilan_server::{AppState, Config};
@@ -13,7 +13,11 @@ use bilan_shared::domain::Role;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "bilan-server", version, about = "Serveur de synchronisation Bilan (BSI) d'un centre de services")]
+#[command(
+    name = "bilan-server",
+    version,
+    about = "Serveur de synchronisation Bilan (BSI) d'un centre de services"
+)]
 struct Cli {
     /// TOML settings file (keys: listen, data_dir, max_body_bytes, max_decompressed_bytes,
     /// max_docs_per_request, max_photo_bytes, response_page_bytes).
@@ -96,8 +100,10 @@ enum Command {
 fn settings(cli: &Cli) -> anyhow::Result<Config> {
     let mut c = match &cli.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("lecture de {}", path.display()))?;
-            Config::from_toml(&text).with_context(|| format!("fichier de configuration {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("lecture de {}", path.display()))?;
+            Config::from_toml(&text)
+                .with_context(|| format!("fichier de configuration {}", path.display()))?
         }
         None => Config::default(),
     };
@@ -131,7 +137,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -143,8 +150,13 @@ async fn shutdown_signal() {
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
     let addr = state.0.config.listen;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("écoute sur {addr}"))?;
-    println!("Serveur Bilan à l'écoute sur http://{}", listener.local_addr()?);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("écoute sur {addr}"))?;
+    println!(
+        "Serveur Bilan à l'écoute sur http://{}",
+        listener.local_addr()?
+    );
     bilan_server::launch(listener, state, shutdown_signal()).await?;
     Ok(())
 }
@@ -159,7 +171,10 @@ fn territory_id(state: &AppState, name: &str) -> anyhow::Result<bilan_shared::Te
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BILAN_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BILAN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     let state = AppState::open(settings(&cli)?).context("ouverture du stockage")?;
@@ -170,20 +185,35 @@ async fn main() -> anyhow::Result<()> {
             let id = state.store().create_territory(&name)?;
             println!("Territoire « {name} » créé : {id}");
         }
-        Command::ImportCsv { territory, kind, file } => {
+        Command::ImportCsv {
+            territory,
+            kind,
+            file,
+        } => {
             let t = territory_id(&state, &territory)?;
-            let text = std::fs::read_to_string(&file).with_context(|| format!("lecture de {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("lecture de {}", file.display()))?;
             let n = match kind.as_str() {
                 "organismes" => admin::import_offices(state.store(), t, &text)?,
                 _ => admin::import_complexes(state.store(), t, &text)?,
             };
             println!("{n} ligne(s) importée(s).");
         }
-        Command::CreateUser { username, name, role, territory, office, password } => {
+        Command::CreateUser {
+            username,
+            name,
+            role,
+            territory,
+            office,
+            password,
+        } => {
             let role = Role::from_code(&role).with_context(|| {
                 format!("rôle « {role} » inconnu : inspecteur, responsable, lecteur_organisme ou administrateur")
             })?;
-            let territory_id = territory.as_deref().map(|t| territory_id(&state, t)).transpose()?;
+            let territory_id = territory
+                .as_deref()
+                .map(|t| territory_id(&state, t))
+                .transpose()?;
             let office_id = match (office, territory_id) {
                 (Some(code), Some(t)) => Some(
                     state
@@ -197,7 +227,14 @@ async fn main() -> anyhow::Result<()> {
                 (Some(_), None) => bail!("--office demande --territory"),
                 _ => None,
             };
-            let id = state.store().create_user(&NewUser { username, display_name: name, role, territory_id, office_id, password })?;
+            let id = state.store().create_user(&NewUser {
+                username,
+                display_name: name,
+                role,
+                territory_id,
+                office_id,
+                password,
+            })?;
             println!("Utilisateur créé : {id}");
         }
         Command::ResetPassword { username, password } => {

@@ -47,7 +47,9 @@ impl PhotoStore {
 
     /// Thumbnail path (JPEG).
     pub fn thumb_path(&self, hash: &PhotoHash) -> PathBuf {
-        self.root.join("thumbs").join(format!("{}.jpg", hash.as_str()))
+        self.root
+            .join("thumbs")
+            .join(format!("{}.jpg", hash.as_str()))
     }
 
     /// True when the whole photo is stored.
@@ -57,12 +59,19 @@ impl PhotoStore {
 
     /// Bytes already held for an unfinished upload.
     pub async fn received(&self, hash: &PhotoHash) -> u64 {
-        tokio::fs::metadata(self.partial(hash)).await.map(|m| m.len()).unwrap_or(0)
+        tokio::fs::metadata(self.partial(hash))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 
     /// Opens the partial file for appending.
     pub async fn open_append(&self, hash: &PhotoHash) -> std::io::Result<tokio::fs::File> {
-        tokio::fs::OpenOptions::new().create(true).append(true).open(self.partial(hash)).await
+        tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.partial(hash))
+            .await
     }
 
     /// Writes a chunk durably.
@@ -144,8 +153,13 @@ mod tests {
             .unwrap();
         let hash = PhotoHash::of(&png);
         let mut f = store.open_append(&hash).await.unwrap();
-        PhotoStore::write_chunk(&mut f, b"not the photo").await.unwrap();
-        assert_eq!(store.finish(&hash).await.unwrap(), ChunkOutcome::HashMismatch);
+        PhotoStore::write_chunk(&mut f, b"not the photo")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.finish(&hash).await.unwrap(),
+            ChunkOutcome::HashMismatch
+        );
         assert_eq!(store.received(&hash).await, 0);
         let mut f = store.open_append(&hash).await.unwrap();
         PhotoStore::write_chunk(&mut f, &png).await.unwrap();

@@ -7,16 +7,18 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use automerge::{ActorId, Change, ReadDoc};
-use bilan_shared::doc::{now_ms, Author};
+use bilan_shared::doc::{Author, now_ms};
 use bilan_shared::domain::{Complex, InspectionStatus, Office, Role, Territory};
 use bilan_shared::ids::*;
-use bilan_shared::protocol::{DocChanges, ReferenceResponse, SyncRequest, SyncResponse, UserInfo, PROTOCOL_VERSION};
-use bilan_shared::{conflicts, Inspection, InspectionDoc};
+use bilan_shared::protocol::{
+    DocChanges, PROTOCOL_VERSION, ReferenceResponse, SyncRequest, SyncResponse, UserInfo,
+};
+use bilan_shared::{Inspection, InspectionDoc, conflicts};
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
@@ -51,6 +53,10 @@ pub struct InspectionSummary {
     pub updated_at: i64,
 }
 
+/// An edit the server makes to a document (review, resolution): returns the changes it made.
+pub type ServerEdit<'a> = dyn FnMut(&mut Inspection, &Author) -> std::result::Result<Vec<Change>, bilan_shared::SharedError>
+    + 'a;
+
 /// Limits a sync request is checked against.
 #[derive(Clone, Copy, Debug)]
 pub struct SyncLimits {
@@ -68,7 +74,12 @@ pub trait Storage: Send + Sync + 'static {
     fn reference(&self, user: &UserInfo, since: u64) -> Result<ReferenceResponse>;
     fn create_user(&self, u: &NewUser) -> Result<UserId>;
     fn set_password(&self, username: &str, password: &str) -> Result<()>;
-    fn login(&self, username: &str, password: &str, device: Option<DeviceId>) -> Result<(String, UserInfo)>;
+    fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device: Option<DeviceId>,
+    ) -> Result<(String, UserInfo)>;
     fn user_for_token(&self, token: &str) -> Result<Option<UserInfo>>;
     fn revoke_token(&self, token: &str) -> Result<()>;
     fn revoke_user_tokens(&self, username: &str) -> Result<usize>;
@@ -79,9 +90,15 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         user: &UserInfo,
         id: InspectionId,
-        edit: &mut dyn FnMut(&mut Inspection, &Author) -> std::result::Result<Vec<Change>, bilan_shared::SharedError>,
+        edit: &mut ServerEdit<'_>,
     ) -> Result<()>;
-    fn photo_received(&self, hash: &PhotoHash, size: u64, mime: &str, territory: TerritoryId) -> Result<()>;
+    fn photo_received(
+        &self,
+        hash: &PhotoHash,
+        size: u64,
+        mime: &str,
+        territory: TerritoryId,
+    ) -> Result<()>;
     fn photo_grant(&self, hash: &PhotoHash, territory: TerritoryId) -> Result<()>;
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>>;
     fn photo_may_upload(&self, user: &UserInfo, hash: &PhotoHash) -> Result<bool>;
@@ -101,7 +118,9 @@ fn hash_token(token: &str) -> String {
 }
 
 fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
-    s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text))
+    s.parse().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text)
+    })
 }
 
 impl SqliteStore {
@@ -125,17 +144,27 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(include_str!("schema.sql"))?;
         conn.pragma_update(None, "user_version", 1)?;
-        let actor: Option<String> =
-            conn.query_row("SELECT value FROM meta WHERE key='server_actor'", [], |r| r.get(0)).optional()?;
+        let actor: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key='server_actor'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
         let actor = match actor {
-            Some(hex) => ActorId::try_from(hex.as_str()).map_err(|e| StoreError::BadRequest(e.to_string()))?,
+            Some(hex) => ActorId::try_from(hex.as_str())
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?,
             None => {
                 let a = ActorId::from(DeviceId::new().0.as_bytes().as_slice());
-                conn.execute("INSERT INTO meta (key, value) VALUES ('server_actor', ?1)", [a.to_hex_string()])?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('server_actor', ?1)",
+                    [a.to_hex_string()],
+                )?;
                 a
             }
         };
-        Ok(Self { conn: Mutex::new(conn), server_actor: actor })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            server_actor: actor,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -155,11 +184,17 @@ impl SqliteStore {
              ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
             [],
         )?;
-        let v: String = tx.query_row("SELECT value FROM meta WHERE key='ref_rev'", [], |r| r.get(0))?;
-        v.parse().map_err(|_| StoreError::BadRequest("ref_rev".into()))
+        let v: String = tx.query_row("SELECT value FROM meta WHERE key='ref_rev'", [], |r| {
+            r.get(0)
+        })?;
+        v.parse()
+            .map_err(|_| StoreError::BadRequest("ref_rev".into()))
     }
 
-    fn load_doc(tx: &Transaction, doc_id: InspectionId) -> Result<Option<(TerritoryId, Inspection)>> {
+    fn load_doc(
+        tx: &Transaction,
+        doc_id: InspectionId,
+    ) -> Result<Option<(TerritoryId, Inspection)>> {
         let row: Option<(String, Vec<u8>)> = tx
             .query_row(
                 "SELECT territory_id, snapshot FROM documents WHERE doc_id = ?1",
@@ -170,17 +205,26 @@ impl SqliteStore {
         match row {
             None => Ok(None),
             Some((t, snap)) => Ok(Some((
-                t.parse().map_err(|_| StoreError::BadRequest("territory id".into()))?,
+                t.parse()
+                    .map_err(|_| StoreError::BadRequest("territory id".into()))?,
                 Inspection::load(&snap)?,
             ))),
         }
     }
 
     /// Validates a merged document and rewrites its projection rows.
-    fn project(tx: &Transaction, territory: TerritoryId, doc_id: InspectionId, insp: &Inspection) -> Result<()> {
-        let invalid = |reason: &str| StoreError::InvalidDocument { doc: doc_id.to_string(), reason: reason.into() };
+    fn project(
+        tx: &Transaction,
+        territory: TerritoryId,
+        doc_id: InspectionId,
+        insp: &Inspection,
+    ) -> Result<()> {
+        let invalid = |reason: &str| StoreError::InvalidDocument {
+            doc: doc_id.to_string(),
+            reason: reason.into(),
+        };
         let d: InspectionDoc = insp.read().map_err(|e| match e {
-            e @ bilan_shared::SharedError::SchemaTooNew { .. } => StoreError::Document(e),
+            e @ bilan_shared::SharedError::SchemaTooNew { .. } => StoreError::from(e),
             other => invalid(&other.to_string()),
         })?;
         if d.inspection_id != doc_id {
@@ -197,11 +241,19 @@ impl SqliteStore {
             )
             .optional()?;
         if complex_ok.as_deref() != Some(d.office_id.to_string().as_str()) {
-            return Err(invalid("ensemble immobilier ou organisme inconnu dans ce territoire"));
+            return Err(invalid(
+                "ensemble immobilier ou organisme inconnu dans ce territoire",
+            ));
         }
         let id = doc_id.to_string();
         let t = territory.to_string();
-        for table in ["component_ratings", "findings", "recommendations", "site_visits", "photo_refs"] {
+        for table in [
+            "component_ratings",
+            "findings",
+            "recommendations",
+            "site_visits",
+            "photo_refs",
+        ] {
             tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&id])?;
         }
         let (rated, present) = d.progress();
@@ -222,7 +274,14 @@ impl SqliteStore {
         )?;
         for (code, c) in &d.components {
             if c.rating.is_some() || c.present.is_some() || !c.note.is_empty() {
-                ins.execute(params![id, t, code, c.rating.map(|r| r.code()), c.present, c.note])?;
+                ins.execute(params![
+                    id,
+                    t,
+                    code,
+                    c.rating.map(|r| r.code()),
+                    c.present,
+                    c.note
+                ])?;
             }
         }
         for f in &d.findings {
@@ -293,7 +352,9 @@ impl SqliteStore {
     }
 
     fn user_territory(user: &UserInfo) -> Result<TerritoryId> {
-        user.territory_id.ok_or_else(|| StoreError::Forbidden("ce compte n'est rattaché à aucun territoire".into()))
+        user.territory_id.ok_or_else(|| {
+            StoreError::Forbidden("ce compte n'est rattaché à aucun territoire".into())
+        })
     }
 
     fn check_reader(tx: &Connection, user: &UserInfo, id: InspectionId) -> Result<()> {
@@ -309,10 +370,15 @@ impl SqliteStore {
             return Err(StoreError::NotFound(format!("inspection {id}")));
         };
         if t != territory.to_string() {
-            return Err(StoreError::Forbidden("cette inspection appartient à un autre territoire".into()));
+            return Err(StoreError::Forbidden(
+                "cette inspection appartient à un autre territoire".into(),
+            ));
         }
-        if user.role == Role::OfficeReader && user.office_id.map(|o| o.to_string()) != Some(office) {
-            return Err(StoreError::Forbidden("cette inspection concerne un autre organisme".into()));
+        if user.role == Role::OfficeReader && user.office_id.map(|o| o.to_string()) != Some(office)
+        {
+            return Err(StoreError::Forbidden(
+                "cette inspection concerne un autre organisme".into(),
+            ));
         }
         Ok(())
     }
@@ -345,9 +411,16 @@ impl Storage for SqliteStore {
     fn territory_by_name(&self, name: &str) -> Result<Option<Territory>> {
         Ok(self
             .lock()
-            .query_row("SELECT id, name FROM territories WHERE name = ?1", [name], |r| {
-                Ok(Territory { id: parse_id(r.get(0)?)?, name: r.get(1)? })
-            })
+            .query_row(
+                "SELECT id, name FROM territories WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(Territory {
+                        id: parse_id(r.get(0)?)?,
+                        name: r.get(1)?,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -364,8 +437,12 @@ impl Storage for SqliteStore {
         let rev = Self::next_rev(&tx)?;
         let id = match existing {
             Some(id) => {
-                tx.execute("UPDATE offices SET name = ?1, rev = ?2 WHERE id = ?3", params![name, rev as i64, id])?;
-                id.parse().map_err(|_| StoreError::BadRequest("office id".into()))?
+                tx.execute(
+                    "UPDATE offices SET name = ?1, rev = ?2 WHERE id = ?3",
+                    params![name, rev as i64, id],
+                )?;
+                id.parse()
+                    .map_err(|_| StoreError::BadRequest("office id".into()))?
             }
             None => {
                 let id = OfficeId::new();
@@ -392,7 +469,10 @@ impl Storage for SqliteStore {
             .optional()?
             .unwrap_or(false);
         if !office_ok {
-            return Err(StoreError::BadRequest(format!("organisme inconnu pour l'ensemble {}", c.code)));
+            return Err(StoreError::BadRequest(format!(
+                "organisme inconnu pour l'ensemble {}",
+                c.code
+            )));
         }
         let rev = Self::next_rev(&tx)?;
         tx.execute(
@@ -414,7 +494,12 @@ impl Storage for SqliteStore {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT id, territory_id, code, name FROM offices WHERE territory_id = ?1 ORDER BY name")?;
         let rows = stmt.query_map([territory.to_string()], |r| {
-            Ok(Office { id: parse_id(r.get(0)?)?, territory_id: parse_id(r.get(1)?)?, code: r.get(2)?, name: r.get(3)? })
+            Ok(Office {
+                id: parse_id(r.get(0)?)?,
+                territory_id: parse_id(r.get(1)?)?,
+                code: r.get(2)?,
+                name: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -425,19 +510,33 @@ impl Storage for SqliteStore {
         let t = territory.to_string();
         let office_filter = match (user.role, user.office_id) {
             (Role::OfficeReader, Some(o)) => o.to_string(),
-            (Role::OfficeReader, None) => return Err(StoreError::Forbidden("aucun organisme".into())),
+            (Role::OfficeReader, None) => {
+                return Err(StoreError::Forbidden("aucun organisme".into()));
+            }
             _ => String::new(),
         };
-        let territory_row = conn.query_row("SELECT id, name FROM territories WHERE id = ?1", [&t], |r| {
-            Ok(Territory { id: parse_id(r.get(0)?)?, name: r.get(1)? })
-        })?;
+        let territory_row = conn.query_row(
+            "SELECT id, name FROM territories WHERE id = ?1",
+            [&t],
+            |r| {
+                Ok(Territory {
+                    id: parse_id(r.get(0)?)?,
+                    name: r.get(1)?,
+                })
+            },
+        )?;
         let mut stmt = conn.prepare_cached(
             "SELECT id, territory_id, code, name FROM offices
              WHERE territory_id = ?1 AND rev > ?2 AND (?3 = '' OR id = ?3) ORDER BY rev",
         )?;
         let offices = stmt
             .query_map(params![t, since as i64, office_filter], |r| {
-                Ok(Office { id: parse_id(r.get(0)?)?, territory_id: parse_id(r.get(1)?)?, code: r.get(2)?, name: r.get(3)? })
+                Ok(Office {
+                    id: parse_id(r.get(0)?)?,
+                    territory_id: parse_id(r.get(1)?)?,
+                    code: r.get(2)?,
+                    name: r.get(3)?,
+                })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut stmt = conn.prepare_cached(
@@ -477,15 +576,21 @@ impl Storage for SqliteStore {
 
     fn create_user(&self, u: &NewUser) -> Result<UserId> {
         if u.username.trim().is_empty() || u.password.len() < 8 {
-            return Err(StoreError::BadRequest("nom d'utilisateur requis et mot de passe d'au moins 8 caractères".into()));
+            return Err(StoreError::BadRequest(
+                "nom d'utilisateur requis et mot de passe d'au moins 8 caractères".into(),
+            ));
         }
         match u.role {
             Role::Admin => {}
             Role::OfficeReader if u.office_id.is_none() => {
-                return Err(StoreError::BadRequest("un lecteur d'organisme doit être rattaché à un organisme".into()));
+                return Err(StoreError::BadRequest(
+                    "un lecteur d'organisme doit être rattaché à un organisme".into(),
+                ));
             }
             _ if u.territory_id.is_none() => {
-                return Err(StoreError::BadRequest("ce rôle doit être rattaché à un territoire".into()));
+                return Err(StoreError::BadRequest(
+                    "ce rôle doit être rattaché à un territoire".into(),
+                ));
             }
             _ => {}
         }
@@ -493,11 +598,18 @@ impl Storage for SqliteStore {
         let id = UserId::new();
         let conn = self.lock();
         let exists: bool = conn
-            .query_row("SELECT 1 FROM users WHERE username = ?1", [&u.username], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM users WHERE username = ?1",
+                [&u.username],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if exists {
-            return Err(StoreError::AlreadyExists(format!("utilisateur {}", u.username)));
+            return Err(StoreError::AlreadyExists(format!(
+                "utilisateur {}",
+                u.username
+            )));
         }
         conn.execute(
             "INSERT INTO users (id, username, display_name, role, territory_id, office_id, password_hash, created_at)
@@ -512,18 +624,28 @@ impl Storage for SqliteStore {
 
     fn set_password(&self, username: &str, password: &str) -> Result<()> {
         if password.len() < 8 {
-            return Err(StoreError::BadRequest("mot de passe d'au moins 8 caractères".into()));
+            return Err(StoreError::BadRequest(
+                "mot de passe d'au moins 8 caractères".into(),
+            ));
         }
         let hash = hash_password(password)?;
         let conn = self.lock();
-        let n = conn.execute("UPDATE users SET password_hash = ?1 WHERE username = ?2", params![hash, username])?;
+        let n = conn.execute(
+            "UPDATE users SET password_hash = ?1 WHERE username = ?2",
+            params![hash, username],
+        )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("utilisateur {username}")));
         }
         Ok(())
     }
 
-    fn login(&self, username: &str, password: &str, device: Option<DeviceId>) -> Result<(String, UserInfo)> {
+    fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device: Option<DeviceId>,
+    ) -> Result<(String, UserInfo)> {
         let row = {
             let conn = self.lock();
             conn.query_row(
@@ -586,7 +708,9 @@ impl Storage for SqliteStore {
 
     fn sync(&self, user: &UserInfo, req: SyncRequest, limits: SyncLimits) -> Result<SyncResponse> {
         if !matches!(user.role, Role::Inspector | Role::Manager) {
-            return Err(StoreError::Forbidden("seuls les inspecteurs et responsables du CS synchronisent".into()));
+            return Err(StoreError::Forbidden(
+                "seuls les inspecteurs et responsables du CS synchronisent".into(),
+            ));
         }
         let territory = Self::user_territory(user)?;
         if req.docs.len() > limits.max_docs {
@@ -605,17 +729,25 @@ impl Storage for SqliteStore {
                 .into_iter()
                 .map(|b| Change::from_bytes(b.into_vec()))
                 .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| StoreError::MalformedChange { doc: doc_id.to_string(), reason: e.to_string() })?;
+                .map_err(|e| StoreError::MalformedChange {
+                    doc: doc_id.to_string(),
+                    reason: e.to_string(),
+                })?;
             let (mut insp, existed) = match Self::load_doc(&tx, doc_id)? {
                 Some((t, _)) if t != territory => {
-                    return Err(StoreError::Forbidden(format!("l'inspection {doc_id} appartient à un autre territoire")));
+                    return Err(StoreError::Forbidden(format!(
+                        "l'inspection {doc_id} appartient à un autre territoire"
+                    )));
                 }
                 Some((_, insp)) => (insp, true),
                 None => (Inspection::empty(), false),
             };
             let new: Vec<Change> = {
                 let doc = insp.automerge();
-                parsed.into_iter().filter(|c| doc.get_change_by_hash(&c.hash()).is_none()).collect()
+                parsed
+                    .into_iter()
+                    .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+                    .collect()
             };
             if new.is_empty() {
                 continue;
@@ -652,29 +784,44 @@ impl Storage for SqliteStore {
                     budget += bytes.len() as u64;
                     let doc_id: InspectionId = parse_id(r.get(1)?)?;
                     match out.last_mut() {
-                        Some(last) if last.doc_id == doc_id => last.changes.push(ByteBuf::from(bytes)),
-                        _ => out.push(DocChanges { doc_id, changes: vec![ByteBuf::from(bytes)] }),
+                        Some(last) if last.doc_id == doc_id => {
+                            last.changes.push(ByteBuf::from(bytes))
+                        }
+                        _ => out.push(DocChanges {
+                            doc_id,
+                            changes: vec![ByteBuf::from(bytes)],
+                        }),
                     }
                 }
                 cursor = seq as u64;
             }
         }
         tx.commit()?;
-        Ok(SyncResponse { protocol: PROTOCOL_VERSION, cursor, more, accepted, changes: out })
+        Ok(SyncResponse {
+            protocol: PROTOCOL_VERSION,
+            cursor,
+            more,
+            accepted,
+            changes: out,
+        })
     }
 
     fn inspection(&self, user: &UserInfo, id: InspectionId) -> Result<Inspection> {
         let mut conn = self.lock();
         Self::check_reader(&conn, user, id)?;
         let tx = conn.transaction()?;
-        let doc = Self::load_doc(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("inspection {id}")))?;
+        let doc = Self::load_doc(&tx, id)?
+            .ok_or_else(|| StoreError::NotFound(format!("inspection {id}")))?;
         Ok(doc.1)
     }
 
     fn summaries(&self, user: &UserInfo) -> Result<Vec<InspectionSummary>> {
         let territory = Self::user_territory(user)?;
         let office = match user.role {
-            Role::OfficeReader => user.office_id.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+            Role::OfficeReader => user
+                .office_id
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "-".into()),
             _ => String::new(),
         };
         let conn = self.lock();
@@ -688,7 +835,8 @@ impl Storage for SqliteStore {
                 inspection_id: parse_id(r.get(0)?)?,
                 office_id: parse_id(r.get(1)?)?,
                 complex_id: parse_id(r.get(2)?)?,
-                status: InspectionStatus::from_code(&status).unwrap_or(InspectionStatus::InProgress),
+                status: InspectionStatus::from_code(&status)
+                    .unwrap_or(InspectionStatus::InProgress),
                 rated: r.get(4)?,
                 present: r.get(5)?,
                 findings: r.get(6)?,
@@ -705,19 +853,22 @@ impl Storage for SqliteStore {
         &self,
         user: &UserInfo,
         id: InspectionId,
-        edit: &mut dyn FnMut(&mut Inspection, &Author) -> std::result::Result<Vec<Change>, bilan_shared::SharedError>,
+        edit: &mut ServerEdit<'_>,
     ) -> Result<()> {
         let territory = Self::user_territory(user)?;
         let mut conn = self.lock();
         Self::check_reader(&conn, user, id)?;
         let tx = conn.transaction()?;
-        let (_, mut insp) = Self::load_doc(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("inspection {id}")))?;
+        let (_, mut insp) = Self::load_doc(&tx, id)?
+            .ok_or_else(|| StoreError::NotFound(format!("inspection {id}")))?;
         let author = Author {
             actor: self.server_actor.clone(),
             info: bilan_shared::doc::ActorInfo {
                 user_id: user.id,
                 user_name: user.display_name.clone(),
-                device_id: DeviceId(uuid::Uuid::from_slice(self.server_actor.to_bytes()).unwrap_or_default()),
+                device_id: DeviceId(
+                    uuid::Uuid::from_slice(self.server_actor.to_bytes()).unwrap_or_default(),
+                ),
             },
         };
         let changes = edit(&mut insp, &author)?;
@@ -730,7 +881,13 @@ impl Storage for SqliteStore {
         Ok(())
     }
 
-    fn photo_received(&self, hash: &PhotoHash, size: u64, mime: &str, territory: TerritoryId) -> Result<()> {
+    fn photo_received(
+        &self,
+        hash: &PhotoHash,
+        size: u64,
+        mime: &str,
+        territory: TerritoryId,
+    ) -> Result<()> {
         let conn = self.lock();
         conn.execute(
             "INSERT OR IGNORE INTO photos (hash, size, mime, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -776,9 +933,11 @@ impl Storage for SqliteStore {
             return Ok(None);
         }
         Ok(conn
-            .query_row("SELECT size, mime FROM photos WHERE hash = ?1", [hash.as_str()], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-            })
+            .query_row(
+                "SELECT size, mime FROM photos WHERE hash = ?1",
+                [hash.as_str()],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
             .optional()?)
     }
 
@@ -809,6 +968,10 @@ fn hash_password(password: &str) -> Result<String> {
 
 fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }

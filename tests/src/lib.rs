@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bilan_mobile::{DeviceStore, SyncEngine};
 use bilan_server::{AppState, Config};
@@ -32,7 +32,10 @@ impl TestServer {
 
     /// Same, with settings changed by `tweak`.
     pub async fn start_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+        let mut config = Config {
+            data_dir: dir.to_path_buf(),
+            ..Config::default()
+        };
         tweak(&mut config);
         let state = AppState::open(config).expect("open server store");
         bilan_server::admin::seed_demo(state.store()).expect("seed demo");
@@ -47,7 +50,13 @@ impl TestServer {
             .await
             .expect("server");
         });
-        Self { addr, dir: dir.to_path_buf(), state, stop: Some(tx), task: Some(task) }
+        Self {
+            addr,
+            dir: dir.to_path_buf(),
+            state,
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -94,7 +103,11 @@ impl ProcessServer {
         let stdout = child.stdout.take().unwrap();
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         let addr = loop {
-            let line = lines.next_line().await.unwrap().expect("server exited before listening");
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("server exited before listening");
             if let Some(a) = line.strip_prefix("LISTENING ") {
                 break a.parse().unwrap();
             }
@@ -117,7 +130,10 @@ pub async fn device(dir: &Path, server_url: &str, user: &str) -> DeviceStore {
     let store = DeviceStore::open(dir).expect("open device");
     {
         let engine = SyncEngine::new(&store);
-        engine.login(server_url, user, DEMO_PASSWORD).await.expect("login");
+        engine
+            .login(server_url, user, DEMO_PASSWORD)
+            .await
+            .expect("login");
         engine.refresh_reference().await.expect("reference");
     }
     store
@@ -166,12 +182,21 @@ impl Proxy {
                 };
                 let (u, d) = (u.clone(), d.clone());
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     let _ = pipe(client, server, this_mode, u, d).await;
                 });
             }
         });
-        Self { addr, up, down, connections, mode, task }
+        Self {
+            addr,
+            up,
+            down,
+            connections,
+            mode,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -185,7 +210,10 @@ impl Proxy {
 
     /// Bytes counted (client to server, server to client) and resets them.
     pub fn take_counts(&self) -> (u64, u64) {
-        (self.up.swap(0, Ordering::SeqCst), self.down.swap(0, Ordering::SeqCst))
+        (
+            self.up.swap(0, Ordering::SeqCst),
+            self.down.swap(0, Ordering::SeqCst),
+        )
     }
 }
 
@@ -214,14 +242,14 @@ async fn pipe(
                 return Ok::<_, std::io::Error>(());
             }
             let mut n = n as u64;
-            if let ProxyMode::CutRequestAfter(limit) = mode {
-                if sent + n >= limit {
-                    n = limit - sent;
-                    sw.write_all(&buf[..n as usize]).await?;
-                    up.fetch_add(n, Ordering::SeqCst);
-                    // Cut: both directions end here.
-                    return Err(std::io::Error::other("cut"));
-                }
+            if let ProxyMode::CutRequestAfter(limit) = mode
+                && sent + n >= limit
+            {
+                n = limit - sent;
+                sw.write_all(&buf[..n as usize]).await?;
+                up.fetch_add(n, Ordering::SeqCst);
+                // Cut: both directions end here.
+                return Err(std::io::Error::other("cut"));
             }
             sw.write_all(&buf[..n as usize]).await?;
             sent += n;

@@ -1,11 +1,11 @@
 //! End-to-end: real server on loopback, real device stores on SQLite files.
 
-use bilan_e2e::{device, Proxy, ProxyMode, ProcessServer, TestServer, DEMO_PASSWORD};
+use bilan_e2e::{DEMO_PASSWORD, ProcessServer, Proxy, ProxyMode, TestServer, device};
 use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
+use bilan_server::store::NewUser;
 use bilan_shared::domain::{Rating, Role, Severity};
 use bilan_shared::ids::*;
-use bilan_shared::protocol::{self, DocChanges, SyncRequest, PROTOCOL_VERSION};
-use bilan_server::store::NewUser;
+use bilan_shared::protocol::{self, DocChanges, PROTOCOL_VERSION, SyncRequest};
 
 fn first_complex(d: &DeviceStore) -> ComplexId {
     d.complexes().unwrap()[0].id
@@ -16,8 +16,18 @@ async fn sync(d: &DeviceStore) -> bilan_mobile::SyncReport {
 }
 
 fn server_doc(server: &TestServer, user: &str, id: InspectionId) -> bilan_shared::InspectionDoc {
-    let (_, u) = server.state.store().login(user, DEMO_PASSWORD, None).unwrap();
-    server.state.store().inspection(&u, id).unwrap().read().unwrap()
+    let (_, u) = server
+        .state
+        .store()
+        .login(user, DEMO_PASSWORD, None)
+        .unwrap();
+    server
+        .state
+        .store()
+        .inspection(&u, id)
+        .unwrap()
+        .read()
+        .unwrap()
 }
 
 /// Two devices edit different components of one inspection offline; after
@@ -35,19 +45,26 @@ async fn offline_edits_of_different_components_merge_to_the_union_everywhere() {
     a.rate(id, "B3010", Rating::D).unwrap();
     a.rate(id, "B2020", Rating::C).unwrap();
     b.rate(id, "D2021", Rating::B).unwrap();
-    b.add_finding(id, NewFinding {
-        component: "D2021".into(),
-        title: "Chauffe-eau en fin de vie".into(),
-        location: "Salle mécanique".into(),
-        severity: Severity::Moderate,
-        description: String::new(),
-    })
+    b.add_finding(
+        id,
+        NewFinding {
+            component: "D2021".into(),
+            title: "Chauffe-eau en fin de vie".into(),
+            location: "Salle mécanique".into(),
+            severity: Severity::Moderate,
+            description: String::new(),
+        },
+    )
     .unwrap();
     sync(&a).await;
     let rb = sync(&b).await;
     assert_eq!(rb.round_trips, 1, "one round trip");
     sync(&a).await;
-    let (da, db, ds) = (a.inspection(id).unwrap(), b.inspection(id).unwrap(), server_doc(&server, "responsable", id));
+    let (da, db, ds) = (
+        a.inspection(id).unwrap(),
+        b.inspection(id).unwrap(),
+        server_doc(&server, "responsable", id),
+    );
     assert_eq!(da, db);
     assert_eq!(da, ds);
     assert_eq!(da.components["B3010"].rating, Some(Rating::D));
@@ -73,19 +90,50 @@ async fn a_real_conflict_shows_everywhere_and_its_resolution_syncs() {
     sync(&a).await;
     sync(&b).await;
     sync(&a).await;
-    let (_, manager) = server.state.store().login("responsable", DEMO_PASSWORD, None).unwrap();
-    let on_server = bilan_shared::conflicts::list(&server.state.store().inspection(&manager, id).unwrap()).unwrap();
-    for conflicts in [a.conflicts(id).unwrap(), b.conflicts(id).unwrap(), on_server] {
+    let (_, manager) = server
+        .state
+        .store()
+        .login("responsable", DEMO_PASSWORD, None)
+        .unwrap();
+    let on_server =
+        bilan_shared::conflicts::list(&server.state.store().inspection(&manager, id).unwrap())
+            .unwrap();
+    for conflicts in [
+        a.conflicts(id).unwrap(),
+        b.conflicts(id).unwrap(),
+        on_server,
+    ] {
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
         assert_eq!(conflicts[0].path, ["components", "B3010", "rating"]);
-        let mut people: Vec<_> = conflicts[0].values.iter().map(|v| (v.user_name.clone(), v.value.clone())).collect();
+        let mut people: Vec<_> = conflicts[0]
+            .values
+            .iter()
+            .map(|v| (v.user_name.clone(), v.value.clone()))
+            .collect();
         people.sort_by(|x, y| x.0.cmp(&y.0));
-        assert_eq!(people, [("Julie Tremblay".to_string(), "D".into()), ("Marc Gagnon".to_string(), "B".into())]);
+        assert_eq!(
+            people,
+            [
+                ("Julie Tremblay".to_string(), "D".into()),
+                ("Marc Gagnon".to_string(), "B".into())
+            ]
+        );
     }
     let summaries = server.state.store().summaries(&manager).unwrap();
-    assert_eq!(summaries.iter().find(|s| s.inspection_id == id).unwrap().conflicts, 1);
+    assert_eq!(
+        summaries
+            .iter()
+            .find(|s| s.inspection_id == id)
+            .unwrap()
+            .conflicts,
+        1
+    );
     let c = &b.conflicts(id).unwrap()[0];
-    let julie = c.values.iter().find(|v| v.user_name == "Julie Tremblay").unwrap();
+    let julie = c
+        .values
+        .iter()
+        .find(|v| v.user_name == "Julie Tremblay")
+        .unwrap();
     b.resolve(id, &c.path, &julie.value_id).unwrap();
     sync(&b).await;
     sync(&a).await;
@@ -93,8 +141,14 @@ async fn a_real_conflict_shows_everywhere_and_its_resolution_syncs() {
     assert!(b.conflicts(id).unwrap().is_empty());
     let insp = server.state.store().inspection(&manager, id).unwrap();
     assert!(bilan_shared::conflicts::list(&insp).unwrap().is_empty());
-    assert_eq!(a.inspection(id).unwrap().components["B3010"].rating, Some(Rating::D));
-    assert_eq!(server.state.store().summaries(&manager).unwrap()[0].conflicts, 0);
+    assert_eq!(
+        a.inspection(id).unwrap().components["B3010"].rating,
+        Some(Rating::D)
+    );
+    assert_eq!(
+        server.state.store().summaries(&manager).unwrap()[0].conflicts,
+        0
+    );
 }
 
 /// The server commits a sync but the answer is lost on the way back; the
@@ -117,7 +171,11 @@ async fn a_sync_whose_response_is_cut_is_retried_without_loss_or_duplicate() {
     assert_eq!(server.state.store().change_count(territory).unwrap(), 3);
     assert_eq!(a.status().unwrap().pending_changes, 3);
     let r = sync(&a).await;
-    assert_eq!((r.sent_changes, r.accepted), (3, 0), "resent, recognised, not stored twice");
+    assert_eq!(
+        (r.sent_changes, r.accepted),
+        (3, 0),
+        "resent, recognised, not stored twice"
+    );
     assert_eq!(server.state.store().change_count(territory).unwrap(), 3);
     assert_eq!(a.status().unwrap().pending_changes, 0);
     assert!(a.status().unwrap().last_error.is_none());
@@ -177,16 +235,23 @@ async fn a_photo_upload_cut_at_half_resumes_and_a_wrong_hash_is_refused() {
     let a = device(&tmp.path().join("a"), &proxy.url(), "inspecteur1").await;
     let id = a.start_inspection(first_complex(&a)).unwrap();
     let fid = a
-        .add_finding(id, NewFinding {
-            component: "B2011".into(),
-            title: "Revêtement décollé".into(),
-            location: "Façade sud".into(),
-            severity: Severity::Major,
-            description: String::new(),
-        })
+        .add_finding(
+            id,
+            NewFinding {
+                component: "B2011".into(),
+                title: "Revêtement décollé".into(),
+                location: "Façade sud".into(),
+                severity: Severity::Major,
+                description: String::new(),
+            },
+        )
         .unwrap();
-    let photo: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let hash = a.attach_photo(id, fid, &photo, "image/jpeg", "Façade sud").unwrap();
+    let photo: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let hash = a
+        .attach_photo(id, fid, &photo, "image/jpeg", "Façade sud")
+        .unwrap();
     // Documents first (so the cut below hits the photo PUT).
     let engine = SyncEngine::new(&a);
     let mut report = bilan_mobile::SyncReport::default();
@@ -197,16 +262,28 @@ async fn a_photo_upload_cut_at_half_resumes_and_a_wrong_hash_is_refused() {
     let fresh = SyncEngine::new(&a);
     assert_eq!(fresh.photo_offset(&hash).await.unwrap(), (0, false));
     proxy.set_mode(ProxyMode::CutRequestAfter(1_000_000 + 400));
-    let cut = SyncEngine::new(&a).upload_photo(&pending[0], &mut report).await;
+    let cut = SyncEngine::new(&a)
+        .upload_photo(&pending[0], &mut report)
+        .await;
     assert!(cut.is_err(), "the cut upload fails");
     let (held, complete) = SyncEngine::new(&a).photo_offset(&hash).await.unwrap();
-    assert!(!complete && held > 500_000 && held < 1_000_400, "server kept {held} bytes");
+    assert!(
+        !complete && held > 500_000 && held < 1_000_400,
+        "server kept {held} bytes"
+    );
     proxy.take_counts();
     let r = sync(&a).await;
     assert_eq!(r.photos_uploaded, 1);
-    assert_eq!(r.photo_bytes_sent, photo.len() as u64 - held, "resumed from the server's offset, not from zero");
+    assert_eq!(
+        r.photo_bytes_sent,
+        photo.len() as u64 - held,
+        "resumed from the server's offset, not from zero"
+    );
     let (up, _) = proxy.take_counts();
-    assert!(up < (photo.len() as u64 - held) + 20_000, "only the rest crossed the wire: {up}");
+    assert!(
+        up < (photo.len() as u64 - held) + 20_000,
+        "only the rest crossed the wire: {up}"
+    );
     let stored = std::fs::read(server.state.0.photos.path(&hash)).unwrap();
     assert_eq!(stored, photo);
     assert_eq!(a.status().unwrap().pending_photos, 0);
@@ -235,7 +312,10 @@ async fn a_photo_upload_cut_at_half_resumes_and_a_wrong_hash_is_refused() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "hash_mismatch");
     assert!(!server.state.0.photos.is_complete(&fake));
-    assert_eq!(SyncEngine::new(&a).photo_offset(&fake).await.unwrap(), (0, false));
+    assert_eq!(
+        SyncEngine::new(&a).photo_offset(&fake).await.unwrap(),
+        (0, false)
+    );
 }
 
 /// Territory and office isolation, and revoked tokens.
@@ -246,7 +326,9 @@ async fn nobody_reads_or_writes_beyond_their_territory_office_or_token() {
     let store = server.state.store();
     // Territory B with its own inspector, office and complex.
     let tb = store.create_territory("CS de l'Estrie").unwrap();
-    let ob = store.create_office(tb, "OH-SHE", "OH de Sherbrooke").unwrap();
+    let ob = store
+        .create_office(tb, "OH-SHE", "OH de Sherbrooke")
+        .unwrap();
     store
         .upsert_complex(&bilan_shared::domain::Complex {
             id: ComplexId::new(),
@@ -277,15 +359,28 @@ async fn nobody_reads_or_writes_beyond_their_territory_office_or_token() {
     sync(&b).await;
 
     let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
-    assert!(a.complexes().unwrap().iter().all(|c| c.territory_id != tb), "A never sees B's complexes");
+    assert!(
+        a.complexes().unwrap().iter().all(|c| c.territory_id != tb),
+        "A never sees B's complexes"
+    );
     let a_token = a.setting("token").unwrap().unwrap();
     let http = reqwest::Client::new();
     // Read B's inspection: 403.
-    let r = http.get(format!("{}/api/v1/inspections/{b_doc}", server.url())).bearer_auth(&a_token).send().await.unwrap();
+    let r = http
+        .get(format!("{}/api/v1/inspections/{b_doc}", server.url()))
+        .bearer_auth(&a_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Write into B's inspection (replaying B's own changes, or a new one): 403, nothing stored.
     let count_before = store.change_count(tb).unwrap();
-    let req = SyncRequest { protocol: PROTOCOL_VERSION, device_id: DeviceId::new(), cursor: 0, docs: b_changes.clone() };
+    let req = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        device_id: DeviceId::new(),
+        cursor: 0,
+        docs: b_changes.clone(),
+    };
     let r = http
         .post(format!("{}/api/v1/sync", server.url()))
         .bearer_auth(&a_token)
@@ -294,28 +389,65 @@ async fn nobody_reads_or_writes_beyond_their_territory_office_or_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "forbidden");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "forbidden"
+    );
     // A's own sync never returns B's changes.
     let mut report = bilan_mobile::SyncReport::default();
     SyncEngine::new(&a).sync_round(&mut report).await.unwrap();
     assert!(a.inspection_ids().unwrap().is_empty());
     // A document claiming territory B, created through A's account: refused as invalid.
-    let forged = DocChanges { doc_id: InspectionId::new(), changes: b_changes[0].changes.clone() };
-    let req = SyncRequest { protocol: PROTOCOL_VERSION, device_id: DeviceId::new(), cursor: 0, docs: vec![forged] };
-    let r = http.post(format!("{}/api/v1/sync", server.url())).bearer_auth(&a_token).body(protocol::encode(&req).unwrap()).send().await.unwrap();
+    let forged = DocChanges {
+        doc_id: InspectionId::new(),
+        changes: b_changes[0].changes.clone(),
+    };
+    let req = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        device_id: DeviceId::new(),
+        cursor: 0,
+        docs: vec![forged],
+    };
+    let r = http
+        .post(format!("{}/api/v1/sync", server.url()))
+        .bearer_auth(&a_token)
+        .body(protocol::encode(&req).unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(store.change_count(tb).unwrap(), count_before);
 
     // Office reader of Trois-Rivières: sees that office's inspections only.
-    let in_tr = a.start_inspection(a.complexes().unwrap().iter().find(|c| c.code.starts_with("OH-TR")).unwrap().id).unwrap();
-    let in_sh = a.start_inspection(a.complexes().unwrap().iter().find(|c| c.code.starts_with("OMH-SH")).unwrap().id).unwrap();
+    let in_tr = a
+        .start_inspection(
+            a.complexes()
+                .unwrap()
+                .iter()
+                .find(|c| c.code.starts_with("OH-TR"))
+                .unwrap()
+                .id,
+        )
+        .unwrap();
+    let in_sh = a
+        .start_inspection(
+            a.complexes()
+                .unwrap()
+                .iter()
+                .find(|c| c.code.starts_with("OMH-SH"))
+                .unwrap()
+                .id,
+        )
+        .unwrap();
     sync(&a).await;
     let reader = SyncEngine::new(&DeviceStore::open(&tmp.path().join("reader")).unwrap())
         .login(&server.url(), "lecteur-tr", DEMO_PASSWORD)
         .await
         .unwrap();
     let get = |id: InspectionId| {
-        http.get(format!("{}/api/v1/inspections/{id}", server.url())).bearer_auth(&reader.token).send()
+        http.get(format!("{}/api/v1/inspections/{id}", server.url()))
+            .bearer_auth(&reader.token)
+            .send()
     };
     assert_eq!(get(in_tr).await.unwrap().status(), 200);
     assert_eq!(get(in_sh).await.unwrap().status(), 403);
@@ -330,16 +462,33 @@ async fn nobody_reads_or_writes_beyond_their_territory_office_or_token() {
         .await
         .unwrap();
     assert_eq!(list.len(), 1);
-    let r = http.post(format!("{}/api/v1/sync", server.url())).bearer_auth(&reader.token).body(protocol::encode(&req).unwrap()).send().await.unwrap();
+    let r = http
+        .post(format!("{}/api/v1/sync", server.url()))
+        .bearer_auth(&reader.token)
+        .body(protocol::encode(&req).unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "office readers cannot write");
 
     // Revoked token: 401 with a stable code.
     assert_eq!(store.revoke_user_tokens("inspecteur1").unwrap(), 1);
-    let r = http.get(format!("{}/api/v1/me", server.url())).bearer_auth(&a_token).send().await.unwrap();
+    let r = http
+        .get(format!("{}/api/v1/me", server.url()))
+        .bearer_auth(&a_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "unauthorized");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "unauthorized"
+    );
     let err = SyncEngine::new(&a).sync().await.unwrap_err();
-    assert!(matches!(err, bilan_mobile::MobileError::Server { status: 401, .. }));
+    assert!(matches!(
+        err,
+        bilan_mobile::MobileError::Server { status: 401, .. }
+    ));
 }
 
 /// Review comments and the "returned" status written by the CS reach the device.
@@ -376,7 +525,10 @@ async fn a_returned_review_with_comment_reaches_the_device_at_next_sync() {
     sync(&a).await;
     let d = a.inspection(id).unwrap();
     assert_eq!(d.status, bilan_shared::domain::InspectionStatus::Returned);
-    assert_eq!(d.review.comments[0].text, "Ajoutez une photo de la toiture.");
+    assert_eq!(
+        d.review.comments[0].text,
+        "Ajoutez une photo de la toiture."
+    );
     assert_eq!(d.review.comments[0].author_name, "Sophie Bergeron");
 }
 
@@ -393,32 +545,125 @@ async fn bad_sync_input_is_refused_with_stable_codes_and_changes_nothing() {
     let token = a.setting("token").unwrap().unwrap();
     let territory = a.user().unwrap().unwrap().territory_id.unwrap();
     let http = reqwest::Client::new();
-    let post = |body: Vec<u8>| http.post(format!("{}/api/v1/sync", server.url())).bearer_auth(&token).body(body).send();
-    let code = |r: reqwest::Response| async move { (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap()["code"].as_str().unwrap().to_string()) };
+    let post = |body: Vec<u8>| {
+        http.post(format!("{}/api/v1/sync", server.url()))
+            .bearer_auth(&token)
+            .body(body)
+            .send()
+    };
+    let code = |r: reqwest::Response| async move {
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
     let dev = DeviceId::new();
-    let req = |docs: Vec<DocChanges>, protocol: u32| SyncRequest { protocol, device_id: dev, cursor: 0, docs };
+    let req = |docs: Vec<DocChanges>, protocol: u32| SyncRequest {
+        protocol,
+        device_id: dev,
+        cursor: 0,
+        docs,
+    };
 
-    assert_eq!(code(post(b"garbage".to_vec()).await.unwrap()).await, (400, "malformed_body".into()));
-    let bad_change = DocChanges { doc_id: InspectionId::new(), changes: vec![serde_bytes::ByteBuf::from(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])] };
-    assert_eq!(code(post(protocol::encode(&req(vec![bad_change], 1)).unwrap()).await.unwrap()).await, (400, "malformed_change".into()));
-    assert_eq!(code(post(protocol::encode(&req(vec![], 99)).unwrap()).await.unwrap()).await, (400, "unsupported_protocol".into()));
-    let many = (0..4).map(|_| DocChanges { doc_id: InspectionId::new(), changes: vec![] }).collect();
-    assert_eq!(code(post(protocol::encode(&req(many, 1)).unwrap()).await.unwrap()).await, (413, "too_many_documents".into()));
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
-    assert_eq!(code(post(big).await.unwrap()).await, (413, "payload_too_large".into()));
+    assert_eq!(
+        code(post(b"garbage".to_vec()).await.unwrap()).await,
+        (400, "malformed_body".into())
+    );
+    let bad_change = DocChanges {
+        doc_id: InspectionId::new(),
+        changes: vec![serde_bytes::ByteBuf::from(vec![
+            0x85, 0x6f, 0x4a, 0x83, 1, 2, 3,
+        ])],
+    };
+    assert_eq!(
+        code(
+            post(protocol::encode(&req(vec![bad_change], 1)).unwrap())
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "malformed_change".into())
+    );
+    assert_eq!(
+        code(
+            post(protocol::encode(&req(vec![], 99)).unwrap())
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "unsupported_protocol".into())
+    );
+    let many = (0..4)
+        .map(|_| DocChanges {
+            doc_id: InspectionId::new(),
+            changes: vec![],
+        })
+        .collect();
+    assert_eq!(
+        code(
+            post(protocol::encode(&req(many, 1)).unwrap())
+                .await
+                .unwrap()
+        )
+        .await,
+        (413, "too_many_documents".into())
+    );
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    assert_eq!(
+        code(post(big).await.unwrap()).await,
+        (413, "payload_too_large".into())
+    );
     let bomb = zstd::bulk::compress(&vec![0u8; 300 << 20], 19).unwrap();
     assert!(bomb.len() < 200_000);
-    assert_eq!(code(post(bomb).await.unwrap()).await, (413, "payload_too_large".into()));
+    assert_eq!(
+        code(post(bomb).await.unwrap()).await,
+        (413, "payload_too_large".into())
+    );
     // One good document and one bad in the same request: nothing of either is kept.
     let id = a.start_inspection(first_complex(&a)).unwrap();
     let (mut good, _) = a.outbox().unwrap();
-    good.push(DocChanges { doc_id: InspectionId::new(), changes: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])] });
-    assert_eq!(code(post(protocol::encode(&req(good, 1)).unwrap()).await.unwrap()).await.0, 400);
+    good.push(DocChanges {
+        doc_id: InspectionId::new(),
+        changes: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3])],
+    });
+    assert_eq!(
+        code(
+            post(protocol::encode(&req(good, 1)).unwrap())
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        400
+    );
     assert_eq!(server.state.store().change_count(territory).unwrap(), 0);
-    let r = http.get(format!("{}/api/v1/inspections/{id}", server.url())).bearer_auth(&token).send().await.unwrap();
+    let r = http
+        .get(format!("{}/api/v1/inspections/{id}", server.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = http.get(format!("{}/api/v1/inspections/not-an-id", server.url())).bearer_auth(&token).send().await.unwrap();
+    let r = http
+        .get(format!("{}/api/v1/inspections/not-an-id", server.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(code(r).await, (400, "bad_request".into()));
-    let r = http.head(format!("{}/api/v1/photos/..%2F..%2Fetc%2Fpasswd", server.url())).bearer_auth(&token).send().await.unwrap();
+    let r = http
+        .head(format!(
+            "{}/api/v1/photos/..%2F..%2Fetc%2Fpasswd",
+            server.url()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }

@@ -10,7 +10,11 @@ use bilan_shared::ids::{ComplexId, FindingId, InspectionId};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bilan-device", version, about = "Appareil d'inspection Bilan en ligne de commande")]
+#[command(
+    name = "bilan-device",
+    version,
+    about = "Appareil d'inspection Bilan en ligne de commande"
+)]
 struct Cli {
     /// Folder of the device store.
     #[arg(long, env = "BILAN_DEVICE_DIR", default_value = "bilan-device")]
@@ -35,7 +39,11 @@ enum Command {
     /// Start an inspection; prints its id.
     Start { complex: ComplexId },
     /// Rate a component (A-E, sans_objet, non_inspecte).
-    Rate { inspection: InspectionId, component: String, rating: String },
+    Rate {
+        inspection: InspectionId,
+        component: String,
+        rating: String,
+    },
     /// Add a finding; prints its id.
     Finding {
         inspection: InspectionId,
@@ -82,7 +90,11 @@ enum Command {
     /// List an inspection's conflicts.
     Conflicts { inspection: InspectionId },
     /// Resolve a conflict: the path (a/b/c) and the chosen value id.
-    Resolve { inspection: InspectionId, path: String, value_id: String },
+    Resolve {
+        inspection: InspectionId,
+        path: String,
+        value_id: String,
+    },
     /// List the inspections on this device.
     Inspections,
 }
@@ -90,57 +102,125 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BILAN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BILAN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     let store = DeviceStore::open(&cli.data).context("ouverture du stockage de l'appareil")?;
     let engine = SyncEngine::new(&store);
     match cli.command {
-        Command::Login { server, user, password } => {
+        Command::Login {
+            server,
+            user,
+            password,
+        } => {
             let l = engine.login(&server, &user, &password).await?;
             let r = engine.refresh_reference().await?;
-            println!("Connecté : {} — {} ({} ensembles)", l.user.display_name, r.territory.name, r.complexes.len());
+            println!(
+                "Connecté : {} — {} ({} ensembles)",
+                l.user.display_name,
+                r.territory.name,
+                r.complexes.len()
+            );
         }
         Command::Complexes => {
             for c in store.complexes()? {
-                println!("{}\t{}\t{}\t{}, {}", c.id, c.code, c.name, c.address, c.city);
+                println!(
+                    "{}\t{}\t{}\t{}, {}",
+                    c.id, c.code, c.name, c.address, c.city
+                );
             }
         }
         Command::Start { complex } => println!("{}", store.start_inspection(complex)?),
-        Command::Rate { inspection, component, rating } => {
+        Command::Rate {
+            inspection,
+            component,
+            rating,
+        } => {
             let r: Rating = rating.parse()?;
             store.rate(inspection, &component, r)?;
             println!("Enregistré : {component} = {}", r.label_fr());
         }
-        Command::Finding { inspection, component, title, location, severity } => {
+        Command::Finding {
+            inspection,
+            component,
+            title,
+            location,
+            severity,
+        } => {
             let severity: Severity = severity.parse()?;
             let id = store.add_finding(
                 inspection,
-                NewFinding { component, title, location, severity, description: String::new() },
+                NewFinding {
+                    component,
+                    title,
+                    location,
+                    severity,
+                    description: String::new(),
+                },
             )?;
             println!("{id}");
         }
-        Command::Recommend { inspection, finding, work, urgency, quantity, unit, unit_cost } => {
+        Command::Recommend {
+            inspection,
+            finding,
+            work,
+            urgency,
+            quantity,
+            unit,
+            unit_cost,
+        } => {
             let urgency: Urgency = urgency.parse()?;
             println!(
                 "{}",
-                store.add_recommendation(inspection, finding, NewRecommendation { work, urgency, quantity, unit, unit_cost })?
+                store.add_recommendation(
+                    inspection,
+                    finding,
+                    NewRecommendation {
+                        work,
+                        urgency,
+                        quantity,
+                        unit,
+                        unit_cost
+                    }
+                )?
             );
         }
-        Command::Photo { inspection, finding, file, caption } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("lecture de {}", file.display()))?;
-            let mime = match file.extension().and_then(|e| e.to_str()).map(str::to_lowercase).as_deref() {
+        Command::Photo {
+            inspection,
+            finding,
+            file,
+            caption,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("lecture de {}", file.display()))?;
+            let mime = match file
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_lowercase)
+                .as_deref()
+            {
                 Some("png") => "image/png",
                 Some("webp") => "image/webp",
                 _ => "image/jpeg",
             };
-            println!("{}", store.attach_photo(inspection, finding, &bytes, mime, &caption)?);
+            println!(
+                "{}",
+                store.attach_photo(inspection, finding, &bytes, mime, &caption)?
+            );
         }
         Command::Sync => {
             let r = engine.sync().await?;
             println!(
                 "Synchronisé : {} changement(s) envoyé(s), {} reçu(s), {} photo(s) envoyée(s), {} octets montants, {} descendants, {} aller-retour",
-                r.sent_changes, r.received_changes, r.photos_uploaded, r.bytes_up, r.bytes_down, r.round_trips
+                r.sent_changes,
+                r.received_changes,
+                r.photos_uploaded,
+                r.bytes_up,
+                r.bytes_down,
+                r.round_trips
             );
         }
         Command::Status => {
@@ -155,17 +235,27 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Show { inspection } => {
-            println!("{}", serde_json::to_string_pretty(&store.inspection(inspection)?)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&store.inspection(inspection)?)?
+            );
         }
         Command::Conflicts { inspection } => {
             for c in store.conflicts(inspection)? {
                 println!("{}\t{}", c.path_string(), c.label_fr());
                 for v in c.values {
-                    println!("  {}\t{}\t{}\t{}", v.value_id, v.value, v.user_name, v.at_ms);
+                    println!(
+                        "  {}\t{}\t{}\t{}",
+                        v.value_id, v.value, v.user_name, v.at_ms
+                    );
                 }
             }
         }
-        Command::Resolve { inspection, path, value_id } => {
+        Command::Resolve {
+            inspection,
+            path,
+            value_id,
+        } => {
             let path: Vec<String> = path.split('/').map(str::to_string).collect();
             store.resolve(inspection, &path, &value_id)?;
             println!("Conflit résolu.");
@@ -174,7 +264,11 @@ async fn main() -> anyhow::Result<()> {
             for id in store.inspection_ids()? {
                 let d = store.inspection(id)?;
                 let (rated, present) = d.progress();
-                println!("{id}\t{}\t{rated}/{present}\t{}", d.status.label_fr(), d.complex_id);
+                println!(
+                    "{id}\t{}\t{rated}/{present}\t{}",
+                    d.status.label_fr(),
+                    d.complex_id
+                );
             }
         }
     }
