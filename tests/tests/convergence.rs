@@ -10,10 +10,26 @@ use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Rate { device: usize, doc: usize, component: usize, rating: usize },
-    Note { device: usize, doc: usize, component: usize, text: String },
-    Finding { device: usize, doc: usize, component: usize },
-    Sync { device: usize },
+    Rate {
+        device: usize,
+        doc: usize,
+        component: usize,
+        rating: usize,
+    },
+    Note {
+        device: usize,
+        doc: usize,
+        component: usize,
+        text: String,
+    },
+    Finding {
+        device: usize,
+        doc: usize,
+        component: usize,
+    },
+    Sync {
+        device: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -46,25 +62,45 @@ async fn run(ops: Vec<Op>) {
     for d in &devices {
         SyncEngine::new(d).sync().await.unwrap();
     }
-    let codes: Vec<String> = Catalogue::current().components().map(|(_, c)| c.code.clone()).collect();
+    let codes: Vec<String> = Catalogue::current()
+        .components()
+        .map(|(_, c)| c.code.clone())
+        .collect();
     let ratings = [Rating::A, Rating::B, Rating::C, Rating::D, Rating::E];
     for op in ops {
         match op {
-            Op::Rate { device, doc, component, rating } => {
-                devices[device].rate(docs[doc], &codes[component], ratings[rating]).unwrap()
-            }
-            Op::Note { device, doc, component, text } => {
-                devices[device].set_component_note(docs[doc], &codes[component], &text).unwrap()
-            }
-            Op::Finding { device, doc, component } => {
+            Op::Rate {
+                device,
+                doc,
+                component,
+                rating,
+            } => devices[device]
+                .rate(docs[doc], &codes[component], ratings[rating])
+                .unwrap(),
+            Op::Note {
+                device,
+                doc,
+                component,
+                text,
+            } => devices[device]
+                .set_component_note(docs[doc], &codes[component], &text)
+                .unwrap(),
+            Op::Finding {
+                device,
+                doc,
+                component,
+            } => {
                 devices[device]
-                    .add_finding(docs[doc], NewFinding {
-                        component: codes[component].clone(),
-                        title: format!("Constat {device}"),
-                        location: String::new(),
-                        severity: Severity::Minor,
-                        description: String::new(),
-                    })
+                    .add_finding(
+                        docs[doc],
+                        NewFinding {
+                            component: codes[component].clone(),
+                            title: format!("Constat {device}"),
+                            location: String::new(),
+                            severity: Severity::Minor,
+                            description: String::new(),
+                        },
+                    )
                     .unwrap();
             }
             Op::Sync { device } => {
@@ -79,7 +115,11 @@ async fn run(ops: Vec<Op>) {
     for d in &devices {
         SyncEngine::new(d).sync().await.unwrap();
     }
-    let (_, manager) = server.state.store().login("responsable", bilan_e2e::DEMO_PASSWORD, None).unwrap();
+    let (_, manager) = server
+        .state
+        .store()
+        .login("responsable", bilan_e2e::DEMO_PASSWORD, None)
+        .unwrap();
     for id in docs {
         let on_server = server.state.store().inspection(&manager, id).unwrap();
         let mut server_heads = on_server.automerge().get_heads();
@@ -90,7 +130,10 @@ async fn run(ops: Vec<Op>) {
             heads.sort();
             assert_eq!(heads, server_heads, "same history");
             assert_eq!(d.inspection(id).unwrap(), expected, "same content");
-            assert_eq!(d.conflicts(id).unwrap(), bilan_shared::conflicts::list(&on_server).unwrap());
+            assert_eq!(
+                d.conflicts(id).unwrap(),
+                bilan_shared::conflicts::list(&on_server).unwrap()
+            );
         }
     }
 }
