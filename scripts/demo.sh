@@ -15,7 +15,7 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do curl -fsS "http://$ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 DEV=bilan-device-demo
 ./target/release/bilan-device --data "$DEV" login --server "http://$ADDR" --user inspecteur1 --password bilan-demo
-./target/release/bilan-device --data "$DEV" complexes | head -5
+./target/release/bilan-device --data "$DEV" complexes
 echo
 echo "Serveur : http://$ADDR — appareil de démonstration : ./target/release/bilan-device --data $DEV --help"
 echo "Ctrl-C pour arrêter."
