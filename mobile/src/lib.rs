@@ -4,6 +4,7 @@
 //! [`sync`] engine talks to the territory server. The Dioxus screens (a later
 //! issue) and the `bilan-device` CLI are thin layers over these.
 
+pub mod cli;
 pub mod error;
 pub mod store;
 pub mod sync;

@@ -404,6 +404,10 @@ async fn put_photo(
             format!("Photo trop volumineuse ({total} octets, limite {max})."),
         ));
     }
+    let _upload = photos.lock_upload(&hash).await;
+    if photos.is_complete(&hash) {
+        return Ok((StatusCode::OK, offset_header(total)).into_response());
+    }
     let held = photos.received(&hash).await;
     if start != held {
         return Err(ApiError::new(

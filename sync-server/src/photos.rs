@@ -3,6 +3,7 @@
 //! keeps what was received), verified before they become visible, with a JPEG
 //! thumbnail made on completion.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bilan_shared::ids::PhotoHash;
@@ -13,6 +14,10 @@ use tokio::io::AsyncWriteExt;
 #[derive(Clone, Debug)]
 pub struct PhotoStore {
     root: PathBuf,
+    /// One upload of a given photo at a time: a resumed upload waits until the
+    /// cut one has written everything it received.
+    uploads:
+        std::sync::Arc<std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// What happened to an upload chunk.
@@ -33,7 +38,20 @@ impl PhotoStore {
     pub fn new(root: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.join("partial"))?;
         std::fs::create_dir_all(root.join("thumbs"))?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            uploads: Default::default(),
+        })
+    }
+
+    /// Takes the upload lock of one photo.
+    pub async fn lock_upload(&self, hash: &PhotoHash) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, m| std::sync::Arc::strong_count(m) > 1);
+            map.entry(hash.as_str().to_string()).or_default().clone()
+        };
+        m.lock_owned().await
     }
 
     /// Final path of a complete photo (two-level fan-out).
