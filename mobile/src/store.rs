@@ -44,6 +44,23 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
 }
 
+/// One inspection as lists show it (kept in SQLite so lists never open documents).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InspectionSummary {
+    pub id: InspectionId,
+    pub complex_id: ComplexId,
+    pub status: InspectionStatus,
+    pub created_at: i64,
+    pub rated: u32,
+    pub present: u32,
+    pub findings: u32,
+    /// Cost of recommended work due within 5 years (numerator of the IVP).
+    pub cost_5y: f64,
+    pub conflicts: u32,
+    pub comments: u32,
+    pub updated_at: i64,
+}
+
 /// A new finding.
 #[derive(Clone, Debug)]
 pub struct NewFinding {
@@ -82,6 +99,11 @@ CREATE TABLE IF NOT EXISTS changes (
   UNIQUE (doc_id, hash));
 CREATE INDEX IF NOT EXISTS changes_outbox ON changes (acked, id);
 CREATE INDEX IF NOT EXISTS changes_doc ON changes (doc_id, in_snapshot);
+CREATE TABLE IF NOT EXISTS summaries (
+  doc_id TEXT PRIMARY KEY, complex_id TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+  rated INTEGER NOT NULL, present INTEGER NOT NULL, findings INTEGER NOT NULL, cost_5y REAL NOT NULL,
+  conflicts INTEGER NOT NULL DEFAULT 0, comments INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS summaries_complex ON summaries (complex_id, created_at);
 CREATE TABLE IF NOT EXISTS photos (
   hash TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, mime TEXT NOT NULL,
   uploaded INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
@@ -353,6 +375,95 @@ impl DeviceStore {
         res
     }
 
+    /// Rewrites the list row of an inspection. Conflicts are counted only when
+    /// asked (after merges and resolutions): a local edit cannot create one.
+    fn refresh_summary(
+        &self,
+        id: InspectionId,
+        insp: &Inspection,
+        count_conflicts: bool,
+    ) -> Result<()> {
+        let d = insp.read()?;
+        let (rated, present) = d.progress();
+        let (_, five) = d.costs();
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO summaries (doc_id, complex_id, status, created_at, rated, present, findings, cost_5y, comments, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(doc_id) DO UPDATE SET status = excluded.status, rated = excluded.rated, present = excluded.present,
+               findings = excluded.findings, cost_5y = excluded.cost_5y, comments = excluded.comments, updated_at = excluded.updated_at",
+            params![
+                id.to_string(), d.complex_id.to_string(), d.status.code(), d.created_at, rated as i64, present as i64,
+                d.findings.len() as i64, five, d.review.comments.len() as i64, now_ms()
+            ],
+        )?;
+        if count_conflicts {
+            let n = conflicts::list(insp)?.len() as i64;
+            conn.execute(
+                "UPDATE summaries SET conflicts = ?2 WHERE doc_id = ?1",
+                params![id.to_string(), n],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// List rows of every inspection, newest first; of one complex if given.
+    pub fn summaries(&self, complex: Option<ComplexId>) -> Result<Vec<InspectionSummary>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id, complex_id, status, created_at, rated, present, findings, cost_5y, conflicts, comments, updated_at
+             FROM summaries WHERE (?1 = '' OR complex_id = ?1) ORDER BY created_at DESC",
+        )?;
+        let rows = stmt
+            .query_map([complex.map(|c| c.to_string()).unwrap_or_default()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, u32>(6)?,
+                    r.get::<_, f64>(7)?,
+                    r.get::<_, u32>(8)?,
+                    r.get::<_, u32>(9)?,
+                    r.get::<_, i64>(10)?,
+                ))
+            })?
+            .filter_map(|r| r.ok())
+            .filter_map(
+                |(
+                    id,
+                    c,
+                    st,
+                    created_at,
+                    rated,
+                    present,
+                    findings,
+                    cost_5y,
+                    conflicts,
+                    comments,
+                    updated_at,
+                )| {
+                    Some(InspectionSummary {
+                        id: id.parse().ok()?,
+                        complex_id: c.parse().ok()?,
+                        status: InspectionStatus::from_code(&st)?,
+                        created_at,
+                        rated,
+                        present,
+                        findings,
+                        cost_5y,
+                        conflicts,
+                        comments,
+                        updated_at,
+                    })
+                },
+            )
+            .collect();
+        Ok(rows)
+    }
+
     /// Applies one edit to an inspection; returns once it is durable.
     pub fn edit(
         &self,
@@ -363,6 +474,7 @@ impl DeviceStore {
         let change = self.with_doc(id, |insp| Ok(insp.edit(&author, f)?))?;
         if let Some(c) = change {
             self.persist_local(id, &[c], None)?;
+            self.with_doc(id, |insp| self.refresh_summary(id, insp, false))?;
             self.maybe_compact(id)?;
         }
         Ok(())
@@ -388,6 +500,7 @@ impl DeviceStore {
             params![id.to_string(), now_ms()],
         )?;
         self.persist_local(id, &[change], None)?;
+        self.refresh_summary(id, &insp, false)?;
         self.docs().insert(id, insp);
         Ok(id)
     }
@@ -484,6 +597,16 @@ impl DeviceStore {
             }
             std::fs::rename(&tmp, &path)?;
         }
+        let thumb = self.photo_dir.join(format!("{}.thumb.jpg", hash.as_str()));
+        if !thumb.exists()
+            && let Ok(img) = image::load_from_memory(bytes)
+        {
+            // A thumbnail for the screens; a photo that does not decode simply has none.
+            let _ = img
+                .thumbnail(240, 240)
+                .to_rgb8()
+                .save_with_format(&thumb, image::ImageFormat::Jpeg);
+        }
         self.lock().execute(
             "INSERT OR IGNORE INTO photos (hash, path, size, mime) VALUES (?1, ?2, ?3, ?4)",
             params![
@@ -555,7 +678,8 @@ impl DeviceStore {
             conflicts::resolve(insp, &author, path, value_id)?;
             Ok(insp.automerge().get_changes(&before))
         })?;
-        self.persist_local(id, &changes, None)
+        self.persist_local(id, &changes, None)?;
+        self.with_doc(id, |insp| self.refresh_summary(id, insp, true))
     }
 
     /// Full automerge save of a document (for comparisons and exports).
@@ -676,6 +800,7 @@ impl DeviceStore {
             tx.commit()?;
         }
         let mut docs = self.docs();
+        let touched: Vec<InspectionId> = parsed.iter().map(|(d, _)| *d).collect();
         for (doc_id, changes) in parsed {
             if let Some(insp) = docs.get_mut(&doc_id)
                 && insp.apply_changes(changes).is_err()
@@ -684,6 +809,10 @@ impl DeviceStore {
             }
         }
         drop(docs);
+        for id in touched {
+            // A document whose first changes have not all arrived yet stays unlisted.
+            let _ = self.with_doc(id, |insp| self.refresh_summary(id, insp, true));
+        }
         Ok(())
     }
 
@@ -786,6 +915,17 @@ impl DeviceStore {
             last_sync_ms: self.setting("last_sync_ms")?.and_then(|s| s.parse().ok()),
             last_error: self.setting("last_error")?,
         })
+    }
+
+    /// The photo's thumbnail as a `data:` URL the screens can show offline.
+    pub fn thumbnail_data_url(&self, hash: &PhotoHash) -> Option<String> {
+        use base64::Engine;
+        let bytes =
+            std::fs::read(self.photo_dir.join(format!("{}.thumb.jpg", hash.as_str()))).ok()?;
+        Some(format!(
+            "data:image/jpeg;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ))
     }
 
     /// Reads a stored photo.

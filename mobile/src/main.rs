@@ -1,0 +1,45 @@
+//! `bilan-app`: the inspector's app. The only platform-specific code of the
+//! app lives here: opening the store where the platform keeps app data and
+//! launching the window (desktop) or the mobile shell (Android/iOS via `dx`).
+//!
+//! Settings: `BILAN_DEVICE_DIR` (where the store lives, default
+//! `bilan-app-data`), `BILAN_SERVER_URL` (address proposed at first login,
+//! default `http://127.0.0.1:8080`).
+
+use std::sync::Arc;
+
+use bilan_mobile::DeviceStore;
+use bilan_mobile::ui::{App, Services};
+
+fn main() {
+    let dir = std::env::var("BILAN_DEVICE_DIR").unwrap_or_else(|_| "bilan-app-data".into());
+    let default_server =
+        std::env::var("BILAN_SERVER_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let store = match DeviceStore::open(std::path::Path::new(&dir)) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("Impossible d'ouvrir le stockage de l'appareil dans {dir} : {e}");
+            std::process::exit(1);
+        }
+    };
+    let services = Services {
+        store,
+        default_server,
+        auto_sync: true,
+    };
+    #[cfg(feature = "desktop")]
+    {
+        use dioxus::desktop::{Config, LogicalSize, WindowBuilder};
+        let window = WindowBuilder::new()
+            .with_title(bilan_mobile::ui::strings::APP_TITLE)
+            .with_inner_size(LogicalSize::new(480.0, 900.0));
+        dioxus::LaunchBuilder::desktop()
+            .with_cfg(Config::new().with_window(window).with_menu(None))
+            .with_context(services)
+            .launch(App);
+    }
+    #[cfg(all(feature = "mobile", not(feature = "desktop")))]
+    dioxus::LaunchBuilder::mobile()
+        .with_context(services)
+        .launch(App);
+}

@@ -1,0 +1,135 @@
+//! Every French string of the app's screens, in one place, so that a second
+//! language can follow by swapping this module.
+
+pub const APP_TITLE: &str = "Bilan — inspection BSI";
+pub const LOGIN_TITLE: &str = "Connexion";
+pub const LOGIN_HELP: &str =
+    "Une seule connexion suffit : l'application fonctionne ensuite sans réseau.";
+pub const SERVER: &str = "Adresse du serveur";
+pub const USERNAME: &str = "Utilisateur";
+pub const PASSWORD: &str = "Mot de passe";
+pub const LOGIN: &str = "Se connecter";
+pub const LOGGING_IN: &str = "Connexion…";
+pub const SEARCH: &str = "Rechercher une adresse ou un nom";
+pub const FILTER_ALL: &str = "Tous";
+pub const FILTER_DUE: &str = "À faire (cycle de 5 ans)";
+pub const FILTER_IN_PROGRESS: &str = "En cours";
+pub const FILTER_DONE: &str = "Terminés";
+pub const FILTER_RETURNED: &str = "Retournés par le CS";
+pub const LAST_BSI: &str = "Dernier BSI";
+pub const NEVER: &str = "jamais";
+pub const CONDITION: &str = "État";
+pub const BACK: &str = "‹ Retour";
+pub const DWELLINGS: &str = "Logements";
+pub const YEAR_BUILT: &str = "Année de construction";
+pub const REPLACEMENT_VALUE: &str = "Valeur de remplacement";
+pub const HISTORY: &str = "Historique des inspections";
+pub const NO_INSPECTION: &str = "Aucune inspection sur cet appareil.";
+pub const START_INSPECTION: &str = "Commencer une inspection";
+pub const OPEN: &str = "Ouvrir";
+pub const VISIT: &str = "Visite de chantier";
+pub const START_ON_SITE: &str = "Arrivée sur place";
+pub const STOP_ON_SITE: &str = "Départ du site";
+pub const ON_SITE_SINCE: &str = "Sur place depuis";
+pub const TRAVEL_HOURS: &str = "Heures de déplacement";
+pub const KM: &str = "Kilomètres";
+pub const EXPENSES: &str = "Frais ($)";
+pub const VISITS_RECORDED: &str = "Visites enregistrées";
+pub const HOURS_ON_SITE: &str = "h sur place";
+pub const RATED: &str = "cotés";
+pub const PRESENT: &str = "présents";
+pub const NOTE: &str = "Note";
+pub const NOT_APPLICABLE: &str = "S/O";
+pub const NOT_INSPECTED: &str = "N/I";
+pub const SAVED: &str = "Enregistré";
+pub const FINDINGS: &str = "Constats de désordre";
+pub const ADD_FINDING: &str = "Ajouter un constat";
+pub const FINDING: &str = "Constat";
+pub const COMPONENT: &str = "Composant";
+pub const TITLE: &str = "Désordre observé";
+pub const LOCATION: &str = "Emplacement";
+pub const SEVERITY: &str = "Gravité";
+pub const SAVE: &str = "Enregistrer";
+pub const PHOTOS: &str = "Photos";
+pub const TAKE_PHOTO: &str = "Prendre ou choisir une photo";
+pub const CAPTION: &str = "Légende";
+pub const RECOMMENDATION: &str = "Recommandation";
+pub const WORK: &str = "Travaux";
+pub const URGENCY: &str = "Urgence";
+pub const QUANTITY: &str = "Quantité";
+pub const UNIT: &str = "Unité";
+pub const UNIT_COST: &str = "Coût unitaire ($)";
+pub const ESTIMATED_COST: &str = "Coût estimé";
+pub const ADD_RECOMMENDATION: &str = "Ajouter la recommandation";
+pub const CONFLICTS: &str = "Conflits";
+pub const CONFLICTS_HELP: &str =
+    "Deux personnes ont saisi des valeurs différentes. Choisissez celle à garder.";
+pub const NO_CONFLICT: &str = "Aucun conflit.";
+pub const KEEP: &str = "Garder";
+pub const REVIEW: &str = "Révision du CS";
+pub const NO_COMMENT: &str = "Aucun commentaire du CS.";
+pub const SUBMIT: &str = "Soumettre pour révision";
+pub const SUBMITTED: &str = "Soumise : le CS la révisera.";
+pub const ONLINE: &str = "En ligne";
+pub const OFFLINE: &str = "Hors ligne";
+pub const PENDING_CHANGES: &str = "modif. en attente";
+pub const PENDING_PHOTOS: &str = "Mo de photos en attente";
+pub const LAST_SYNC: &str = "Dernière synchro";
+pub const SYNC_NOW: &str = "Synchroniser";
+pub const SYNCING: &str = "Synchro…";
+pub const LOGOUT: &str = "Changer d'utilisateur";
+pub const INCOMPLETE: &str = "Cotez tous les composants présents avant de soumettre.";
+
+/// "il y a 5 min", "à 14 h 02" style relative time.
+pub fn ago(ms: i64, now: i64) -> String {
+    let s = (now - ms).max(0) / 1000;
+    match s {
+        0..=59 => "à l'instant".into(),
+        60..=3599 => format!("il y a {} min", s / 60),
+        3600..=86_399 => format!("il y a {} h", s / 3600),
+        _ => format!("il y a {} j", s / 86_400),
+    }
+}
+
+/// A date `AAAA-MM-JJ` from epoch milliseconds (UTC).
+pub fn date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant), no time-zone database needed.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{:04}-{:02}-{:02}", if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Dollars with a thin space between thousands: `12 345 $`.
+pub fn money(v: f64) -> String {
+    let n = v.round() as i64;
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    format!("{}{out} $", if n < 0 { "-" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_money_and_relative_times_read_naturally_in_french() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_795_346_304_420), "2026-11-22");
+        assert_eq!(money(1_234_567.4), "1\u{202f}234\u{202f}567 $");
+        assert_eq!(ago(0, 120_000), "il y a 2 min");
+    }
+}

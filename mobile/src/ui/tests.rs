@@ -1,0 +1,286 @@
+//! Component tests: each screen rendered with dioxus-ssr from a real store
+//! (temp SQLite), and taps simulated on the VirtualDom.
+
+use std::any::Any;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bilan_shared::domain::{Complex, Office, Rating, Role, Severity, Territory};
+use bilan_shared::ids::*;
+use bilan_shared::protocol::{ReferenceResponse, UserInfo};
+use dioxus::dioxus_core::{ElementId, Mutation};
+use dioxus::prelude::*;
+
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Arc<DeviceStore>,
+    complexes: Vec<ComplexId>,
+}
+
+fn fixture(logged_in: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DeviceStore::open(dir.path()).unwrap();
+    let territory = TerritoryId::new();
+    let office = Office {
+        id: OfficeId::new(),
+        territory_id: territory,
+        name: "OH de Trois-Rivières".into(),
+        code: "OH-TR".into(),
+    };
+    let complexes: Vec<Complex> = ["Les Pins", "Le Boisé"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Complex {
+            id: ComplexId::new(),
+            territory_id: territory,
+            office_id: office.id,
+            code: format!("OH-TR-{i}"),
+            name: n.to_string(),
+            address: format!("{} rue des Forges", 100 + i),
+            city: "Trois-Rivières".into(),
+            dwellings: 24,
+            year_built: 1975,
+            replacement_value: 1_000_000.0,
+        })
+        .collect();
+    if logged_in {
+        store
+            .save_login(
+                "http://127.0.0.1:9",
+                "t",
+                &UserInfo {
+                    id: UserId::new(),
+                    username: "inspecteur1".into(),
+                    display_name: "Julie Tremblay".into(),
+                    role: Role::Inspector,
+                    territory_id: Some(territory),
+                    office_id: None,
+                },
+            )
+            .unwrap();
+        store
+            .apply_reference(&ReferenceResponse {
+                territory: Territory {
+                    id: territory,
+                    name: "CS de la Mauricie".into(),
+                },
+                offices: vec![office],
+                complexes: complexes.clone(),
+                revision: 1,
+                catalogue_version: "x".into(),
+            })
+            .unwrap();
+    }
+    Fixture {
+        _dir: dir,
+        store: Arc::new(store),
+        complexes: complexes.iter().map(|c| c.id).collect(),
+    }
+}
+
+fn dom(f: &Fixture, screen: Option<Screen>) -> VirtualDom {
+    let mut dom = VirtualDom::new(App).with_root_context(Services {
+        store: f.store.clone(),
+        default_server: "http://127.0.0.1:8080".into(),
+        auto_sync: false,
+    });
+    if let Some(s) = screen {
+        dom = dom.with_root_context(StartScreen(s));
+    }
+    dom
+}
+
+fn render(f: &Fixture, screen: Option<Screen>) -> String {
+    let mut d = dom(f, screen);
+    d.rebuild_in_place();
+    dioxus_ssr::render(&d)
+}
+
+#[test]
+fn first_launch_shows_the_login_form_in_french_without_sync_bar() {
+    let html = render(&fixture(false), None);
+    assert!(
+        html.contains("Connexion")
+            && html.contains("Mot de passe")
+            && html.contains("Se connecter")
+    );
+    assert!(html.contains("http://127.0.0.1:8080"));
+    assert!(!html.contains("id=\"syncbar\""));
+}
+
+#[test]
+fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
+    let f = fixture(true);
+    let id = f.store.start_inspection(f.complexes[0]).unwrap();
+    f.store.rate(id, "B3010", Rating::D).unwrap();
+    let fid = f
+        .store
+        .add_finding(
+            id,
+            crate::NewFinding {
+                component: "B3010".into(),
+                title: "Membrane".into(),
+                location: String::new(),
+                severity: Severity::Major,
+                description: String::new(),
+            },
+        )
+        .unwrap();
+    f.store
+        .add_recommendation(
+            id,
+            fid,
+            crate::NewRecommendation {
+                work: "Réfection".into(),
+                urgency: bilan_shared::domain::Urgency::WithinYear,
+                quantity: 1.0,
+                unit: "u".into(),
+                unit_cost: 120_000.0,
+            },
+        )
+        .unwrap();
+    let html = render(&f, None);
+    assert!(html.contains("CS de la Mauricie") && html.contains("OH de Trois-Rivières"));
+    assert!(html.contains("Les Pins") && html.contains("Le Boisé"));
+    // IVP 12 % → C.
+    assert!(html.contains("cond cond-C"), "{html}");
+    assert!(html.contains("Dernier BSI : jamais"));
+    assert!(
+        html.contains("4 modif. en attente")
+            && html.contains("Hors ligne")
+            && html.contains("Synchroniser")
+    );
+    // The view state filters and searches.
+    let rows = territory_rows(&f.store, "boisé", Filter::All).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        territory_rows(&f.store, "", Filter::InProgress)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(territory_rows(&f.store, "", Filter::Due).unwrap().len(), 1);
+    assert_eq!(
+        territory_rows(&f.store, "", Filter::Returned)
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn complex_screen_shows_facts_history_and_start_button() {
+    let f = fixture(true);
+    f.store.start_inspection(f.complexes[0]).unwrap();
+    let html = render(&f, Some(Screen::Complex(f.complexes[0])));
+    assert!(html.contains("Logements : 24") && html.contains("Année de construction : 1975"));
+    assert!(html.contains("1\u{202f}000\u{202f}000 $"));
+    assert!(html.contains("Commencer une inspection") && html.contains("En cours"));
+}
+
+#[test]
+fn inspection_checklist_shows_groups_with_progress_ratings_and_visit() {
+    let f = fixture(true);
+    let id = f.store.start_inspection(f.complexes[0]).unwrap();
+    f.store.rate(id, "A1010", Rating::B).unwrap();
+    let html = render(&f, Some(Screen::Inspection(id)));
+    assert!(html.contains("A Infrastructure (1/5)"), "{html}");
+    assert!(html.contains("L Logement (0/9)"));
+    assert!(html.contains("Fondations") && html.contains("S/O") && html.contains("N/I"));
+    assert!(
+        html.contains("class=\"sel\""),
+        "the chosen rating is highlighted"
+    );
+    assert!(html.contains("Arrivée sur place") && html.contains("Ajouter un constat"));
+}
+
+#[test]
+fn finding_screen_offers_camera_input_and_computes_the_estimate() {
+    let f = fixture(true);
+    let id = f.store.start_inspection(f.complexes[0]).unwrap();
+    let html = render(&f, Some(Screen::Finding(id, None)));
+    assert!(html.contains("Désordre observé") && html.contains("Critique (sécurité)"));
+    let fid = f
+        .store
+        .add_finding(
+            id,
+            crate::NewFinding {
+                component: "B2020".into(),
+                title: "Vitrage brisé".into(),
+                location: "Logement 3".into(),
+                severity: Severity::Moderate,
+                description: String::new(),
+            },
+        )
+        .unwrap();
+    let mut png = Vec::new();
+    image::RgbImage::new(64, 48)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    f.store
+        .attach_photo(id, fid, &png, "image/png", "Fenêtre")
+        .unwrap();
+    let html = render(&f, Some(Screen::Finding(id, Some(fid))));
+    assert!(
+        html.contains("accept=\"image/*\"") && html.contains("capture=\"environment\""),
+        "{html}"
+    );
+    assert!(html.contains("data:image/jpeg;base64,"), "thumbnail shown");
+    assert!(html.contains("Coût estimé"));
+}
+
+#[test]
+fn conflicts_and_review_screens_show_values_authors_and_comments() {
+    let f = fixture(true);
+    let id = f.store.start_inspection(f.complexes[0]).unwrap();
+    let html = render(&f, Some(Screen::Conflicts(id)));
+    assert!(html.contains("Aucun conflit."));
+    let html = render(&f, Some(Screen::Review(id)));
+    assert!(html.contains("Aucun commentaire du CS.") && html.contains("Soumettre pour révision"));
+    assert!(
+        html.contains("disabled"),
+        "incomplete inspections cannot be submitted"
+    );
+}
+
+fn click_listeners(mutations: &[Mutation]) -> Vec<ElementId> {
+    mutations
+        .iter()
+        .filter_map(|m| match m {
+            Mutation::NewEventListener { name, id } if name == "click" => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn click(dom: &mut VirtualDom, id: ElementId) {
+    let data = dioxus::html::PlatformEventData::new(Box::new(
+        dioxus::html::SerializedMouseData::default(),
+    ));
+    let event = dioxus::dioxus_core::Event::new(Rc::new(data) as Rc<dyn Any>, true);
+    dom.runtime().handle_event("click", event, id);
+}
+
+#[test]
+fn tapping_a_rating_saves_it_at_once_and_highlights_it() {
+    dioxus::html::set_event_converter(Box::new(dioxus::html::SerializedHtmlEventConverter));
+    let f = fixture(true);
+    let id = f.store.start_inspection(f.complexes[0]).unwrap();
+    let mut d = dom(&f, Some(Screen::Inspection(id)));
+    let mutations = d.rebuild_to_vec();
+    let clicks = click_listeners(&mutations.edits);
+    // Listeners in document order: back, conflicts, review, visit start, 7 group tabs, then A1010's 7 ratings.
+    let d_button = clicks[4 + 7 + 3];
+    click(&mut d, d_button);
+    d.render_immediate_to_vec();
+    assert_eq!(
+        f.store.inspection(id).unwrap().components["A1010"].rating,
+        Some(Rating::D),
+        "saved before the screen updates"
+    );
+    assert_eq!(f.store.status().unwrap().pending_changes, 2);
+    let html = dioxus_ssr::render(&d);
+    assert!(html.contains("Enregistré"));
+}
