@@ -32,7 +32,7 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("requête invalide : {0}")]
     BadRequest(String),
-    #[error("nom d'utilisateur ou mot de passe incorrect")]
+    #[error("Nom d'utilisateur ou mot de passe incorrect : vérifiez-les et réessayez.")]
     InvalidCredentials,
     #[error("hachage du mot de passe : {0}")]
     Password(String),

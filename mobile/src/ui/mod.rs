@@ -222,7 +222,8 @@ fn LoginScreen() -> Element {
             match r {
                 Ok(()) => {
                     ui.go(Screen::Territory);
-                    spawn(sync_now(store.clone(), ui));
+                    // This screen unmounts now: run the first sync in the root scope.
+                    spawn_forever(sync_now(store.clone(), ui));
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
@@ -234,11 +235,11 @@ fn LoginScreen() -> Element {
         p { class: "muted", "{t::LOGIN_HELP}" }
         form { id: "login", onsubmit: submit,
             label { r#for: "username", "{t::USERNAME}" }
-            input { id: "username", autofocus: true, value: "{user}", autocomplete: "username", oninput: move |e| user.set(e.value()) }
+            input { id: "username", autofocus: true, initial_value: "{user}", autocomplete: "username", oninput: move |e| user.set(e.value()) }
             label { r#for: "password", "{t::PASSWORD}" }
-            input { id: "password", r#type: "password", value: "{password}", oninput: move |e| password.set(e.value()) }
+            input { id: "password", r#type: "password", initial_value: "{password}", oninput: move |e| password.set(e.value()) }
             label { r#for: "server", "{t::SERVER}" }
-            input { id: "server", r#type: "url", value: "{server}", oninput: move |e| server.set(e.value()) }
+            input { id: "server", r#type: "url", initial_value: "{server}", oninput: move |e| server.set(e.value()) }
             p { button { r#type: "submit", class: "primary", disabled: busy(), if busy() { "{t::LOGGING_IN}" } else { "{t::LOGIN}" } } }
             if let Some(e) = error() { p { class: "error", role: "alert", "{e}" } }
         }
@@ -353,7 +354,7 @@ fn TerritoryScreen() -> Element {
     let mut current_office = String::new();
     rsx! {
         h1 { "{territory}" }
-        input { id: "search", r#type: "search", placeholder: "{t::SEARCH}", value: "{search}", oninput: move |e| search.set(e.value()) }
+        input { id: "search", r#type: "search", placeholder: "{t::SEARCH}", initial_value: "{search}", oninput: move |e| search.set(e.value()) }
         div { class: "tabs", role: "tablist",
             for (f, label) in filters {
                 button { class: if filter() == f { "sel" } else { "" }, onclick: move |_| filter.set(f), "{label}" }
@@ -537,7 +538,7 @@ pub fn ComponentRow(
                     }
                 }
             }
-            input { placeholder: "{t::NOTE}", value: "{note}", onchange: move |e| ui.changed(svc.store.set_component_note(id, &code2, &e.value())) }
+            input { key: "{note}", placeholder: "{t::NOTE}", initial_value: "{note}", onchange: move |e| ui.changed(svc.store.set_component_note(id, &code2, &e.value())) }
         }
     }
 }
@@ -575,9 +576,9 @@ fn VisitCard(id: InspectionId) -> Element {
                 Some(since) => rsx! {
                     p { "{t::ON_SITE_SINCE} {t::ago(since, now_ms())}" }
                     div { class: "two",
-                        div { label { "{t::TRAVEL_HOURS}" } input { r#type: "number", step: "0.25", value: "{travel}", oninput: move |e| travel.set(e.value()) } }
-                        div { label { "{t::KM}" } input { r#type: "number", value: "{km}", oninput: move |e| km.set(e.value()) } }
-                        div { label { "{t::EXPENSES}" } input { r#type: "number", step: "0.01", value: "{expenses}", oninput: move |e| expenses.set(e.value()) } }
+                        div { label { "{t::TRAVEL_HOURS}" } input { r#type: "number", step: "0.25", initial_value: "{travel}", oninput: move |e| travel.set(e.value()) } }
+                        div { label { "{t::KM}" } input { r#type: "number", initial_value: "{km}", oninput: move |e| km.set(e.value()) } }
+                        div { label { "{t::EXPENSES}" } input { r#type: "number", step: "0.01", initial_value: "{expenses}", oninput: move |e| expenses.set(e.value()) } }
                     }
                     button { id: "visit-stop", class: "primary", onclick: move |_| {
                         let n = |s: String| s.replace(',', ".").parse::<f64>().unwrap_or(0.0).max(0.0);
@@ -619,9 +620,9 @@ fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Element {
                 for (g, c) in cat.components() { option { value: "{c.code}", selected: c.code == component(), "{g.code} — {c.code} {c.label}" } }
             }
             label { r#for: "finding-title", "{t::TITLE}" }
-            input { id: "finding-title", value: "{title}", oninput: move |e| title.set(e.value()) }
+            input { id: "finding-title", initial_value: "{title}", oninput: move |e| title.set(e.value()) }
             label { r#for: "finding-location", "{t::LOCATION}" }
-            input { id: "finding-location", value: "{location}", oninput: move |e| location.set(e.value()) }
+            input { id: "finding-location", initial_value: "{location}", oninput: move |e| location.set(e.value()) }
             label { "{t::SEVERITY}" }
             div { class: "row",
                 for s in Severity::ALL.iter().copied() { button { class: if severity() == s { "sel" } else { "" }, onclick: move |_| severity.set(s), "{s.label_fr()}" } }
@@ -660,7 +661,7 @@ fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Element {
             }
         }
         label { "{t::CAPTION}" }
-        input { value: "{caption}", oninput: move |e| caption.set(e.value()) }
+        input { initial_value: "{caption}", oninput: move |e| caption.set(e.value()) }
         label { r#for: "photo", "{t::TAKE_PHOTO}" }
         input { id: "photo", r#type: "file", accept: "image/*", "capture": "environment",
             onchange: move |e| {
@@ -682,18 +683,17 @@ fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Element {
             div { class: "card", "{r.work} — {r.urgency.label_fr()} — {r.quantity} {r.unit} × {t::money(r.unit_cost)} = " strong { "{t::money(r.estimated_cost())}" } }
         }
         label { "{t::WORK}" }
-        input { id: "rec-work", value: "{work}", oninput: move |e| work.set(e.value()) }
+        input { id: "rec-work", initial_value: "{work}", oninput: move |e| work.set(e.value()) }
         label { "{t::URGENCY}" }
         div { class: "row", for u in Urgency::ALL.iter().copied() { button { class: if urgency() == u { "sel" } else { "" }, onclick: move |_| urgency.set(u), "{u.label_fr()}" } } }
         div { class: "two",
-            div { label { "{t::QUANTITY}" } input { id: "rec-qty", r#type: "number", value: "{quantity}", oninput: move |e| quantity.set(e.value()) } }
-            div { label { "{t::UNIT}" } input { value: "{unit}", oninput: move |e| unit.set(e.value()) } }
-            div { label { "{t::UNIT_COST}" } input { id: "rec-cost", r#type: "number", value: "{unit_cost}", oninput: move |e| unit_cost.set(e.value()) } }
+            div { label { "{t::QUANTITY}" } input { id: "rec-qty", r#type: "number", initial_value: "{quantity}", oninput: move |e| quantity.set(e.value()) } }
+            div { label { "{t::UNIT}" } input { initial_value: "{unit}", oninput: move |e| unit.set(e.value()) } }
+            div { label { "{t::UNIT_COST}" } input { id: "rec-cost", r#type: "number", initial_value: "{unit_cost}", oninput: move |e| unit_cost.set(e.value()) } }
             div { label { "{t::ESTIMATED_COST}" } strong { "{t::money(estimate)}" } }
         }
         p { button { id: "rec-save", class: "primary", disabled: work().trim().is_empty(), onclick: move |_| {
             let r = svc.store.add_recommendation(id, fid, NewRecommendation { work: work(), urgency: urgency(), quantity: num(quantity()), unit: unit(), unit_cost: num(unit_cost()) });
-            if r.is_ok() { work.set(String::new()); }
             ui.changed(r.map(|_| ()));
         }, "{t::ADD_RECOMMENDATION}" } }
     }
