@@ -223,7 +223,7 @@ fn LoginScreen() -> Element {
                 Ok(()) => {
                     ui.go(Screen::Territory);
                     // This screen unmounts now: run the first sync in the root scope.
-                    spawn_forever(sync_now(store.clone(), ui));
+                    dioxus::dioxus_core::spawn_forever(sync_now(store.clone(), ui));
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
