@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Main job: the sync server on embedded SQLite with the demo territory, and an
-# inspector's device connected to it (the device CLI until the app's screens land).
-# Usage: bash scripts/demo.sh    (Ctrl-C stops the server)
+# Main job: the sync server on embedded SQLite with the demo territory, and the
+# inspector's app window connected to it (log in as inspecteur1 / bilan-demo).
+# Usage: bash scripts/demo.sh    (closing the window stops everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -13,10 +13,5 @@ ADDR=${BILAN_LISTEN:-127.0.0.1:8080}
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do curl -fsS "http://$ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-DEV=bilan-device-demo
-./target/release/bilan-device --data "$DEV" login --server "http://$ADDR" --user inspecteur1 --password bilan-demo
-./target/release/bilan-device --data "$DEV" complexes
-echo
-echo "Serveur : http://$ADDR — appareil de démonstration : ./target/release/bilan-device --data $DEV --help"
-echo "Ctrl-C pour arrêter."
-wait $SERVER
+echo "Serveur : http://$ADDR — connectez-vous dans l'application avec inspecteur1 / bilan-demo."
+BILAN_SERVER_URL="http://$ADDR" BILAN_DEVICE_DIR=${BILAN_DEVICE_DIR:-bilan-app-data} ./target/release/bilan-app

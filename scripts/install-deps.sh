@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian/Ubuntu machine lacks to build Bilan (needs Rust via rustup).
+# Installs what a fresh Debian/Ubuntu machine lacks to build and test Bilan
+# (Rust itself comes from rustup): C toolchain, the WebKitGTK stack of the
+# Dioxus desktop window, and for the desktop end-to-end test a virtual X
+# server, xdotool, ImageMagick and the desktop portal (file chooser).
 set -euo pipefail
-need=()
-command -v cc >/dev/null || need+=(build-essential)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
+pkgs=(build-essential pkg-config curl libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev
+  libjavascriptcoregtk-4.1-dev libssl-dev xvfb xdotool imagemagick x11-utils dbus dbus-x11
+  xdg-desktop-portal xdg-desktop-portal-gtk)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 command -v cargo >/dev/null || { echo "Rust est requis : installez-le avec rustup (https://rustup.rs) puis relancez." >&2; exit 1; }

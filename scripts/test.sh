@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace (unit, property and end-to-end).
+# Runs every test: unit, component, property and end-to-end tests of the
+# workspace, then the desktop end-to-end test (real window under Xvfb).
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo test --workspace -j2 --locked
+cargo build --workspace -j2 --locked
+bash tests/desktop/e2e.sh

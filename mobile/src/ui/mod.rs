@@ -468,8 +468,9 @@ fn InspectionScreen(id: InspectionId) -> Element {
     rsx! {
         button { onclick: move |_| ui.go(Screen::Complex(complex_id)), "{t::BACK}" }
         h1 { "{complex}" }
-        p { class: "row",
-            span { class: "grow", "{doc.status.label_fr()} — {rated}/{present} {t::RATED}" }
+        p { "{doc.status.label_fr()} — {rated}/{present} {t::RATED}" }
+        div { class: "row",
+            button { id: "add-finding", class: "primary", onclick: move |_| ui.go(Screen::Finding(id, None)), "{t::ADD_FINDING}" }
             button { id: "conflicts", onclick: move |_| ui.go(Screen::Conflicts(id)), "{t::CONFLICTS} " if conflicts > 0 { span { class: "badge", "{conflicts}" } } }
             button { id: "review", onclick: move |_| ui.go(Screen::Review(id)), "{t::REVIEW}" }
         }
@@ -499,7 +500,6 @@ fn InspectionScreen(id: InspectionId) -> Element {
                 } }
             }
         }
-        button { id: "add-finding", onclick: move |_| ui.go(Screen::Finding(id, None)), "{t::ADD_FINDING}" }
     }
 }
 

@@ -271,8 +271,8 @@ fn tapping_a_rating_saves_it_at_once_and_highlights_it() {
     let mut d = dom(&f, Some(Screen::Inspection(id)));
     let mutations = d.rebuild_to_vec();
     let clicks = click_listeners(&mutations.edits);
-    // Listeners in document order: back, conflicts, review, visit start, 7 group tabs, then A1010's 7 ratings.
-    let d_button = clicks[4 + 7 + 3];
+    // Listeners in document order: back, add finding, conflicts, review, visit start, 7 group tabs, then A1010's 7 ratings.
+    let d_button = clicks[5 + 7 + 3];
     click(&mut d, d_button);
     d.render_immediate_to_vec();
     assert_eq!(
