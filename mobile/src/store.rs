@@ -510,6 +510,16 @@ impl DeviceStore {
         self.edit(id, |d| d.rate(component, rating))
     }
 
+    /// Rates a component record that may not be in the catalogue (per-dwelling entries).
+    pub fn rate_any(&self, id: InspectionId, key: &str, rating: Rating) -> Result<()> {
+        self.edit(id, |d| {
+            let c = d.components.entry(key.to_string()).or_default();
+            c.rating = Some(rating);
+            c.present = Some(rating != Rating::NotApplicable);
+            Ok(())
+        })
+    }
+
     /// Sets a component's note.
     pub fn set_component_note(&self, id: InspectionId, component: &str, note: &str) -> Result<()> {
         self.edit(id, |d| {
