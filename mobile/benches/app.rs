@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bilan_mobile::DeviceStore;
-use bilan_mobile::ui::{App, Screen, Services, StartScreen, territory_rows, Filter};
+use bilan_mobile::ui::{App, Filter, Screen, Services, StartScreen, territory_rows};
 use bilan_shared::doc::ComponentRecord;
 use bilan_shared::domain::{Complex, Office, Rating, Role, Territory};
 use bilan_shared::ids::*;
@@ -35,10 +35,18 @@ fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
 }
 
 fn main() {
-    let n: usize = std::env::args().filter_map(|a| a.parse().ok()).next().unwrap_or(1000);
+    let n: usize = std::env::args()
+        .filter_map(|a| a.parse().ok())
+        .next()
+        .unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
     let territory = TerritoryId::new();
-    let office = Office { id: OfficeId::new(), territory_id: territory, name: "OH".into(), code: "OH".into() };
+    let office = Office {
+        id: OfficeId::new(),
+        territory_id: territory,
+        name: "OH".into(),
+        code: "OH".into(),
+    };
     let complexes: Vec<Complex> = (0..300)
         .map(|i| Complex {
             id: ComplexId::new(),
@@ -57,18 +65,25 @@ fn main() {
     {
         let store = DeviceStore::open(dir.path()).unwrap();
         store
-            .save_login("http://127.0.0.1:9", "t", &UserInfo {
-                id: UserId::new(),
-                username: "bench".into(),
-                display_name: "Banc d'essai".into(),
-                role: Role::Inspector,
-                territory_id: Some(territory),
-                office_id: None,
-            })
+            .save_login(
+                "http://127.0.0.1:9",
+                "t",
+                &UserInfo {
+                    id: UserId::new(),
+                    username: "bench".into(),
+                    display_name: "Banc d'essai".into(),
+                    role: Role::Inspector,
+                    territory_id: Some(territory),
+                    office_id: None,
+                },
+            )
             .unwrap();
         store
             .apply_reference(&ReferenceResponse {
-                territory: Territory { id: territory, name: "CS".into() },
+                territory: Territory {
+                    id: territory,
+                    name: "CS".into(),
+                },
                 offices: vec![office],
                 complexes: complexes.clone(),
                 revision: 1,
@@ -77,25 +92,39 @@ fn main() {
             .unwrap();
         let t = Instant::now();
         for i in 0..n {
-            let id = store.start_inspection(complexes[i % complexes.len()].id).unwrap();
+            let id = store
+                .start_inspection(complexes[i % complexes.len()].id)
+                .unwrap();
             store.rate(id, "B3010", Rating::C).unwrap();
         }
-        println!("setup: {n} inspections created in {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "setup: {n} inspections created in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         // One inspection with 150 component records (catalogue + per-dwelling entries).
         big = store.start_inspection(complexes[0].id).unwrap();
         store
             .edit(big, |d| {
                 let extra = 150 - d.components.len();
                 for k in 0..extra {
-                    d.components.insert(format!("L1010-{k:03}"), ComponentRecord::default());
+                    d.components
+                        .insert(format!("L1010-{k:03}"), ComponentRecord::default());
                 }
                 Ok(())
             })
             .unwrap();
-        let codes: Vec<String> = store.inspection(big).unwrap().components.keys().cloned().collect();
+        let codes: Vec<String> = store
+            .inspection(big)
+            .unwrap()
+            .components
+            .keys()
+            .cloned()
+            .collect();
         assert_eq!(codes.len(), 150);
         for (i, c) in codes.iter().enumerate() {
-            store.rate_any(big, c, [Rating::A, Rating::B, Rating::C][i % 3]).unwrap();
+            store
+                .rate_any(big, c, [Rating::A, Rating::B, Rating::C][i % 3])
+                .unwrap();
         }
     }
 
@@ -109,7 +138,11 @@ fn main() {
         launches.push(t.elapsed());
         assert!(rows.len() == 300 && html.contains("Habitations 0"));
     }
-    println!("launch to territory list ({n} inspections, 300 complexes): median {:?}, max {:?}", pct(launches.clone(), 0.5), pct(launches, 1.0));
+    println!(
+        "launch to territory list ({n} inspections, 300 complexes): median {:?}, max {:?}",
+        pct(launches.clone(), 0.5),
+        pct(launches, 1.0)
+    );
 
     // 2. Saving a rating (durable in SQLite before returning).
     let store = DeviceStore::open(dir.path()).unwrap();
@@ -120,10 +153,17 @@ fn main() {
     let mut saves = Vec::new();
     for i in 0..500 {
         let t = Instant::now();
-        store.rate(id, codes[i % codes.len()], ratings[(i / codes.len()) % 5]).unwrap();
+        store
+            .rate(id, codes[i % codes.len()], ratings[(i / codes.len()) % 5])
+            .unwrap();
         saves.push(t.elapsed());
     }
-    println!("save a rating (500 saves): p50 {:?}, p99 {:?}, max {:?}", pct(saves.clone(), 0.5), pct(saves.clone(), 0.99), pct(saves, 1.0));
+    println!(
+        "save a rating (500 saves): p50 {:?}, p99 {:?}, max {:?}",
+        pct(saves.clone(), 0.5),
+        pct(saves.clone(), 0.99),
+        pct(saves, 1.0)
+    );
 
     // 3. Opening an inspection of 150 components (cold).
     let mut opens = Vec::new();
@@ -135,5 +175,9 @@ fn main() {
         opens.push(t.elapsed());
         assert!(doc.components.len() == 150 && html.contains("A1010"));
     }
-    println!("open an inspection of 150 components (cold, load + render): median {:?}, max {:?}", pct(opens.clone(), 0.5), pct(opens, 1.0));
+    println!(
+        "open an inspection of 150 components (cold, load + render): median {:?}, max {:?}",
+        pct(opens.clone(), 0.5),
+        pct(opens, 1.0)
+    );
 }

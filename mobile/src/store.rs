@@ -86,6 +86,8 @@ pub struct DeviceStore {
     conn: Mutex<Connection>,
     docs: Mutex<HashMap<InspectionId, Inspection>>,
     photo_dir: PathBuf,
+    /// Who edits on this device (read from settings once per login).
+    author: Mutex<Option<Author>>,
 }
 
 const SCHEMA: &str = "
@@ -110,6 +112,31 @@ CREATE TABLE IF NOT EXISTS photos (
   next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
 ";
 
+/// Writes the list row of an inspection (the conflict count is kept as it was).
+fn write_summary(conn: &Connection, id: InspectionId, d: &InspectionDoc) -> Result<()> {
+    let (rated, present) = d.progress();
+    let (_, five) = d.costs();
+    conn.prepare_cached(
+        "INSERT INTO summaries (doc_id, complex_id, status, created_at, rated, present, findings, cost_5y, comments, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(doc_id) DO UPDATE SET status = excluded.status, rated = excluded.rated, present = excluded.present,
+           findings = excluded.findings, cost_5y = excluded.cost_5y, comments = excluded.comments, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        id.to_string(),
+        d.complex_id.to_string(),
+        d.status.code(),
+        d.created_at,
+        rated as i64,
+        present as i64,
+        d.findings.len() as i64,
+        five,
+        d.review.comments.len() as i64,
+        now_ms()
+    ])?;
+    Ok(())
+}
+
 impl DeviceStore {
     /// Opens the store in `dir` (created if needed): `device.sqlite` and `photos/`.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -124,6 +151,7 @@ impl DeviceStore {
             conn: Mutex::new(conn),
             docs: Mutex::new(HashMap::new()),
             photo_dir: dir.join("photos"),
+            author: Mutex::new(None),
         };
         if store.setting("device_id")?.is_none() {
             store.set_setting("device_id", &DeviceId::new().to_string())?;
@@ -188,6 +216,7 @@ impl DeviceStore {
             self.set_setting("cursor", "0")?;
             self.set_setting("ref_revision", "0")?;
         }
+        *self.author.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.set_setting("server_url", server_url.trim_end_matches('/'))?;
         self.set_setting("token", token)?;
         self.set_setting(
@@ -344,6 +373,7 @@ impl DeviceStore {
         id: InspectionId,
         changes: &[Change],
         snapshot: Option<Vec<u8>>,
+        summary: Option<&InspectionDoc>,
     ) -> Result<()> {
         let res = (|| -> Result<()> {
             let mut conn = self.lock();
@@ -366,6 +396,10 @@ impl DeviceStore {
                     params![id.to_string(), c.hash().0.as_slice(), c.raw_bytes()],
                 )?;
             }
+            if let Some(d) = summary {
+                write_summary(&tx, id, d)?;
+            }
+            // One commit (one fsync) for the change and its list row.
             tx.commit()?;
             Ok(())
         })();
@@ -384,19 +418,8 @@ impl DeviceStore {
         count_conflicts: bool,
     ) -> Result<()> {
         let d = insp.read()?;
-        let (rated, present) = d.progress();
-        let (_, five) = d.costs();
         let conn = self.lock();
-        conn.execute(
-            "INSERT INTO summaries (doc_id, complex_id, status, created_at, rated, present, findings, cost_5y, comments, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT(doc_id) DO UPDATE SET status = excluded.status, rated = excluded.rated, present = excluded.present,
-               findings = excluded.findings, cost_5y = excluded.cost_5y, comments = excluded.comments, updated_at = excluded.updated_at",
-            params![
-                id.to_string(), d.complex_id.to_string(), d.status.code(), d.created_at, rated as i64, present as i64,
-                d.findings.len() as i64, five, d.review.comments.len() as i64, now_ms()
-            ],
-        )?;
+        write_summary(&conn, id, &d)?;
         if count_conflicts {
             let n = conflicts::list(insp)?.len() as i64;
             conn.execute(
@@ -471,10 +494,9 @@ impl DeviceStore {
         f: impl FnOnce(&mut InspectionDoc) -> std::result::Result<(), bilan_shared::SharedError>,
     ) -> Result<()> {
         let author = self.author()?;
-        let change = self.with_doc(id, |insp| Ok(insp.edit(&author, f)?))?;
+        let (change, doc) = self.with_doc(id, |insp| Ok(insp.edit_returning(&author, f)?))?;
         if let Some(c) = change {
-            self.persist_local(id, &[c], None)?;
-            self.with_doc(id, |insp| self.refresh_summary(id, insp, false))?;
+            self.persist_local(id, &[c], None, Some(&doc))?;
             self.maybe_compact(id)?;
         }
         Ok(())
@@ -499,8 +521,7 @@ impl DeviceStore {
             "INSERT INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",
             params![id.to_string(), now_ms()],
         )?;
-        self.persist_local(id, &[change], None)?;
-        self.refresh_summary(id, &insp, false)?;
+        self.persist_local(id, &[change], None, Some(&insp.read()?))?;
         self.docs().insert(id, insp);
         Ok(id)
     }
@@ -688,7 +709,7 @@ impl DeviceStore {
             conflicts::resolve(insp, &author, path, value_id)?;
             Ok(insp.automerge().get_changes(&before))
         })?;
-        self.persist_local(id, &changes, None)?;
+        self.persist_local(id, &changes, None, None)?;
         self.with_doc(id, |insp| self.refresh_summary(id, insp, true))
     }
 

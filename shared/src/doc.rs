@@ -303,6 +303,19 @@ impl Inspection {
     where
         F: FnOnce(&mut InspectionDoc) -> Result<(), SharedError>,
     {
+        Ok(self.edit_returning(author, f)?.0)
+    }
+
+    /// Like [`Self::edit`], also returning the inspection as written, so callers
+    /// that keep derived data (list summaries) need not read it again.
+    pub fn edit_returning<F>(
+        &mut self,
+        author: &Author,
+        f: F,
+    ) -> Result<(Option<Change>, InspectionDoc), SharedError>
+    where
+        F: FnOnce(&mut InspectionDoc) -> Result<(), SharedError>,
+    {
         let mut value = self.read()?;
         f(&mut value)?;
         let key = author.actor.to_hex_string();
@@ -316,14 +329,15 @@ impl Inspection {
             return Err(e.into());
         }
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(now_ms()));
-        match hash {
-            None => Ok(None),
-            Some(h) => Ok(Some(
+        let change = match hash {
+            None => None,
+            Some(h) => Some(
                 self.doc
                     .get_change_by_hash(&h)
                     .ok_or(SharedError::NoChange)?,
-            )),
-        }
+            ),
+        };
+        Ok((change, value))
     }
 
     /// The full document, compressed.
