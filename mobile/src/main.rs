@@ -4,7 +4,8 @@
 //!
 //! Settings: `BILAN_DEVICE_DIR` (where the store lives, default
 //! `bilan-app-data`), `BILAN_SERVER_URL` (address proposed at first login,
-//! default `http://127.0.0.1:8080`).
+//! default `http://127.0.0.1:8080`), `BILAN_WINDOW_SIZE` (desktop window,
+//! `LARGEURxHAUTEUR`, default `480x900`; `360x740` shows the phone layout).
 
 use std::sync::Arc;
 
@@ -30,9 +31,16 @@ fn main() {
     #[cfg(feature = "desktop")]
     {
         use dioxus::desktop::{Config, LogicalSize, WindowBuilder};
+        let (w, h) = std::env::var("BILAN_WINDOW_SIZE")
+            .ok()
+            .and_then(|s| {
+                let (w, h) = s.split_once('x')?;
+                Some((w.parse::<f64>().ok()?, h.parse::<f64>().ok()?))
+            })
+            .unwrap_or((480.0, 900.0));
         let window = WindowBuilder::new()
             .with_title(bilan_mobile::ui::strings::APP_TITLE)
-            .with_inner_size(LogicalSize::new(480.0, 900.0));
+            .with_inner_size(LogicalSize::new(w, h));
         dioxus::LaunchBuilder::desktop()
             .with_cfg(Config::new().with_window(window).with_menu(None))
             .with_context(services)

@@ -41,11 +41,12 @@ wait_for "curl -fsS $URL/healthz" "le serveur ne répond pas"
 convert -size 1600x1200 gradient:steelblue-sienna "$WORK/fissure.jpg"
 
 launch() {
+  export BILAN_WINDOW_SIZE=${BILAN_WINDOW_SIZE:-480x900}
   cat >"$WORK/app.sh" <<INNER
 #!/bin/bash
 /usr/libexec/xdg-desktop-portal-gtk >/dev/null 2>&1 &
 /usr/libexec/xdg-desktop-portal >/dev/null 2>&1 &
-exec env BILAN_DEVICE_DIR=$DEV BILAN_SERVER_URL=$URL $BIN/bilan-app
+exec env BILAN_DEVICE_DIR=$DEV BILAN_SERVER_URL=$URL BILAN_WINDOW_SIZE=\${BILAN_WINDOW_SIZE:-480x900} $BIN/bilan-app
 INNER
   chmod +x "$WORK/app.sh"
   dbus-run-session -- "$WORK/app.sh" >"$WORK/app.log" 2>&1 & PIDS+=($!); disown
@@ -115,4 +116,11 @@ PY
 HASH=$(cat "$WORK/insp.json.hash")
 curl -fsS -H "authorization: Bearer $TOKEN" "$URL/api/v1/photos/$HASH" -o "$WORK/back.jpg"
 cmp -s "$WORK/back.jpg" "$WORK/fissure.jpg" || fail "la photo du serveur diffère de l'originale"
+# The phone layout (360 px wide) and the tablet layout (1024 px), for the eye.
+for size in 360x740 1024x768; do
+  pkill -9 -f "$BIN/bilan-app" || true
+  wait_for "! pgrep -f $BIN/bilan-app" "l'application ne s'arrête pas"
+  BILAN_WINDOW_SIZE=$size launch
+  shot "13-territoire-$size"
+done
 echo "1 passed, 0 failed"
