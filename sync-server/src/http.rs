@@ -206,7 +206,7 @@ async fn list_inspections(
     ))
 }
 
-fn parse_inspection_id(id: &str) -> Result<InspectionId, ApiError> {
+pub fn parse_inspection_id(id: &str) -> Result<InspectionId, ApiError> {
     id.parse()
         .map_err(|_| ApiError::bad_request("Identifiant d'inspection invalide."))
 }
@@ -241,26 +241,40 @@ async fn review(
     Path(id): Path<String>,
     Json(req): Json<ReviewRequest>,
 ) -> Result<StatusCode, ApiError> {
-    require_manager(&user)?;
     let id = parse_inspection_id(&id)?;
-    if let Some(s) = req.status
+    review_inspection(&state, user, id, req.status, req.comment).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Approves or returns an inspection and/or adds a CS comment: written into the
+/// document by the server's actor so it reaches devices at their next sync.
+/// Shared by the API and the review pages.
+pub async fn review_inspection(
+    state: &AppState,
+    user: UserInfo,
+    id: InspectionId,
+    status: Option<InspectionStatus>,
+    comment: Option<String>,
+) -> Result<(), ApiError> {
+    require_manager(&user)?;
+    if let Some(s) = status
         && !matches!(s, InspectionStatus::Approved | InspectionStatus::Returned)
     {
         return Err(ApiError::bad_request(
             "Statut de révision attendu : approuvee ou retournee.",
         ));
     }
-    let comment = req.comment.filter(|c| !c.trim().is_empty());
-    if req.status.is_none() && comment.is_none() {
+    let comment = comment.filter(|c| !c.trim().is_empty());
+    if status.is_none() && comment.is_none() {
         return Err(ApiError::bad_request(
             "Rien à enregistrer : donnez un statut ou un commentaire.",
         ));
     }
-    blocking(&state, move |s| {
+    blocking(state, move |s| {
         let reviewer = user.clone();
         s.store.server_edit(&user, id, &mut |insp, author| {
             let change = insp.edit(author, |d| {
-                if let Some(st) = req.status {
+                if let Some(st) = status {
                     d.status = st;
                 }
                 if let Some(text) = &comment {
@@ -277,8 +291,26 @@ async fn review(
             Ok(change.into_iter().collect())
         })
     })
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
+}
+
+/// Resolves a conflict on the server (CS manager); shared by the API and the pages.
+pub async fn resolve_conflict(
+    state: &AppState,
+    user: UserInfo,
+    id: InspectionId,
+    path: Vec<String>,
+    value_id: String,
+) -> Result<(), ApiError> {
+    require_manager(&user)?;
+    blocking(state, move |s| {
+        s.store.server_edit(&user, id, &mut |insp, author| {
+            let before = insp.automerge().get_heads();
+            bilan_shared::conflicts::resolve(insp, author, &path, &value_id)?;
+            Ok(insp.automerge().get_changes(&before))
+        })
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -293,20 +325,12 @@ async fn resolve(
     Path(id): Path<String>,
     Json(req): Json<ResolveRequest>,
 ) -> Result<StatusCode, ApiError> {
-    require_manager(&user)?;
     let id = parse_inspection_id(&id)?;
-    blocking(&state, move |s| {
-        s.store.server_edit(&user, id, &mut |insp, author| {
-            let before = insp.automerge().get_heads();
-            bilan_shared::conflicts::resolve(insp, author, &req.path, &req.value_id)?;
-            Ok(insp.automerge().get_changes(&before))
-        })
-    })
-    .await?;
+    resolve_conflict(&state, user, id, req.path, req.value_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn parse_hash(h: &str) -> Result<PhotoHash, ApiError> {
+pub fn parse_hash(h: &str) -> Result<PhotoHash, ApiError> {
     h.parse().map_err(|_| {
         ApiError::bad_request("Empreinte de photo invalide (SHA-256 en hexadécimal attendu).")
     })
@@ -461,7 +485,7 @@ fn io_error(e: std::io::Error) -> ApiError {
     ApiError::from(crate::error::StoreError::Io(e))
 }
 
-async fn serve_photo(
+pub async fn serve_photo(
     state: AppState,
     user: UserInfo,
     hash: String,

@@ -2,14 +2,17 @@
 //! and [`launch`] serves it on a bound listener until a shutdown future
 //! resolves. The binary only parses configuration. What belongs here: storage
 //! (SQLite by default, behind [`store::Storage`]), the HTTP API, the photo
-//! store, and the admin operations (demo seed, CSV import).
+//! store, the CS review pages ([`web`]), and the admin operations (demo seed,
+//! CSV import).
 
 pub mod admin;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod photos;
+pub mod queries;
 pub mod store;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .nest("/api/v1", http::api_routes())
+        .merge(web::routes())
         // Bodies are limited per route (sync, photos) with JSON errors.
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http())

@@ -103,6 +103,21 @@ pub trait Storage: Send + Sync + 'static {
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>>;
     fn photo_may_upload(&self, user: &UserInfo, hash: &PhotoHash) -> Result<bool>;
     fn change_count(&self, territory: TerritoryId) -> Result<u64>;
+    /// Territory overview for the review pages.
+    fn overview(
+        &self,
+        user: &UserInfo,
+        thresholds: &bilan_shared::domain::ConditionThresholds,
+    ) -> Result<Vec<crate::queries::OfficeOverview>>;
+    /// Filtered inspections for the review pages, with the total count.
+    fn search_inspections(
+        &self,
+        user: &UserInfo,
+        filter: &crate::queries::InspectionFilter,
+        thresholds: &bilan_shared::domain::ConditionThresholds,
+    ) -> Result<(Vec<crate::queries::InspectionRow>, u32)>;
+    /// Offices and inspectors the user may filter on.
+    fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions>;
 }
 
 /// Embedded SQLite storage. One connection behind a mutex: writes are
@@ -943,6 +958,31 @@ impl Storage for SqliteStore {
 
     fn photo_may_upload(&self, user: &UserInfo, _hash: &PhotoHash) -> Result<bool> {
         Ok(matches!(user.role, Role::Inspector | Role::Manager) && user.territory_id.is_some())
+    }
+
+    fn overview(
+        &self,
+        user: &UserInfo,
+        thresholds: &bilan_shared::domain::ConditionThresholds,
+    ) -> Result<Vec<crate::queries::OfficeOverview>> {
+        crate::queries::overview(&self.lock(), user, thresholds, now_ms())
+    }
+
+    fn search_inspections(
+        &self,
+        user: &UserInfo,
+        filter: &crate::queries::InspectionFilter,
+        thresholds: &bilan_shared::domain::ConditionThresholds,
+    ) -> Result<(Vec<crate::queries::InspectionRow>, u32)> {
+        crate::queries::inspections(&self.lock(), user, filter, thresholds)
+    }
+
+    fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions> {
+        let conn = self.lock();
+        Ok((
+            crate::queries::offices(&conn, user)?,
+            crate::queries::inspectors(&conn, user)?,
+        ))
     }
 
     fn change_count(&self, territory: TerritoryId) -> Result<u64> {

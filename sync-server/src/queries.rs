@@ -1,0 +1,297 @@
+//! Read queries of the CS review pages, on the projection tables (never on
+//! automerge documents), always scoped to the caller's territory and, for
+//! office readers, to their office.
+
+use bilan_shared::domain::{ConditionThresholds, InspectionStatus, Role};
+use bilan_shared::protocol::UserInfo;
+use rusqlite::{params_from_iter, types::Value};
+
+use crate::StoreError;
+
+/// Five years, in milliseconds: the BSI cycle.
+pub const CYCLE_MS: i64 = 5 * 365 * 86_400_000;
+
+/// One served office on the territory overview.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OfficeOverview {
+    pub office_id: String,
+    pub office: String,
+    pub complexes: u32,
+    pub inspected: u32,
+    pub approved: u32,
+    pub overdue: u32,
+    /// Complexes by building condition A..E (from their latest inspection's IVP).
+    pub conditions: [u32; 5],
+}
+
+/// Filters of the inspections page (all optional).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct InspectionFilter {
+    pub office: Option<String>,
+    pub status: Option<String>,
+    pub condition: Option<String>,
+    pub conflicts: Option<String>,
+    pub inspector: Option<String>,
+    /// `YYYY-MM-DD`, on the inspection's start.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `date`, `complex`, `office`, `status`, `cost`, `conflicts`; `-` prefix for descending.
+    pub sort: Option<String>,
+    pub page: Option<u32>,
+}
+
+/// One row of the inspections page.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct InspectionRow {
+    pub id: String,
+    pub complex: String,
+    pub address: String,
+    pub office: String,
+    pub status: InspectionStatus,
+    pub inspector: String,
+    pub created_at: i64,
+    pub rated: u32,
+    pub present: u32,
+    pub findings: u32,
+    pub cost_5y: f64,
+    pub ivp: f64,
+    pub condition: &'static str,
+    pub conflicts: u32,
+}
+
+/// (id, name) of the offices and of the inspectors a user may filter on.
+pub type FilterOptions = (Vec<(String, String)>, Vec<(String, String)>);
+
+/// Rows per page.
+pub const PAGE_SIZE: u32 = 50;
+
+fn scope(user: &UserInfo) -> Result<(String, Option<String>), StoreError> {
+    let t = user.territory_id.ok_or_else(|| {
+        StoreError::Forbidden("ce compte n'est rattaché à aucun territoire".into())
+    })?;
+    let office = match user.role {
+        Role::OfficeReader => Some(
+            user.office_id
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
+        _ => None,
+    };
+    Ok((t.to_string(), office))
+}
+
+/// SQL for the condition band of an IVP expression, from the thresholds.
+fn condition_sql(ivp: &str, t: &ConditionThresholds) -> String {
+    let b = t.upper_bounds;
+    format!(
+        "CASE WHEN {ivp} <= {} THEN 'A' WHEN {ivp} <= {} THEN 'B' WHEN {ivp} <= {} THEN 'C' WHEN {ivp} <= {} THEN 'D' ELSE 'E' END",
+        b[0], b[1], b[2], b[3]
+    )
+}
+
+/// Per-office progress and condition distribution.
+pub fn overview(
+    conn: &rusqlite::Connection,
+    user: &UserInfo,
+    thresholds: &ConditionThresholds,
+    now_ms: i64,
+) -> Result<Vec<OfficeOverview>, StoreError> {
+    let (territory, office) = scope(user)?;
+    let cond = condition_sql("CAST(l.cost_5y AS REAL) / c.replacement_value", thresholds);
+    let sql = format!(
+        "WITH latest AS (
+           SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
+           FROM inspection_summary s WHERE s.territory_id = ?1)
+         SELECT o.id, o.name, c.id,
+                COALESCE(l.doc_id IS NOT NULL AND l.created_at >= ?2, 0),
+                COALESCE(l.status = 'approuvee' AND l.created_at >= ?2, 0),
+                CASE WHEN l.doc_id IS NULL THEN NULL ELSE {cond} END
+         FROM complexes c JOIN offices o ON o.id = c.office_id
+         LEFT JOIN latest l ON l.complex_id = c.id AND l.rn = 1
+         WHERE c.territory_id = ?1 AND (?3 IS NULL OR c.office_id = ?3)
+         ORDER BY o.name"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params![territory, now_ms - CYCLE_MS, office])?;
+    let mut out: Vec<OfficeOverview> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        if out.last().map(|o| o.office_id != id).unwrap_or(true) {
+            out.push(OfficeOverview {
+                office_id: id.clone(),
+                office: r.get(1)?,
+                complexes: 0,
+                inspected: 0,
+                approved: 0,
+                overdue: 0,
+                conditions: [0; 5],
+            });
+        }
+        let o = out.last_mut().expect("pushed above");
+        o.complexes += 1;
+        let inspected: bool = r.get(3)?;
+        if inspected {
+            o.inspected += 1;
+        } else {
+            o.overdue += 1;
+        }
+        if r.get::<_, bool>(4)? {
+            o.approved += 1;
+        }
+        if let Some(c) = r.get::<_, Option<String>>(5)? {
+            let i = (c.as_bytes()[0] - b'A') as usize;
+            o.conditions[i.min(4)] += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Filtered, sorted, paginated inspections with their total count.
+pub fn inspections(
+    conn: &rusqlite::Connection,
+    user: &UserInfo,
+    f: &InspectionFilter,
+    thresholds: &ConditionThresholds,
+) -> Result<(Vec<InspectionRow>, u32), StoreError> {
+    let (territory, office) = scope(user)?;
+    let ivp = "(s.cost_5y / c.replacement_value)";
+    let cond = condition_sql(ivp, thresholds);
+    let mut wh = vec!["s.territory_id = ?".to_string()];
+    let mut args: Vec<Value> = vec![Value::Text(territory)];
+    let mut add = |clause: &str, v: Value| {
+        wh.push(clause.to_string());
+        args.push(v);
+    };
+    if let Some(o) = office {
+        add("s.office_id = ?", Value::Text(o));
+    }
+    let nonempty = |o: &Option<String>| {
+        o.as_ref()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(o) = nonempty(&f.office) {
+        add("s.office_id = ?", Value::Text(o));
+    }
+    if let Some(s) = nonempty(&f.status) {
+        add("s.status = ?", Value::Text(s));
+    }
+    if let Some(c) = nonempty(&f.condition) {
+        add(&format!("({cond}) = ?"), Value::Text(c));
+    }
+    if nonempty(&f.conflicts).as_deref() == Some("oui") {
+        add("s.conflicts > ?", Value::Integer(0));
+    }
+    if let Some(i) = nonempty(&f.inspector) {
+        add("s.created_by = ?", Value::Text(i));
+    }
+    let day_ms = |d: &str| -> Option<i64> {
+        let mut it = d.split('-').map(|p| p.parse::<i64>().ok());
+        let (y, m, dd) = (it.next()??, it.next()??, it.next()??);
+        // Days from civil (Howard Hinnant).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + dd - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        Some((era * 146_097 + doe - 719_468) * 86_400_000)
+    };
+    if let Some(d) = nonempty(&f.from).and_then(|d| day_ms(&d)) {
+        add("s.created_at >= ?", Value::Integer(d));
+    }
+    if let Some(d) = nonempty(&f.to).and_then(|d| day_ms(&d)) {
+        add("s.created_at < ?", Value::Integer(d + 86_400_000));
+    }
+    let sort = f.sort.clone().unwrap_or_else(|| "-date".into());
+    let (key, desc) = match sort.strip_prefix('-') {
+        Some(k) => (k.to_string(), true),
+        None => (sort.clone(), false),
+    };
+    let order = match key.as_str() {
+        "complex" => "c.name",
+        "office" => "o.name",
+        "status" => "s.status",
+        "cost" => "s.cost_5y",
+        "conflicts" => "s.conflicts",
+        _ => "s.created_at",
+    };
+    let from = "FROM inspection_summary s JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
+                LEFT JOIN users u ON u.id = s.created_by";
+    let where_sql = wh.join(" AND ");
+    let total: u32 = conn.query_row(
+        &format!("SELECT COUNT(*) {from} WHERE {where_sql}"),
+        params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    let page = f.page.unwrap_or(1).max(1);
+    let sql = format!(
+        "SELECT s.doc_id, c.name, c.address || ', ' || c.city, o.name, s.status, COALESCE(u.display_name, ''), s.created_at,
+                s.rated, s.present, s.findings, s.cost_5y, {ivp}, {cond}, s.conflicts
+         {from} WHERE {where_sql} ORDER BY {order} {}, s.doc_id LIMIT {PAGE_SIZE} OFFSET {}",
+        if desc { "DESC" } else { "ASC" },
+        (page - 1) * PAGE_SIZE
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args.iter()), |r| {
+            let status: String = r.get(4)?;
+            let cond: String = r.get(12)?;
+            Ok(InspectionRow {
+                id: r.get(0)?,
+                complex: r.get(1)?,
+                address: r.get(2)?,
+                office: r.get(3)?,
+                status: InspectionStatus::from_code(&status)
+                    .unwrap_or(InspectionStatus::InProgress),
+                inspector: r.get(5)?,
+                created_at: r.get(6)?,
+                rated: r.get(7)?,
+                present: r.get(8)?,
+                findings: r.get(9)?,
+                cost_5y: r.get(10)?,
+                ivp: r.get(11)?,
+                condition: match cond.as_str() {
+                    "A" => "A",
+                    "B" => "B",
+                    "C" => "C",
+                    "D" => "D",
+                    _ => "E",
+                },
+                conflicts: r.get(13)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, total))
+}
+
+/// Inspectors of the territory (for the filter).
+pub fn inspectors(
+    conn: &rusqlite::Connection,
+    user: &UserInfo,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let (territory, _) = scope(user)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, display_name FROM users WHERE territory_id = ?1 AND role IN ('inspecteur', 'responsable') ORDER BY display_name",
+    )?;
+    let rows = stmt
+        .query_map([territory], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Offices visible to the user (for the filter).
+pub fn offices(
+    conn: &rusqlite::Connection,
+    user: &UserInfo,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let (territory, office) = scope(user)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name FROM offices WHERE territory_id = ?1 AND (?2 IS NULL OR id = ?2) ORDER BY name",
+    )?;
+    let rows = stmt
+        .query_map(rusqlite::params![territory, office], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

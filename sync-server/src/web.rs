@@ -1,0 +1,623 @@
+//! The CS review pages, rendered on the server (maud, no front-end build, no
+//! CDN), in French. Same accounts as the app: login sets an HttpOnly,
+//! SameSite=Strict session cookie holding a bearer token (stored hashed);
+//! every form carries a CSRF token derived from the session. Office readers
+//! see their office only, managers their territory, nobody another territory.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use bilan_shared::Catalogue;
+use bilan_shared::domain::{ConditionThresholds, InspectionStatus, Role};
+use bilan_shared::protocol::UserInfo;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::http::{blocking, parse_inspection_id};
+use crate::queries::{InspectionFilter, PAGE_SIZE};
+
+const COOKIE: &str = "bilan_session";
+
+const CSS: &str = "
+body{font:16px/1.45 system-ui,'DejaVu Sans',sans-serif;margin:0;color:#111}
+header{background:#0b5394;color:#fff;padding:10px 16px;display:flex;gap:16px;align-items:center;flex-wrap:wrap}
+header a{color:#fff}main{padding:16px;max-width:1200px;margin:auto}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.num{text-align:right}.error{color:#a61c00;font-weight:600}.muted{color:#555}
+.cond{display:inline-block;min-width:24px;text-align:center;border-radius:4px;color:#fff;font-weight:700}
+.cond-A{background:#1e7b34}.cond-B{background:#6aa84f}.cond-C{background:#bf9000}.cond-D{background:#b45f06}.cond-E{background:#a61c00}
+.badge{background:#a61c00;color:#fff;border-radius:10px;padding:0 8px}form.inline{display:inline}
+fieldset{border:1px solid #ccc;margin:8px 0}button{padding:6px 12px;font-size:15px}
+.thumbs img{width:160px;height:120px;object-fit:cover;margin:4px;border:1px solid #ccc}
+@media print{header,form,.noprint{display:none}}
+";
+
+/// The review-page routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/connexion", get(login_page).post(login_submit))
+        .route("/deconnexion", post(logout))
+        .route("/", get(overview))
+        .route("/inspections", get(inspections))
+        .route("/inspections/{id}", get(inspection))
+        .route("/inspections/{id}/revision", post(review))
+        .route("/inspections/{id}/conflit", post(resolve))
+        .route("/photos/{hash}", get(photo))
+        .route("/photos/{hash}/vignette", get(thumb))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    resp
+}
+
+/// The signed-in person of a page request; pages without one redirect to the login.
+pub struct WebUser {
+    pub user: UserInfo,
+    pub csrf: String,
+    token: String,
+}
+
+fn csrf_for(token: &str) -> String {
+    hex::encode(&Sha256::digest(format!("bilan-csrf:{token}").as_bytes())[..16])
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| {
+            cookie::Cookie::split_parse(v.to_string())
+                .filter_map(Result::ok)
+                .collect::<Vec<_>>()
+        })
+        .find(|c| c.name() == COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+}
+
+/// Why a page could not be shown.
+pub enum WebError {
+    Login,
+    Api(ApiError),
+}
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        WebError::Api(e)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::Login => Redirect::to("/connexion").into_response(),
+            WebError::Api(e) => {
+                let status = e.status;
+                let body = page(
+                    None,
+                    "Erreur",
+                    html! {
+                        h1 { "Impossible d'afficher cette page" }
+                        p.error { (e.message) }
+                        p { a href="/" { "Retour à l'aperçu" } }
+                    },
+                );
+                (status, body).into_response()
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = session_token(&parts.headers).ok_or(WebError::Login)?;
+        let t2 = token.clone();
+        let user = blocking(state, move |s| s.store.user_for_token(&t2)).await?;
+        let user = user.ok_or(WebError::Login)?;
+        if user.territory_id.is_none() {
+            return Err(WebError::Api(ApiError::forbidden(
+                "Ce compte n'est rattaché à aucun territoire.",
+            )));
+        }
+        Ok(WebUser {
+            csrf: csrf_for(&token),
+            user,
+            token,
+        })
+    }
+}
+
+fn check_csrf(u: &WebUser, sent: &str) -> Result<(), WebError> {
+    if sent == u.csrf {
+        Ok(())
+    } else {
+        Err(WebError::Api(ApiError::forbidden(
+            "Formulaire expiré ou forgé (jeton CSRF invalide) : rechargez la page et recommencez.",
+        )))
+    }
+}
+
+fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — Bilan" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                @if let Some(u) = user {
+                    header {
+                        strong { "Bilan — révision du CS" }
+                        a href="/" { "Aperçu" }
+                        a href="/inspections" { "Inspections" }
+                        span.grow {}
+                        span { (u.user.display_name) " (" (u.user.role.label_fr()) ")" }
+                        form.inline method="post" action="/deconnexion" {
+                            input type="hidden" name="csrf" value=(u.csrf);
+                            button type="submit" { "Se déconnecter" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn money(v: f64) -> String {
+    let n = v.round() as i64;
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push('\u{a0}');
+        }
+        out.push(c);
+    }
+    format!("{}{out}\u{a0}$", if n < 0 { "-" } else { "" })
+}
+
+fn date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login_page() -> Markup {
+    login_form(None)
+}
+
+fn login_form(error: Option<&str>) -> Markup {
+    page(
+        None,
+        "Connexion",
+        html! {
+            h1 { "Bilan — révision du CS" }
+            form method="post" action="/connexion" {
+                p { label for="username" { "Utilisateur" } br; input id="username" name="username" autocomplete="username" required autofocus; }
+                p { label for="password" { "Mot de passe" } br; input id="password" name="password" type="password" autocomplete="current-password" required; }
+                p { button type="submit" { "Se connecter" } }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+            }
+        },
+    )
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        == Some("https");
+    match blocking(&state, move |s| {
+        s.store.login(&f.username, &f.password, None)
+    })
+    .await
+    {
+        Ok((token, _)) => {
+            let cookie = cookie::Cookie::build((COOKIE, token))
+                .http_only(true)
+                .same_site(cookie::SameSite::Strict)
+                .secure(secure)
+                .path("/")
+                .build();
+            (
+                [(header::SET_COOKIE, cookie.to_string())],
+                Redirect::to("/"),
+            )
+                .into_response()
+        }
+        Err(e) => (e.status, login_form(Some(&e.message))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    u: WebUser,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&u, &f.csrf)?;
+    let token = u.token.clone();
+    blocking(&state, move |s| s.store.revoke_token(&token)).await?;
+    let gone = cookie::Cookie::build((COOKIE, ""))
+        .path("/")
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    Ok((
+        [(header::SET_COOKIE, gone.to_string())],
+        Redirect::to("/connexion"),
+    )
+        .into_response())
+}
+
+/// Horizontal bar chart of the building-condition distribution, as inline SVG.
+fn condition_chart(counts: [u32; 5]) -> Markup {
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let colors = ["#1e7b34", "#6aa84f", "#bf9000", "#b45f06", "#a61c00"];
+    html! {
+        svg width="420" height="150" role="img" aria-label="Répartition de l'état des immeubles" {
+            @for (i, n) in counts.iter().enumerate() {
+                @let y = 10 + i * 27;
+                @let w = 320 * n / max;
+                text x="0" y=(y + 15) font-size="14" { (["A", "B", "C", "D", "E"][i]) }
+                rect x="24" y=(y) width=(w.max(1)) height="20" fill=(colors[i]) {}
+                text x=(30 + w) y=(y + 15) font-size="14" { (n) }
+            }
+        }
+    }
+}
+
+async fn overview(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
+    let user = u.user.clone();
+    let rows = blocking(&state, move |s| {
+        s.store.overview(&user, &ConditionThresholds::default())
+    })
+    .await?;
+    let mut total = [0u32; 5];
+    for r in &rows {
+        for (t, c) in total.iter_mut().zip(r.conditions) {
+            *t += c;
+        }
+    }
+    Ok(page(
+        Some(&u),
+        "Aperçu du territoire",
+        html! {
+            h1 { "Aperçu du territoire" }
+            table {
+                thead { tr { th { "Organisme desservi" } th.num { "Ensembles" } th.num { "Inspectés (cycle de 5 ans)" } th.num { "Approuvés" } th.num { "En retard" }
+                    @for c in ["A", "B", "C", "D", "E"] { th.num { "État " (c) } } } }
+                tbody {
+                    @for r in &rows {
+                        tr { td { a href={ "/inspections?office=" (r.office_id) } { (r.office) } } td.num { (r.complexes) } td.num { (r.inspected) } td.num { (r.approved) } td.num { (r.overdue) }
+                            @for c in r.conditions { td.num { (c) } } }
+                    }
+                }
+            }
+            h2 { "État des immeubles (dernier BSI)" }
+            (condition_chart(total))
+        },
+    ))
+}
+
+fn qs(f: &InspectionFilter, page: u32, sort: Option<&str>) -> String {
+    let pairs: Vec<(&str, String)> = [
+        ("office", f.office.clone()),
+        ("status", f.status.clone()),
+        ("condition", f.condition.clone()),
+        ("conflicts", f.conflicts.clone()),
+        ("inspector", f.inspector.clone()),
+        ("from", f.from.clone()),
+        ("to", f.to.clone()),
+        ("sort", sort.map(str::to_string).or(f.sort.clone())),
+        ("page", Some(page.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+    .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+async fn inspections(
+    State(state): State<AppState>,
+    u: WebUser,
+    Query(f): Query<InspectionFilter>,
+) -> Result<Markup, WebError> {
+    let (user, f2) = (u.user.clone(), f.clone());
+    let ((rows, total), (offices, inspectors)) = blocking(&state, move |s| {
+        Ok((
+            s.store
+                .search_inspections(&user, &f2, &ConditionThresholds::default())?,
+            s.store.filter_options(&user)?,
+        ))
+    })
+    .await?;
+    let page_n = f.page.unwrap_or(1).max(1);
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
+    let sort_link = |key: &str| {
+        let cur = f.sort.clone().unwrap_or_else(|| "-date".into());
+        let next = if cur == key {
+            format!("-{key}")
+        } else {
+            key.to_string()
+        };
+        format!("/inspections?{}", qs(&f, 1, Some(&next)))
+    };
+    Ok(page(
+        Some(&u),
+        "Inspections",
+        html! {
+            h1 { "Inspections (" (total) ")" }
+            form method="get" action="/inspections" {
+                select name="office" aria-label="Organisme" { option value="" { "Tous les organismes" } @for (id, n) in &offices { option value=(id) selected[sel(&f.office, id)] { (n) } } }
+                select name="status" aria-label="Statut" { option value="" { "Tous les statuts" } @for s in InspectionStatus::ALL { option value=(s.code()) selected[sel(&f.status, s.code())] { (s.label_fr()) } } }
+                select name="condition" aria-label="État" { option value="" { "Tous les états" } @for c in ["A", "B", "C", "D", "E"] { option value=(c) selected[sel(&f.condition, c)] { "État " (c) } } }
+                select name="inspector" aria-label="Inspecteur" { option value="" { "Tous les inspecteurs" } @for (id, n) in &inspectors { option value=(id) selected[sel(&f.inspector, id)] { (n) } } }
+                label { input type="checkbox" name="conflicts" value="oui" checked[sel(&f.conflicts, "oui")]; " avec conflits" }
+                " du " input type="date" name="from" value=[f.from.as_deref()];
+                " au " input type="date" name="to" value=[f.to.as_deref()];
+                " " button type="submit" { "Filtrer" }
+            }
+            table {
+                thead { tr {
+                    th { a href=(sort_link("date")) { "Date" } } th { a href=(sort_link("complex")) { "Ensemble" } } th { a href=(sort_link("office")) { "Organisme" } }
+                    th { a href=(sort_link("status")) { "Statut" } } th { "Inspecteur" } th.num { "Cotés" } th.num { "Constats" }
+                    th.num { a href=(sort_link("cost")) { "Travaux ≤ 5 ans" } } th { "État" } th { a href=(sort_link("conflicts")) { "Conflits" } }
+                } }
+                tbody {
+                    @for r in &rows {
+                        tr {
+                            td { (date(r.created_at)) }
+                            td { a href={ "/inspections/" (r.id) } { (r.complex) } br; span.muted { (r.address) } }
+                            td { (r.office) } td { (r.status.label_fr()) } td { (r.inspector) }
+                            td.num { (r.rated) "/" (r.present) } td.num { (r.findings) } td.num { (money(r.cost_5y)) }
+                            td { span class={ "cond cond-" (r.condition) } title={ "IVP " (format!("{:.1}", r.ivp * 100.0)) " %" } { (r.condition) } }
+                            td { @if r.conflicts > 0 { span.badge { (r.conflicts) } } }
+                        }
+                    }
+                }
+            }
+            p.noprint {
+                @if page_n > 1 { a href={ "/inspections?" (qs(&f, page_n - 1, None)) } { "‹ Précédente" } " " }
+                "Page " (page_n) " sur " (pages)
+                @if page_n < pages { " " a href={ "/inspections?" (qs(&f, page_n + 1, None)) } { "Suivante ›" } }
+            }
+        },
+    ))
+}
+
+async fn inspection(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+) -> Result<Markup, WebError> {
+    let id = parse_inspection_id(&id)?;
+    let user = u.user.clone();
+    let (doc, conflicts, history, complex) = blocking(&state, move |s| {
+        let insp = s.store.inspection(&user, id)?;
+        let doc = insp.read()?;
+        let conflicts = bilan_shared::conflicts::list(&insp)?;
+        let am = insp.automerge();
+        let history: Vec<(i64, String, usize, Option<String>)> = am
+            .get_changes_meta(&[])
+            .iter()
+            .map(|c| {
+                let who = doc
+                    .actors
+                    .get(&c.actor.to_hex_string())
+                    .map(|a| a.user_name.clone())
+                    .unwrap_or_else(|| "serveur".into());
+                (
+                    c.timestamp,
+                    who,
+                    (c.max_op + 1).saturating_sub(c.start_op) as usize,
+                    c.message.as_ref().map(|m| m.to_string()),
+                )
+            })
+            .collect();
+        let complex = s
+            .store
+            .reference(&user, 0)?
+            .complexes
+            .into_iter()
+            .find(|c| c.id == doc.complex_id);
+        Ok((doc, conflicts, history, complex))
+    })
+    .await?;
+    let cat = Catalogue::current();
+    let (total, five) = doc.costs();
+    let value = complex.as_ref().map(|c| c.replacement_value).unwrap_or(0.0);
+    let ivp = if value > 0.0 { five / value } else { 0.0 };
+    let condition = ConditionThresholds::default().condition_for(ivp);
+    let manager = u.user.role == Role::Manager;
+    let (rated, present) = doc.progress();
+    Ok(page(
+        Some(&u),
+        "Inspection",
+        html! {
+            h1 { @if let Some(c) = &complex { (c.name) } @else { "Inspection" } }
+            p { @if let Some(c) = &complex { (c.address) ", " (c.city) " — " (c.dwellings) " logements, " (c.year_built) " — valeur de remplacement " (money(c.replacement_value)) } }
+            p { strong { (doc.status.label_fr()) } " — commencée le " (date(doc.created_at)) " — " (rated) "/" (present) " composants cotés" }
+            p { "Travaux recommandés : " (money(total)) " dont " (money(five)) " d'ici 5 ans — indice de vétusté physique (IVP) "
+                strong { (format!("{:.1}", ivp * 100.0)) " %" } " — état " span class={ "cond cond-" (condition.code()) } { (condition.code()) } }
+            @if !conflicts.is_empty() {
+                h2 { "Conflits (" (conflicts.len()) ")" }
+                @for c in &conflicts {
+                    fieldset { legend { (c.label_fr()) }
+                        @for v in &c.values {
+                            p { strong { (match &v.value { serde_json::Value::String(s) => s.clone(), o => o.to_string() }) } " — " (v.user_name) ", " (date(v.at_ms))
+                                @if manager {
+                                    " " form.inline method="post" action={ "/inspections/" (id) "/conflit" } {
+                                        input type="hidden" name="csrf" value=(u.csrf);
+                                        input type="hidden" name="path" value=(c.path_string());
+                                        input type="hidden" name="value_id" value=(v.value_id);
+                                        button type="submit" { "Garder cette valeur" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Composants" }
+            @for g in &cat.groups {
+                h3 { (g.code) " " (g.label) }
+                table { tbody {
+                    @for c in &g.components {
+                        @let r = doc.components.get(&c.code);
+                        tr { td { (c.code) } td { (c.label) }
+                            td { @match r.and_then(|r| r.rating) { Some(x) => { (x.label_fr()) }, None => { span.muted { "non coté" } } } }
+                            td { (r.map(|r| r.note.clone()).unwrap_or_default()) } }
+                    }
+                } }
+            }
+            h2 { "Constats et recommandations" }
+            @for f in &doc.findings {
+                fieldset { legend { (f.component) " — " (f.title) " (" (f.severity.label_fr()) ")" }
+                    p.muted { (f.location) }
+                    div.thumbs { @for p in &f.photos {
+                        a href={ "/photos/" (p.hash) } { img src={ "/photos/" (p.hash) "/vignette" } alt=(p.caption) title=(p.caption); }
+                    } }
+                    @if !f.recommendations.is_empty() { table { tbody { @for r in &f.recommendations {
+                        tr { td { (r.work) } td { (r.urgency.label_fr()) } td.num { (r.quantity) " " (r.unit) } td.num { (money(r.unit_cost)) } td.num { strong { (money(r.estimated_cost())) } } }
+                    } } } }
+                }
+            }
+            h2 { "Visites" }
+            table { tbody { @for v in &doc.visits { tr { td { (v.date) } td.num { (format!("{:.2}", v.hours_on_site)) " h sur place" } td.num { (format!("{:.2}", v.travel_hours)) " h de déplacement" } td.num { (v.km) " km" } td.num { (money(v.expenses)) } } } } }
+            h2 { "Révision" }
+            @for c in &doc.review.comments { p { strong { (c.author_name) } " (" (date(c.at)) ") : " (c.text) } }
+            @if manager {
+                form method="post" action={ "/inspections/" (id) "/revision" } {
+                    input type="hidden" name="csrf" value=(u.csrf);
+                    p { label for="comment" { "Commentaire pour l'inspecteur" } br; textarea id="comment" name="comment" rows="3" cols="60" {} }
+                    button type="submit" name="status" value="approuvee" { "Approuver" } " "
+                    button type="submit" name="status" value="retournee" { "Retourner à l'inspecteur" } " "
+                    button type="submit" name="status" value="" { "Commenter seulement" }
+                }
+            }
+            h2 { "Historique" }
+            table { tbody { @for (at, who, ops, msg) in history.iter().rev().take(200) {
+                tr { td { (date(*at)) } td { (who) } td.num { (ops) " modification(s)" } td { (msg.clone().unwrap_or_default()) } }
+            } } }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    csrf: String,
+    status: Option<String>,
+    comment: Option<String>,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<ReviewForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&u, &f.csrf)?;
+    let id = parse_inspection_id(&id)?;
+    let status = match f.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            InspectionStatus::from_code(s)
+                .ok_or_else(|| ApiError::bad_request("Statut inconnu."))?,
+        ),
+    };
+    crate::http::review_inspection(&state, u.user.clone(), id, status, f.comment).await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/inspections/{id}"))],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ResolveForm {
+    csrf: String,
+    path: String,
+    value_id: String,
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<ResolveForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&u, &f.csrf)?;
+    let id = parse_inspection_id(&id)?;
+    let path = f.path.split('/').map(str::to_string).collect();
+    crate::http::resolve_conflict(&state, u.user.clone(), id, path, f.value_id).await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/inspections/{id}"))],
+    )
+        .into_response())
+}
+
+async fn photo(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(hash): Path<String>,
+) -> Result<Response, WebError> {
+    Ok(crate::http::serve_photo(state, u.user.clone(), hash, false).await?)
+}
+
+async fn thumb(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(hash): Path<String>,
+) -> Result<Response, WebError> {
+    Ok(crate::http::serve_photo(state, u.user.clone(), hash, true).await?)
+}

@@ -1,0 +1,243 @@
+//! The CS review pages over a real server: login with a session cookie, CSRF
+//! on every form, territory and office scoping, review decisions reaching the
+//! inspector's device.
+
+use bilan_e2e::{DEMO_PASSWORD, TestServer, device};
+use bilan_mobile::{NewFinding, NewRecommendation, SyncEngine};
+use bilan_shared::domain::{InspectionStatus, Rating, Severity, Urgency};
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Browser {
+    async fn login(base: &str, user: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{base}/connexion"))
+            .form(&[("username", user), ("password", DEMO_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "login redirects");
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        let cookie = set.split(';').next().unwrap().to_string();
+        Browser {
+            http,
+            base: base.to_string(),
+            cookie,
+        }
+    }
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+    fn csrf(html: &str) -> String {
+        let i = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+        html[i..i + 32].to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_the_comment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
+    let tr = a
+        .complexes()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.code.starts_with("OH-TR"))
+        .unwrap();
+    let sh = a
+        .complexes()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.code.starts_with("OMH-SH"))
+        .unwrap();
+    let id = a.start_inspection(tr.id).unwrap();
+    let other = a.start_inspection(sh.id).unwrap();
+    let fid = a
+        .add_finding(
+            id,
+            NewFinding {
+                component: "B3010".into(),
+                title: "Membrane fissurée".into(),
+                location: "Toit".into(),
+                severity: Severity::Major,
+                description: String::new(),
+            },
+        )
+        .unwrap();
+    a.add_recommendation(
+        id,
+        fid,
+        NewRecommendation {
+            work: "Réfection de la toiture".into(),
+            urgency: Urgency::WithinYear,
+            quantity: 100.0,
+            unit: "m²".into(),
+            unit_cost: 150.0,
+        },
+    )
+    .unwrap();
+    SyncEngine::new(&a).sync().await.unwrap();
+    SyncEngine::new(&b).sync().await.unwrap();
+    a.rate(id, "B3010", Rating::D).unwrap();
+    b.rate(id, "B3010", Rating::C).unwrap();
+    SyncEngine::new(&a).sync().await.unwrap();
+    SyncEngine::new(&b).sync().await.unwrap();
+
+    // Not signed in: redirected to the login page.
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = anon
+        .get(format!("{}/inspections", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = anon
+        .post(format!("{}/connexion", server.url()))
+        .form(&[("username", "responsable"), ("password", "faux")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("mot de passe incorrect"));
+
+    let m = Browser::login(&server.url(), "responsable").await;
+    let (st, home) = m.get("/").await;
+    assert_eq!(st, 200);
+    assert!(
+        home.contains("Office d'habitation de Trois-Rivières") && home.contains("<svg"),
+        "overview with chart"
+    );
+    let (_, list) = m.get("/inspections?conflicts=oui").await;
+    assert!(
+        list.contains("Inspections (1)") && list.contains(&id.to_string()),
+        "conflict filter"
+    );
+    let (_, list) = m
+        .get(&format!("/inspections?office={}", tr.office_id))
+        .await;
+    assert!(
+        list.contains(&id.to_string()) && !list.contains(&other.to_string()),
+        "office filter"
+    );
+    let (st, detail) = m.get(&format!("/inspections/{id}")).await;
+    assert_eq!(st, 200);
+    assert!(
+        detail.contains("Membrane fissurée") && detail.contains("15\u{a0}000\u{a0}$"),
+        "findings and cost"
+    );
+    assert!(
+        detail.contains("Conflits (1)")
+            && detail.contains("Julie Tremblay")
+            && detail.contains("Marc Gagnon")
+    );
+    let csrf = Browser::csrf(&detail);
+
+    // A form without the CSRF token changes nothing.
+    let (st, _) = m
+        .post(
+            &format!("/inspections/{id}/revision"),
+            &[("csrf", "00"), ("status", "approuvee")],
+        )
+        .await;
+    assert_eq!(st, 403);
+    // Resolve the conflict with Marc's value, then return with a comment.
+    let i = detail.find("name=\"value_id\" value=\"").unwrap() + 23;
+    let value_id = &detail[i..detail[i..].find('"').unwrap() + i];
+    let (st, _) = m
+        .post(
+            &format!("/inspections/{id}/conflit"),
+            &[
+                ("csrf", &csrf),
+                ("path", "components/B3010/rating"),
+                ("value_id", value_id),
+            ],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let (st, _) = m
+        .post(
+            &format!("/inspections/{id}/revision"),
+            &[
+                ("csrf", &csrf),
+                ("status", "retournee"),
+                ("comment", "Ajoutez une photo du toit."),
+            ],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let (_, detail) = m.get(&format!("/inspections/{id}")).await;
+    assert!(!detail.contains("Conflits (") && detail.contains("Retournée par le CS"));
+
+    SyncEngine::new(&a).sync().await.unwrap();
+    let d = a.inspection(id).unwrap();
+    assert_eq!(d.status, InspectionStatus::Returned);
+    assert_eq!(
+        d.review.comments.last().unwrap().text,
+        "Ajoutez une photo du toit."
+    );
+    assert!(a.conflicts(id).unwrap().is_empty());
+
+    // Office reader: their office only, whatever URL they type; no review forms.
+    let reader = Browser::login(&server.url(), "lecteur-tr").await;
+    let (st, own) = reader.get(&format!("/inspections/{id}")).await;
+    assert_eq!(st, 200);
+    assert!(!own.contains("/revision"), "read-only");
+    let (st, _) = reader.get(&format!("/inspections/{other}")).await;
+    assert_eq!(st, 403);
+    let (_, list) = reader.get("/inspections").await;
+    assert!(!list.contains(&other.to_string()));
+    let csrf = Browser::csrf(&own);
+    let (st, _) = reader
+        .post(
+            &format!("/inspections/{id}/revision"),
+            &[("csrf", &csrf), ("status", "approuvee")],
+        )
+        .await;
+    assert_eq!(st, 403, "readers cannot review");
+
+    // Logging out revokes the session.
+    let (st, _) = m
+        .post(
+            "/deconnexion",
+            &[("csrf", &Browser::csrf(&m.get("/").await.1))],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let (st, _) = m.get("/").await;
+    assert_eq!(st, 303);
+}
