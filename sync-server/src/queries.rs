@@ -295,3 +295,170 @@ pub fn offices(
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
+
+/// Rates of the CS used by the activity statement. Unverified figures: settings,
+/// not constants; these are only the defaults until the CS sets its own.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rates {
+    /// $ per hour of service on site.
+    pub hourly: f64,
+    /// $ per hour of travel.
+    pub travel_hourly: f64,
+    /// $ per kilometre.
+    pub per_km: f64,
+    /// Compensation, as a fraction of the fees (0.10 = 10 %).
+    pub compensation: f64,
+}
+
+impl Default for Rates {
+    fn default() -> Self {
+        Self {
+            hourly: 75.0,
+            travel_hourly: 45.0,
+            per_km: 0.55,
+            compensation: 0.10,
+        }
+    }
+}
+
+/// Reads the territory's rates (defaults where unset).
+pub fn rates(conn: &rusqlite::Connection, user: &UserInfo) -> Result<Rates, StoreError> {
+    let (territory, _) = scope(user)?;
+    let json: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+        "SELECT value FROM meta WHERE key = ?1",
+        [format!("rates:{territory}")],
+        |r| r.get(0),
+    ))?;
+    Ok(json
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default())
+}
+
+/// Saves the territory's rates.
+pub fn set_rates(
+    conn: &rusqlite::Connection,
+    user: &UserInfo,
+    r: &Rates,
+) -> Result<(), StoreError> {
+    let (territory, _) = scope(user)?;
+    if [r.hourly, r.travel_hourly, r.per_km, r.compensation]
+        .iter()
+        .any(|v| !v.is_finite() || *v < 0.0)
+        || r.compensation > 1.0
+    {
+        return Err(StoreError::BadRequest(
+            "taux invalides : nombres positifs, compensation entre 0 et 1".into(),
+        ));
+    }
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        rusqlite::params![format!("rates:{territory}"), serde_json::to_string(r).unwrap_or_default()],
+    )?;
+    Ok(())
+}
+
+/// One line of the works plan: recommended work of a complex due in a year.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PlanLine {
+    pub office: String,
+    pub complex: String,
+    pub year: i64,
+    pub work: String,
+    pub urgency: String,
+    pub cost: f64,
+}
+
+/// Recommended work of the latest inspection of each complex, placed in the
+/// year its urgency gives (year of the inspection + years until due).
+pub fn works_plan(
+    conn: &rusqlite::Connection,
+    user: &UserInfo,
+) -> Result<Vec<PlanLine>, StoreError> {
+    let (territory, office) = scope(user)?;
+    let mut stmt = conn.prepare_cached(
+        "WITH latest AS (
+           SELECT s.doc_id, s.created_at, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
+           FROM inspection_summary s WHERE s.territory_id = ?1 AND (?2 IS NULL OR s.office_id = ?2))
+         SELECT o.name, c.name, CAST(strftime('%Y', l.created_at / 1000, 'unixepoch') AS INTEGER), r.work, r.urgency, r.cost
+         FROM latest l JOIN inspection_summary s ON s.doc_id = l.doc_id
+         JOIN recommendations r ON r.doc_id = l.doc_id
+         JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
+         WHERE l.rn = 1 ORDER BY o.name, c.name",
+    )?;
+    let rows = stmt
+        .query_map(rusqlite::params![territory, office], |r| {
+            let urgency: String = r.get(4)?;
+            let offset = bilan_shared::domain::Urgency::from_code(&urgency)
+                .map(|u| u.years_until_due())
+                .unwrap_or(0);
+            Ok(PlanLine {
+                office: r.get(0)?,
+                complex: r.get(1)?,
+                year: r.get::<_, i64>(2)? + i64::from(offset),
+                work: r.get(3)?,
+                urgency: bilan_shared::domain::Urgency::from_code(&urgency)
+                    .map(|u| u.label_fr().to_string())
+                    .unwrap_or(urgency),
+                cost: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// One office's line of the activity statement.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ActivityLine {
+    pub office: String,
+    pub visits: u32,
+    pub hours: f64,
+    pub travel_hours: f64,
+    pub km: f64,
+    pub expenses: f64,
+    pub fees: f64,
+    pub travel_fees: f64,
+    pub travel_costs: f64,
+    pub compensation: f64,
+    pub total: f64,
+}
+
+/// The activity statement (relevé des activités) for visits dated in `[from, to]` (ISO dates).
+pub fn activity(
+    conn: &rusqlite::Connection,
+    user: &UserInfo,
+    from: &str,
+    to: &str,
+    rates: &Rates,
+) -> Result<Vec<ActivityLine>, StoreError> {
+    let (territory, office) = scope(user)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.name, COUNT(*), SUM(v.hours_on_site), SUM(v.travel_hours), SUM(v.km), SUM(v.expenses)
+         FROM site_visits v JOIN inspection_summary s ON s.doc_id = v.doc_id JOIN offices o ON o.id = s.office_id
+         WHERE v.territory_id = ?1 AND (?2 IS NULL OR s.office_id = ?2) AND v.date >= ?3 AND v.date <= ?4
+         GROUP BY o.id ORDER BY o.name",
+    )?;
+    let rows = stmt
+        .query_map(rusqlite::params![territory, office, from, to], |r| {
+            let (hours, travel_hours, km, expenses): (f64, f64, f64, f64) =
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+            let fees = hours * rates.hourly;
+            let travel_fees = travel_hours * rates.travel_hourly;
+            let travel_costs = km * rates.per_km + expenses;
+            let compensation = (fees + travel_fees) * rates.compensation;
+            Ok(ActivityLine {
+                office: r.get(0)?,
+                visits: r.get(1)?,
+                hours,
+                travel_hours,
+                km,
+                expenses,
+                fees,
+                travel_fees,
+                travel_costs,
+                compensation,
+                total: fees + travel_fees + travel_costs + compensation,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

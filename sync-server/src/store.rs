@@ -116,6 +116,19 @@ pub trait Storage: Send + Sync + 'static {
         filter: &crate::queries::InspectionFilter,
         thresholds: &bilan_shared::domain::ConditionThresholds,
     ) -> Result<(Vec<crate::queries::InspectionRow>, u32)>;
+    /// The works plan (PPI draft) lines.
+    fn works_plan(&self, user: &UserInfo) -> Result<Vec<crate::queries::PlanLine>>;
+    /// The activity statement between two ISO dates.
+    fn activity(
+        &self,
+        user: &UserInfo,
+        from: &str,
+        to: &str,
+    ) -> Result<(Vec<crate::queries::ActivityLine>, crate::queries::Rates)>;
+    /// The CS's rates.
+    fn rates(&self, user: &UserInfo) -> Result<crate::queries::Rates>;
+    /// Changes the CS's rates (managers).
+    fn set_rates(&self, user: &UserInfo, rates: &crate::queries::Rates) -> Result<()>;
     /// Offices and inspectors the user may filter on.
     fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions>;
 }
@@ -983,6 +996,35 @@ impl Storage for SqliteStore {
             crate::queries::offices(&conn, user)?,
             crate::queries::inspectors(&conn, user)?,
         ))
+    }
+
+    fn works_plan(&self, user: &UserInfo) -> Result<Vec<crate::queries::PlanLine>> {
+        crate::queries::works_plan(&self.lock(), user)
+    }
+
+    fn activity(
+        &self,
+        user: &UserInfo,
+        from: &str,
+        to: &str,
+    ) -> Result<(Vec<crate::queries::ActivityLine>, crate::queries::Rates)> {
+        let conn = self.lock();
+        let rates = crate::queries::rates(&conn, user)?;
+        Ok((
+            crate::queries::activity(&conn, user, from, to, &rates)?,
+            rates,
+        ))
+    }
+
+    fn rates(&self, user: &UserInfo) -> Result<crate::queries::Rates> {
+        crate::queries::rates(&self.lock(), user)
+    }
+
+    fn set_rates(&self, user: &UserInfo, rates: &crate::queries::Rates) -> Result<()> {
+        if user.role != Role::Manager {
+            return Err(StoreError::Forbidden("réservé au responsable du CS".into()));
+        }
+        crate::queries::set_rates(&self.lock(), user, rates)
     }
 
     fn change_count(&self, territory: TerritoryId) -> Result<u64> {

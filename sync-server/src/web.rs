@@ -47,6 +47,13 @@ pub fn routes() -> Router<AppState> {
         .route("/inspections/{id}", get(inspection))
         .route("/inspections/{id}/revision", post(review))
         .route("/inspections/{id}/conflit", post(resolve))
+        .route("/plan", get(plan_page))
+        .route("/plan.csv", get(plan_csv))
+        .route("/releve", get(activity_page))
+        .route("/releve.csv", get(activity_csv))
+        .route("/avancement", get(progress_page))
+        .route("/avancement.csv", get(progress_csv))
+        .route("/parametres", get(settings_page).post(settings_submit))
         .route("/photos/{hash}", get(photo))
         .route("/photos/{hash}/vignette", get(thumb))
         .layer(axum::middleware::map_response(security_headers))
@@ -175,6 +182,10 @@ fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup {
                         strong { "Bilan — révision du CS" }
                         a href="/" { "Aperçu" }
                         a href="/inspections" { "Inspections" }
+                        a href="/plan" { "Plan de travaux" }
+                        a href="/releve" { "Relevé des activités" }
+                        a href="/avancement" { "Avancement BSI" }
+                        @if u.user.role == Role::Manager { a href="/parametres" { "Paramètres" } }
                         span.grow {}
                         span { (u.user.display_name) " (" (u.user.role.label_fr()) ")" }
                         form.inline method="post" action="/deconnexion" {
@@ -620,4 +631,346 @@ async fn thumb(
     Path(hash): Path<String>,
 ) -> Result<Response, WebError> {
     Ok(crate::http::serve_photo(state, u.user.clone(), hash, true).await?)
+}
+
+/// A number for French spreadsheets: comma decimal separator.
+fn csv_num(v: f64) -> String {
+    format!("{v:.2}").replace('.', ",")
+}
+
+/// A CSV download (`;`-separated, UTF-8 with BOM so spreadsheets read the accents).
+fn csv_response(name: &str, header: &[&str], rows: Vec<Vec<String>>) -> Result<Response, WebError> {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let internal = |_| WebError::Api(ApiError::internal());
+    w.write_record(header).map_err(internal)?;
+    for r in rows {
+        w.write_record(&r).map_err(internal)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|_| WebError::Api(ApiError::internal()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn plan_lines(
+    state: &AppState,
+    u: &WebUser,
+) -> Result<Vec<crate::queries::PlanLine>, WebError> {
+    let user = u.user.clone();
+    Ok(blocking(state, move |s| s.store.works_plan(&user)).await?)
+}
+
+async fn plan_page(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
+    let lines = plan_lines(&state, &u).await?;
+    let mut years: Vec<i64> = lines.iter().map(|l| l.year).collect();
+    years.sort();
+    years.dedup();
+    let mut offices: Vec<String> = lines.iter().map(|l| l.office.clone()).collect();
+    offices.dedup();
+    let total = |o: Option<&str>, y: Option<i64>| -> f64 {
+        lines
+            .iter()
+            .filter(|l| o.is_none_or(|o| l.office == o) && y.is_none_or(|y| l.year == y))
+            .map(|l| l.cost)
+            .sum()
+    };
+    let max_year = years
+        .iter()
+        .map(|y| total(None, Some(*y)))
+        .fold(0.0, f64::max)
+        .max(1.0);
+    Ok(page(
+        Some(&u),
+        "Plan de travaux",
+        html! {
+            h1 { "Plan pluriannuel d'intervention (ébauche)" }
+            p.noprint { a href="/plan.csv" { "Télécharger en CSV" } " — imprimez cette page pour une version papier." }
+            h2 { "Totaux par organisme et par année" }
+            table {
+                thead { tr { th { "Organisme" } @for y in &years { th.num { (y) } } th.num { "Total" } } }
+                tbody {
+                    @for o in &offices { tr { td { (o) } @for y in &years { td.num { (money(total(Some(o), Some(*y)))) } } td.num { strong { (money(total(Some(o), None))) } } } }
+                    tr { th { "Total" } @for y in &years { th.num { (money(total(None, Some(*y)))) } } th.num { (money(total(None, None))) } }
+                }
+            }
+            h2 { "Coût par année" }
+            svg width="560" height=(30 + 26 * years.len()) role="img" aria-label="Coût des travaux par année" {
+                @for (i, y) in years.iter().enumerate() {
+                    @let w = (400.0 * total(None, Some(*y)) / max_year) as i64;
+                    text x="0" y=(20 + i * 26) font-size="14" { (y) }
+                    rect x="50" y=(6 + i * 26) width=(w.max(1)) height="18" fill="#0b5394" {}
+                    text x=(56 + w) y=(20 + i * 26) font-size="13" { (money(total(None, Some(*y)))) }
+                }
+            }
+            h2 { "Travaux par ensemble" }
+            table {
+                thead { tr { th { "Organisme" } th { "Ensemble" } th { "Année" } th { "Travaux" } th { "Urgence" } th.num { "Coût estimé" } } }
+                tbody { @for l in &lines { tr { td { (l.office) } td { (l.complex) } td { (l.year) } td { (l.work) } td { (l.urgency) } td.num { (money(l.cost)) } } } }
+            }
+        },
+    ))
+}
+
+async fn plan_csv(State(state): State<AppState>, u: WebUser) -> Result<Response, WebError> {
+    let lines = plan_lines(&state, &u).await?;
+    let rows = lines
+        .into_iter()
+        .map(|l| {
+            vec![
+                l.office,
+                l.complex,
+                l.year.to_string(),
+                l.work,
+                l.urgency,
+                csv_num(l.cost),
+            ]
+        })
+        .collect();
+    csv_response(
+        "plan-de-travaux.csv",
+        &[
+            "organisme",
+            "ensemble",
+            "annee",
+            "travaux",
+            "urgence",
+            "cout_estime",
+        ],
+        rows,
+    )
+}
+
+#[derive(Deserialize)]
+struct Period {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl Period {
+    /// Defaults to the current calendar year.
+    fn bounds(&self) -> (String, String) {
+        let year = &date(bilan_shared::doc::now_ms())[..4];
+        let ok = |d: &Option<String>| {
+            d.clone()
+                .filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-')
+        };
+        (
+            ok(&self.from).unwrap_or(format!("{year}-01-01")),
+            ok(&self.to).unwrap_or(format!("{year}-12-31")),
+        )
+    }
+}
+
+async fn activity_data(
+    state: &AppState,
+    u: &WebUser,
+    p: &Period,
+) -> Result<
+    (
+        Vec<crate::queries::ActivityLine>,
+        crate::queries::Rates,
+        String,
+        String,
+    ),
+    WebError,
+> {
+    let (from, to) = p.bounds();
+    let (user, f2, t2) = (u.user.clone(), from.clone(), to.clone());
+    let (lines, rates) = blocking(state, move |s| s.store.activity(&user, &f2, &t2)).await?;
+    Ok((lines, rates, from, to))
+}
+
+async fn activity_page(
+    State(state): State<AppState>,
+    u: WebUser,
+    Query(p): Query<Period>,
+) -> Result<Markup, WebError> {
+    let (lines, rates, from, to) = activity_data(&state, &u, &p).await?;
+    let sum = |f: fn(&crate::queries::ActivityLine) -> f64| lines.iter().map(f).sum::<f64>();
+    Ok(page(
+        Some(&u),
+        "Relevé des activités",
+        html! {
+            h1 { "Relevé des activités du " (from) " au " (to) }
+            form.noprint method="get" action="/releve" {
+                "Du " input type="date" name="from" value=(from); " au " input type="date" name="to" value=(to); " " button type="submit" { "Afficher" }
+                " " a href={ "/releve.csv?from=" (from) "&to=" (to) } { "Télécharger en CSV" }
+            }
+            p.muted { "Taux : " (money(rates.hourly)) "/h de service, " (money(rates.travel_hourly)) "/h de déplacement, " (format!("{:.2}", rates.per_km)) " $/km, compensation " (format!("{:.0}", rates.compensation * 100.0)) " %." }
+            table {
+                thead { tr { th { "Organisme" } th.num { "Visites" } th.num { "Heures de service" } th.num { "Heures de déplacement" } th.num { "km" } th.num { "Honoraires (services)" } th.num { "Honoraires (déplacement)" } th.num { "Frais de déplacement" } th.num { "Compensation" } th.num { "Total" } } }
+                tbody {
+                    @for l in &lines { tr { td { (l.office) } td.num { (l.visits) } td.num { (format!("{:.2}", l.hours)) } td.num { (format!("{:.2}", l.travel_hours)) } td.num { (format!("{:.0}", l.km)) }
+                        td.num { (money(l.fees)) } td.num { (money(l.travel_fees)) } td.num { (money(l.travel_costs)) } td.num { (money(l.compensation)) } td.num { strong { (money(l.total)) } } } }
+                    tr { th { "Total" } th {} th.num { (format!("{:.2}", sum(|l| l.hours))) } th.num { (format!("{:.2}", sum(|l| l.travel_hours))) } th.num { (format!("{:.0}", sum(|l| l.km))) }
+                        th.num { (money(sum(|l| l.fees))) } th.num { (money(sum(|l| l.travel_fees))) } th.num { (money(sum(|l| l.travel_costs))) } th.num { (money(sum(|l| l.compensation))) } th.num { (money(sum(|l| l.total))) } }
+                }
+            }
+        },
+    ))
+}
+
+async fn activity_csv(
+    State(state): State<AppState>,
+    u: WebUser,
+    Query(p): Query<Period>,
+) -> Result<Response, WebError> {
+    let (lines, _, from, to) = activity_data(&state, &u, &p).await?;
+    let rows = lines
+        .into_iter()
+        .map(|l| {
+            vec![
+                l.office,
+                l.visits.to_string(),
+                csv_num(l.hours),
+                csv_num(l.travel_hours),
+                csv_num(l.km),
+                csv_num(l.expenses),
+                csv_num(l.fees),
+                csv_num(l.travel_fees),
+                csv_num(l.travel_costs),
+                csv_num(l.compensation),
+                csv_num(l.total),
+            ]
+        })
+        .collect();
+    csv_response(
+        &format!("releve-des-activites-{from}-{to}.csv"),
+        &[
+            "organisme",
+            "visites",
+            "heures_service",
+            "heures_deplacement",
+            "km",
+            "frais",
+            "honoraires_services",
+            "honoraires_deplacement",
+            "frais_deplacement",
+            "compensation",
+            "total",
+        ],
+        rows,
+    )
+}
+
+async fn progress_rows(
+    state: &AppState,
+    u: &WebUser,
+) -> Result<Vec<crate::queries::OfficeOverview>, WebError> {
+    let user = u.user.clone();
+    Ok(blocking(state, move |s| {
+        s.store.overview(&user, &ConditionThresholds::default())
+    })
+    .await?)
+}
+
+async fn progress_page(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
+    let rows = progress_rows(&state, &u).await?;
+    Ok(page(
+        Some(&u),
+        "Avancement des BSI",
+        html! {
+            h1 { "Avancement des BSI (cycle de 5 ans)" }
+            p.noprint { a href="/avancement.csv" { "Télécharger en CSV pour la SHQ" } }
+            table {
+                thead { tr { th { "Organisme" } th.num { "Ensembles à inspecter" } th.num { "Inspectés" } th.num { "Approuvés" } th.num { "% approuvés" } } }
+                tbody { @for r in &rows { tr { td { (r.office) } td.num { (r.complexes) } td.num { (r.inspected) } td.num { (r.approved) }
+                    td.num { (format!("{:.0}", 100.0 * f64::from(r.approved) / f64::from(r.complexes.max(1)))) " %" } } } }
+            }
+        },
+    ))
+}
+
+async fn progress_csv(State(state): State<AppState>, u: WebUser) -> Result<Response, WebError> {
+    let rows = progress_rows(&state, &u)
+        .await?
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.office,
+                r.complexes.to_string(),
+                r.inspected.to_string(),
+                r.approved.to_string(),
+            ]
+        })
+        .collect();
+    csv_response(
+        "avancement-bsi.csv",
+        &[
+            "organisme",
+            "ensembles_a_inspecter",
+            "inspectes",
+            "approuves",
+        ],
+        rows,
+    )
+}
+
+async fn settings_page(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
+    let user = u.user.clone();
+    let r = blocking(&state, move |s| s.store.rates(&user)).await?;
+    Ok(settings_form(&u, &r, None))
+}
+
+fn settings_form(u: &WebUser, r: &crate::queries::Rates, msg: Option<&str>) -> Markup {
+    page(
+        Some(u),
+        "Paramètres",
+        html! {
+            h1 { "Paramètres du CS" }
+            form method="post" action="/parametres" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                p { label { "Taux horaire de service ($/h) " input name="hourly" value=(r.hourly); } }
+                p { label { "Taux horaire de déplacement ($/h) " input name="travel_hourly" value=(r.travel_hourly); } }
+                p { label { "Frais par kilomètre ($/km) " input name="per_km" value=(r.per_km); } }
+                p { label { "Compensation (fraction des honoraires, 0,10 = 10 %) " input name="compensation" value=(r.compensation); } }
+                button type="submit" { "Enregistrer" }
+                @if let Some(m) = msg { p role="status" { (m) } }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    csrf: String,
+    hourly: String,
+    travel_hourly: String,
+    per_km: String,
+    compensation: String,
+}
+
+async fn settings_submit(
+    State(state): State<AppState>,
+    u: WebUser,
+    Form(f): Form<SettingsForm>,
+) -> Result<Markup, WebError> {
+    check_csrf(&u, &f.csrf)?;
+    let n = |s: &str| {
+        s.trim()
+            .replace(',', ".")
+            .parse::<f64>()
+            .map_err(|_| ApiError::bad_request(format!("« {s} » n'est pas un nombre.")))
+    };
+    let rates = crate::queries::Rates {
+        hourly: n(&f.hourly)?,
+        travel_hourly: n(&f.travel_hourly)?,
+        per_km: n(&f.per_km)?,
+        compensation: n(&f.compensation)?,
+    };
+    let (user, r2) = (u.user.clone(), rates.clone());
+    blocking(&state, move |s| s.store.set_rates(&user, &r2)).await?;
+    Ok(settings_form(&u, &rates, Some("Paramètres enregistrés.")))
 }

@@ -230,6 +230,80 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
         .await;
     assert_eq!(st, 403, "readers cannot review");
 
+    // Reports: works plan, activity statement and BSI progress, checked against the data.
+    a.add_visit(
+        id,
+        bilan_shared::doc::SiteVisit {
+            id: bilan_shared::ids::VisitId::new(),
+            date: "2026-06-01".into(),
+            inspector: a.user().unwrap().unwrap().id,
+            hours_on_site: 2.5,
+            travel_hours: 1.0,
+            km: 80.0,
+            expenses: 20.0,
+        },
+    )
+    .unwrap();
+    SyncEngine::new(&a).sync().await.unwrap();
+    let (st, plan) = m.get("/plan").await;
+    assert_eq!(st, 200);
+    assert!(plan.contains("Réfection de la toiture") && plan.contains("<svg"));
+    let (_, csv) = m.get("/plan.csv").await;
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines[0],
+        "organisme;ensemble;annee;travaux;urgence;cout_estime"
+    );
+    assert_eq!(lines.len(), 2);
+    assert!(lines[1].ends_with(";15000,00"), "{}", lines[1]);
+    let (_, csv) = m.get("/releve.csv?from=2026-01-01&to=2026-12-31").await;
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(';').collect();
+    // 2.5 h × 75 + 1 h × 45 + (80 km × 0.55 + 20) + 10 % of the fees.
+    assert_eq!(
+        &row[1..],
+        [
+            "1", "2,50", "1,00", "80,00", "20,00", "187,50", "45,00", "64,00", "23,25", "319,75"
+        ]
+    );
+    let (_, html) = m.get("/parametres").await;
+    let (st, _) = m
+        .post(
+            "/parametres",
+            &[
+                ("csrf", &Browser::csrf(&html)),
+                ("hourly", "80"),
+                ("travel_hourly", "45"),
+                ("per_km", "0,55"),
+                ("compensation", "0,10"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, csv) = m.get("/releve.csv?from=2026-01-01&to=2026-12-31").await;
+    assert!(
+        csv.lines().nth(1).unwrap().contains(";200,00;"),
+        "rates come from the settings"
+    );
+    let (_, csv) = m.get("/avancement.csv").await;
+    let tr_line = csv
+        .lines()
+        .find(|l| l.starts_with("Office d'habitation de Trois-Rivières"))
+        .unwrap();
+    assert_eq!(tr_line, "Office d'habitation de Trois-Rivières;8;1;0");
+    let (st, _) = reader
+        .post(
+            "/parametres",
+            &[
+                ("csrf", &csrf),
+                ("hourly", "1"),
+                ("travel_hourly", "1"),
+                ("per_km", "1"),
+                ("compensation", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 403, "readers cannot change the rates");
+
     // Logging out revokes the session.
     let (st, _) = m
         .post(
