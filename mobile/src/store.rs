@@ -249,22 +249,24 @@ impl DeviceStore {
     pub fn apply_reference(&self, r: &ReferenceResponse) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        for o in &r.offices {
+        let put = |table: &str, id: String, json: String| {
             tx.execute(
-                "INSERT OR REPLACE INTO offices (id, json) VALUES (?1, ?2)",
-                params![
-                    o.id.to_string(),
-                    serde_json::to_string(o).unwrap_or_default()
-                ],
+                &format!("INSERT OR REPLACE INTO {table} (id, json) VALUES (?1, ?2)"),
+                params![id, json],
+            )
+        };
+        for o in &r.offices {
+            put(
+                "offices",
+                o.id.to_string(),
+                serde_json::to_string(o).unwrap_or_default(),
             )?;
         }
         for c in &r.complexes {
-            tx.execute(
-                "INSERT OR REPLACE INTO complexes (id, json) VALUES (?1, ?2)",
-                params![
-                    c.id.to_string(),
-                    serde_json::to_string(c).unwrap_or_default()
-                ],
+            put(
+                "complexes",
+                c.id.to_string(),
+                serde_json::to_string(c).unwrap_or_default(),
             )?;
         }
         tx.execute(
@@ -279,26 +281,27 @@ impl DeviceStore {
         Ok(())
     }
 
-    /// Cached offices, by name.
-    pub fn offices(&self) -> Result<Vec<Office>> {
+    /// Every cached reference row of a table (`offices` or `complexes`).
+    fn json_rows<T: serde::de::DeserializeOwned>(&self, table: &str) -> Result<Vec<T>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT json FROM offices")?;
-        let mut v: Vec<Office> = stmt
+        let mut stmt = conn.prepare_cached(&format!("SELECT json FROM {table}"))?;
+        let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .filter_map(|j| j.ok().and_then(|j| serde_json::from_str(&j).ok()))
             .collect();
+        Ok(rows)
+    }
+
+    /// Cached offices, by name.
+    pub fn offices(&self) -> Result<Vec<Office>> {
+        let mut v: Vec<Office> = self.json_rows("offices")?;
         v.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(v)
     }
 
-    /// Cached complexes, by office then name.
+    /// Cached complexes, by office then code.
     pub fn complexes(&self) -> Result<Vec<Complex>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT json FROM complexes")?;
-        let mut v: Vec<Complex> = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .filter_map(|j| j.ok().and_then(|j| serde_json::from_str(&j).ok()))
-            .collect();
+        let mut v: Vec<Complex> = self.json_rows("complexes")?;
         v.sort_by(|a, b| (a.office_id, &a.code).cmp(&(b.office_id, &b.code)));
         Ok(v)
     }

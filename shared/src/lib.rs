@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod conflicts;
 pub mod doc;
 pub mod domain;
+pub mod fmt;
 pub mod ids;
 pub mod protocol;
 

@@ -157,7 +157,7 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
     let (st, detail) = m.get(&format!("/inspections/{id}")).await;
     assert_eq!(st, 200);
     assert!(
-        detail.contains("Membrane fissurée") && detail.contains("15\u{a0}000\u{a0}$"),
+        detail.contains("Membrane fissurée") && detail.contains("15\u{202f}000\u{a0}$"),
         "findings and cost"
     );
     assert!(

@@ -91,45 +91,14 @@ pub fn ago(ms: i64, now: i64) -> String {
     }
 }
 
-/// A date `AAAA-MM-JJ` from epoch milliseconds (UTC).
-pub fn date(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    // Civil-from-days (Howard Hinnant), no time-zone database needed.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{:02}-{:02}", if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Dollars with a thin space between thousands: `12 345 $`.
-pub fn money(v: f64) -> String {
-    let n = v.round() as i64;
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push('\u{202f}');
-        }
-        out.push(c);
-    }
-    format!("{}{out} $", if n < 0 { "-" } else { "" })
-}
+pub use bilan_shared::fmt::{iso_date as date, money};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn dates_money_and_relative_times_read_naturally_in_french() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(1_795_346_304_420), "2026-11-22");
-        assert_eq!(money(1_234_567.4), "1\u{202f}234\u{202f}567 $");
+    fn relative_times_read_naturally_in_french() {
         assert_eq!(ago(0, 120_000), "il y a 2 min");
     }
 }

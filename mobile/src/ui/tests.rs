@@ -176,7 +176,7 @@ fn complex_screen_shows_facts_history_and_start_button() {
     f.store.start_inspection(f.complexes[0]).unwrap();
     let html = render(&f, Some(Screen::Complex(f.complexes[0])));
     assert!(html.contains("Logements : 24") && html.contains("Année de construction : 1975"));
-    assert!(html.contains("1\u{202f}000\u{202f}000 $"));
+    assert!(html.contains("1\u{202f}000\u{202f}000\u{a0}$"));
     assert!(html.contains("Commencer une inspection") && html.contains("En cours"));
 }
 

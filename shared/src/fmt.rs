@@ -1,0 +1,47 @@
+//! French display formats shared by the app's screens and the review pages,
+//! so a date or an amount reads the same everywhere.
+
+/// `AAAA-MM-JJ` (UTC) from milliseconds since the epoch, without a time-zone database.
+pub fn iso_date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Whole dollars the French way: narrow no-break spaces between thousands and
+/// a no-break space before the sign, `12 345 $`.
+pub fn money(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    format!("{}{out}\u{a0}$", if n < 0 { "-" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_amounts_read_the_french_way() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(1_795_346_304_420), "2026-11-22");
+        assert_eq!(iso_date(951_782_400_000), "2000-02-29");
+        assert_eq!(money(1_234_567.4), "1\u{202f}234\u{202f}567\u{a0}$");
+        assert_eq!(money(-5.0), "-5\u{a0}$");
+    }
+}
