@@ -2,11 +2,13 @@
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test Bilan
 # (Rust itself comes from rustup): C toolchain, the WebKitGTK stack of the
 # Dioxus desktop window, and for the desktop end-to-end test a virtual X
-# server, xdotool, ImageMagick and the desktop portal (file chooser).
+# server, xdotool, ImageMagick and the desktop portal (file chooser); for the
+# browser tests of the review pages, Debian's chromium and Node.js.
 set -euo pipefail
 pkgs=(build-essential pkg-config curl libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev
   libjavascriptcoregtk-4.1-dev libssl-dev xvfb xdotool imagemagick x11-utils dbus dbus-x11
-  xdg-desktop-portal xdg-desktop-portal-gtk)
+  xdg-desktop-portal xdg-desktop-portal-gtk chromium)
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,133 @@
+// Browser tests of the CS review pages: Debian's chromium driven by
+// playwright-core against a real server seeded with the demo, with an
+// inspection synced by a real device (the bilan-device CLI). Screenshots of
+// every page go to target/screens/web-*.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const root = resolve(import.meta.dirname, '../..');
+const bin = join(root, 'target/debug');
+const shots = join(root, 'target/screens');
+mkdirSync(shots, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), 'bilan-browser-'));
+const port = 18400 + Math.floor(Math.random() * 500);
+const url = `http://127.0.0.1:${port}`;
+let server, browser;
+
+const device = (dir, ...args) =>
+  execFileSync(join(bin, 'bilan-device'), ['--data', join(work, dir), ...args], {
+    env: { ...process.env, BILAN_PASSWORD: 'bilan-demo' },
+  }).toString();
+
+async function waitForServer() {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('le serveur ne répond pas');
+}
+
+let inspection, otherOffice;
+before(async () => {
+  execFileSync(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), 'demo']);
+  server = spawn(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), '--listen', `127.0.0.1:${port}`, 'serve'], { stdio: 'ignore' });
+  await waitForServer();
+  // A real device makes and syncs inspections: one in Trois-Rivières with a finding, one elsewhere.
+  device('dev', 'login', '--server', url, '--user', 'inspecteur1');
+  const complexes = device('dev', 'complexes').trim().split('\n').map((l) => l.split('\t'));
+  const tr = complexes.find((c) => c[1].startsWith('OH-TR'));
+  const sh = complexes.find((c) => c[1].startsWith('OMH-SH'));
+  inspection = device('dev', 'start', tr[0]).trim();
+  otherOffice = device('dev', 'start', sh[0]).trim();
+  device('dev', 'rate', inspection, 'B3010', 'D');
+  const finding = device('dev', 'finding', inspection, '--component', 'B3010', '--title', 'Membrane fissurée', '--severity', 'majeure').trim();
+  device('dev', 'recommend', inspection, finding, '--work', 'Réfection de la toiture', '--urgency', 'moins_1_an', '--quantity', '100', '--unit', 'm²', '--unit-cost', '150');
+  device('dev', 'sync');
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGKILL');
+});
+
+async function login(user) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${url}/connexion`);
+  await page.fill('#username', user);
+  await page.fill('#password', 'bilan-demo');
+  await Promise.all([page.waitForURL(`${url}/`), page.click('button[type=submit]')]);
+  return page;
+}
+
+async function download(page, link) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`a[href^="${link}"]`)]);
+  const path = join(work, dl.suggestedFilename());
+  await dl.saveAs(path);
+  return readFileSync(path, 'utf8').replace(/^\uFEFF/, '').trim().split('\n').map((l) => l.split(';'));
+}
+
+test('the manager filters, opens a synced inspection, returns it with a comment that reaches the device, and downloads each CSV', async () => {
+  const page = await login('responsable');
+  assert.match(await page.textContent('h1'), /Aperçu du territoire/);
+  await page.screenshot({ path: join(shots, 'web-01-apercu.png'), fullPage: true });
+
+  await page.goto(`${url}/inspections`);
+  await page.selectOption('select[name=status]', 'en_cours');
+  await Promise.all([page.waitForURL(/status=en_cours/), page.click('form[action="/inspections"] button')]);
+  assert.match(await page.textContent('h1'), /Inspections \(2\)/);
+  await page.screenshot({ path: join(shots, 'web-02-inspections.png'), fullPage: true });
+
+  await Promise.all([page.waitForURL(new RegExp(inspection)), page.click(`a[href="/inspections/${inspection}"]`)]);
+  assert.ok((await page.content()).includes('Membrane fissurée'));
+  await page.screenshot({ path: join(shots, 'web-03-inspection.png'), fullPage: true });
+  await page.fill('#comment', 'Ajoutez une photo du toit.');
+  await Promise.all([page.waitForURL(new RegExp(`${inspection}$`)), page.click('button[value=retournee]')]);
+  assert.ok((await page.content()).includes('Retournée par le CS'));
+
+  device('dev', 'sync');
+  const doc = JSON.parse(device('dev', 'show', inspection));
+  assert.equal(doc.status, 'retournee');
+  assert.equal(doc.review.comments.at(-1).text, 'Ajoutez une photo du toit.');
+
+  await page.goto(`${url}/plan`);
+  await page.screenshot({ path: join(shots, 'web-04-plan.png'), fullPage: true });
+  const plan = await download(page, '/plan.csv');
+  assert.deepEqual(plan[0], ['organisme', 'ensemble', 'annee', 'travaux', 'urgence', 'cout_estime']);
+  const total = plan.slice(1).reduce((s, r) => s + Number(r[5].replace(',', '.')), 0);
+  assert.equal(total, 15000);
+
+  await page.goto(`${url}/releve`);
+  await page.screenshot({ path: join(shots, 'web-05-releve.png'), fullPage: true });
+  const releve = await download(page, '/releve.csv');
+  assert.equal(releve[0][0], 'organisme');
+
+  await page.goto(`${url}/avancement`);
+  await page.screenshot({ path: join(shots, 'web-06-avancement.png'), fullPage: true });
+  const progress = await download(page, '/avancement.csv');
+  const complexes = progress.slice(1).reduce((s, r) => s + Number(r[1]), 0);
+  const inspected = progress.slice(1).reduce((s, r) => s + Number(r[2]), 0);
+  assert.equal(complexes, 20);
+  assert.equal(inspected, 2);
+});
+
+test("an office reader typing another office's inspection URL is refused", async () => {
+  const page = await login('lecteur-tr');
+  const own = await page.goto(`${url}/inspections/${inspection}`);
+  assert.equal(own.status(), 200);
+  assert.ok(!(await page.content()).includes('/revision'));
+  const other = await page.goto(`${url}/inspections/${otherOffice}`);
+  assert.equal(other.status(), 403);
+  await page.screenshot({ path: join(shots, 'web-07-lecteur-refuse.png') });
+});
