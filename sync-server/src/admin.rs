@@ -64,6 +64,15 @@ pub fn import_offices(
     territory: TerritoryId,
     csv_text: &str,
 ) -> Result<usize, ImportError> {
+    let rows = parse_offices(csv_text)?;
+    for (code, name) in &rows {
+        store.create_office(territory, code, name)?;
+    }
+    Ok(rows.len())
+}
+
+/// Checks an offices CSV without writing anything (the import preview).
+pub fn parse_offices(csv_text: &str) -> Result<Vec<(String, String)>, ImportError> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(csv_text.as_bytes());
@@ -89,10 +98,7 @@ pub fn import_offices(
     if !errors.is_empty() {
         return Err(ImportError::Lines(errors));
     }
-    for (code, name) in &rows {
-        store.create_office(territory, code, name)?;
-    }
-    Ok(rows.len())
+    Ok(rows)
 }
 
 /// Imports complexes; `organisme` is an office code of the territory.
@@ -101,6 +107,20 @@ pub fn import_complexes(
     territory: TerritoryId,
     csv_text: &str,
 ) -> Result<usize, ImportError> {
+    let rows = parse_complexes(store, territory, csv_text)?;
+    for c in &rows {
+        store.upsert_complex(c)?;
+    }
+    Ok(rows.len())
+}
+
+/// Checks a complexes CSV against the territory's offices without writing
+/// anything (the import preview).
+pub fn parse_complexes(
+    store: &dyn Storage,
+    territory: TerritoryId,
+    csv_text: &str,
+) -> Result<Vec<Complex>, ImportError> {
     let offices = store.offices(territory)?;
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -181,10 +201,7 @@ pub fn import_complexes(
     if !errors.is_empty() {
         return Err(ImportError::Lines(errors));
     }
-    for c in &rows {
-        store.upsert_complex(c)?;
-    }
-    Ok(rows.len())
+    Ok(rows)
 }
 
 /// Password of every demo account (printed by the `demo` command).

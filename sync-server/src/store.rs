@@ -116,6 +116,8 @@ pub trait Storage: Send + Sync + 'static {
         filter: &crate::queries::InspectionFilter,
         thresholds: &bilan_shared::domain::ConditionThresholds,
     ) -> Result<(Vec<crate::queries::InspectionRow>, u32)>;
+    /// Accounts of the user's territory (administration page).
+    fn territory_users(&self, user: &UserInfo) -> Result<Vec<UserInfo>>;
     /// The works plan (PPI draft) lines.
     fn works_plan(&self, user: &UserInfo) -> Result<Vec<crate::queries::PlanLine>>;
     /// The activity statement between two ISO dates.
@@ -996,6 +998,18 @@ impl Storage for SqliteStore {
             crate::queries::offices(&conn, user)?,
             crate::queries::inspectors(&conn, user)?,
         ))
+    }
+
+    fn territory_users(&self, user: &UserInfo) -> Result<Vec<UserInfo>> {
+        let territory = Self::user_territory(user)?;
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {USER_COLS} FROM users u WHERE u.territory_id = ?1 ORDER BY u.role, u.display_name"
+        ))?;
+        let rows = stmt
+            .query_map([territory.to_string()], row_user)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn works_plan(&self, user: &UserInfo) -> Result<Vec<crate::queries::PlanLine>> {

@@ -54,6 +54,10 @@ pub fn routes() -> Router<AppState> {
         .route("/avancement", get(progress_page))
         .route("/avancement.csv", get(progress_csv))
         .route("/parametres", get(settings_page).post(settings_submit))
+        .route("/admin", get(admin_page))
+        .route("/admin/utilisateurs", post(admin_create_user))
+        .route("/admin/revoquer", post(admin_revoke))
+        .route("/admin/import", post(admin_import))
         .route("/photos/{hash}", get(photo))
         .route("/photos/{hash}/vignette", get(thumb))
         .layer(axum::middleware::map_response(security_headers))
@@ -185,7 +189,7 @@ fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup {
                         a href="/plan" { "Plan de travaux" }
                         a href="/releve" { "Relevé des activités" }
                         a href="/avancement" { "Avancement BSI" }
-                        @if u.user.role == Role::Manager { a href="/parametres" { "Paramètres" } }
+                        @if u.user.role == Role::Manager { a href="/parametres" { "Paramètres" } a href="/admin" { "Administration" } }
                         span.grow {}
                         span { (u.user.display_name) " (" (u.user.role.label_fr()) ")" }
                         form.inline method="post" action="/deconnexion" {
@@ -948,4 +952,249 @@ async fn settings_submit(
     let (user, r2) = (u.user.clone(), rates.clone());
     blocking(&state, move |s| s.store.set_rates(&user, &r2)).await?;
     Ok(settings_form(&u, &rates, Some("Paramètres enregistrés.")))
+}
+
+fn require_manager(u: &WebUser) -> Result<(), WebError> {
+    if u.user.role == Role::Manager {
+        Ok(())
+    } else {
+        Err(WebError::Api(ApiError::forbidden(
+            "Réservé au responsable du CS.",
+        )))
+    }
+}
+
+async fn admin_page(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    admin_view(&state, &u, None, html! {}).await
+}
+
+/// The administration page, with an optional message and an import preview.
+async fn admin_view(
+    state: &AppState,
+    u: &WebUser,
+    msg: Option<Result<String, String>>,
+    preview: Markup,
+) -> Result<Markup, WebError> {
+    let user = u.user.clone();
+    let (users, offices) = blocking(state, move |s| {
+        let t = user.territory_id.unwrap_or_default();
+        Ok((s.store.territory_users(&user)?, s.store.offices(t)?))
+    })
+    .await?;
+    Ok(page(
+        Some(u),
+        "Administration",
+        html! {
+            h1 { "Administration du territoire" }
+            @match &msg { Some(Ok(m)) => p role="status" { strong { (m) } }, Some(Err(m)) => p.error role="alert" { (m) }, None => {} }
+            h2 { "Utilisateurs" }
+            table {
+                thead { tr { th { "Utilisateur" } th { "Nom" } th { "Rôle" } th { "Organisme" } th {} } }
+                tbody { @for x in &users { tr {
+                    td { (x.username) } td { (x.display_name) } td { (x.role.label_fr()) }
+                    td { (x.office_id.and_then(|o| offices.iter().find(|of| of.id == o)).map(|o| o.name.clone()).unwrap_or_default()) }
+                    td { form.inline method="post" action="/admin/revoquer" {
+                        input type="hidden" name="csrf" value=(u.csrf); input type="hidden" name="username" value=(x.username);
+                        button type="submit" { "Révoquer ses sessions" } } }
+                } } }
+            }
+            h2 { "Nouvel utilisateur" }
+            form method="post" action="/admin/utilisateurs" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                label { "Utilisateur " input name="username" required; } " "
+                label { "Nom " input name="name" required; } " "
+                label { "Rôle " select name="role" { @for r in [Role::Inspector, Role::Manager, Role::OfficeReader] { option value=(r.code()) { (r.label_fr()) } } } } " "
+                label { "Organisme (lecteurs) " select name="office" { option value="" { "—" } @for o in &offices { option value=(o.code) { (o.name) } } } } " "
+                label { "Mot de passe (8 caractères ou plus) " input name="password" type="password" required minlength="8"; } " "
+                button type="submit" { "Créer" }
+            }
+            h2 { "Importer des organismes ou des ensembles (CSV)" }
+            p.muted { "Organismes : en-têtes " code { "code,nom" } ". Ensembles : " code { "code,nom,organisme,adresse,ville,logements,annee_construction,valeur_remplacement" } ". Rien n'est écrit avant la confirmation, et rien du tout si une ligne est en erreur." }
+            form method="post" action="/admin/import" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                select name="kind" { option value="organismes" { "Organismes" } option value="ensembles" { "Ensembles" } }
+                br; textarea name="csv" rows="8" cols="100" required {}
+                br; button type="submit" { "Aperçu" }
+            }
+            (preview)
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewUserForm {
+    csrf: String,
+    username: String,
+    name: String,
+    role: String,
+    office: Option<String>,
+    password: String,
+}
+
+async fn admin_create_user(
+    State(state): State<AppState>,
+    u: WebUser,
+    Form(f): Form<NewUserForm>,
+) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    check_csrf(&u, &f.csrf)?;
+    let role = Role::from_code(&f.role)
+        .filter(|r| *r != Role::Admin)
+        .ok_or_else(|| ApiError::bad_request("Rôle inconnu."))?;
+    let user = u.user.clone();
+    let username = f.username.trim().to_string();
+    let result = blocking(&state, move |s| {
+        let t = user.territory_id.unwrap_or_default();
+        let office_id = match f.office.filter(|o| !o.is_empty()) {
+            Some(code) => Some(
+                s.store
+                    .offices(t)?
+                    .into_iter()
+                    .find(|o| o.code == code)
+                    .ok_or_else(|| {
+                        crate::StoreError::BadRequest(format!("organisme {code} inconnu"))
+                    })?
+                    .id,
+            ),
+            None => None,
+        };
+        s.store.create_user(&crate::store::NewUser {
+            username: f.username.trim().to_string(),
+            display_name: f.name.trim().to_string(),
+            role,
+            territory_id: Some(t),
+            office_id,
+            password: f.password,
+        })
+    })
+    .await;
+    let msg = match result {
+        Ok(_) => Ok(format!("Utilisateur « {username} » créé.")),
+        Err(e) => Err(e.message),
+    };
+    admin_view(&state, &u, Some(msg), html! {}).await
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    csrf: String,
+    username: String,
+}
+
+async fn admin_revoke(
+    State(state): State<AppState>,
+    u: WebUser,
+    Form(f): Form<RevokeForm>,
+) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    check_csrf(&u, &f.csrf)?;
+    let user = u.user.clone();
+    let name = f.username.clone();
+    let n = blocking(&state, move |s| {
+        if !s
+            .store
+            .territory_users(&user)?
+            .iter()
+            .any(|x| x.username == name)
+        {
+            return Err(crate::StoreError::Forbidden(
+                "cet utilisateur n'est pas de votre territoire".into(),
+            ));
+        }
+        s.store.revoke_user_tokens(&name)
+    })
+    .await?;
+    admin_view(
+        &state,
+        &u,
+        Some(Ok(format!(
+            "{n} session(s) de « {} » révoquée(s).",
+            f.username
+        ))),
+        html! {},
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct ImportForm {
+    csrf: String,
+    kind: String,
+    csv: String,
+    confirm: Option<String>,
+}
+
+async fn admin_import(
+    State(state): State<AppState>,
+    u: WebUser,
+    Form(f): Form<ImportForm>,
+) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    check_csrf(&u, &f.csrf)?;
+    let user = u.user.clone();
+    let (kind, csv_text, confirm) = (
+        f.kind.clone(),
+        f.csv.clone(),
+        f.confirm.as_deref() == Some("1"),
+    );
+    type Parsed = Result<(usize, Vec<Vec<String>>), crate::admin::ImportError>;
+    let parsed: Parsed = blocking(&state, move |s| {
+        let t = user.territory_id.unwrap_or_default();
+        let store = s.store.as_ref();
+        Ok(match (kind.as_str(), confirm) {
+            ("organismes", false) => crate::admin::parse_offices(&csv_text)
+                .map(|r| (r.len(), r.into_iter().map(|(c, n)| vec![c, n]).collect())),
+            ("organismes", true) => {
+                crate::admin::import_offices(store, t, &csv_text).map(|n| (n, vec![]))
+            }
+            (_, false) => crate::admin::parse_complexes(store, t, &csv_text).map(|r| {
+                (
+                    r.len(),
+                    r.into_iter()
+                        .map(|c| {
+                            vec![
+                                c.code,
+                                c.name,
+                                c.address,
+                                c.city,
+                                c.dwellings.to_string(),
+                                c.year_built.to_string(),
+                                money(c.replacement_value),
+                            ]
+                        })
+                        .collect(),
+                )
+            }),
+            (_, true) => crate::admin::import_complexes(store, t, &csv_text).map(|n| (n, vec![])),
+        })
+    })
+    .await?;
+    let (msg, preview) = match parsed {
+        Err(crate::admin::ImportError::Lines(errors)) => (
+            Some(Err(format!(
+                "{} ligne(s) en erreur : rien n'a été importé. Corrigez-les et recommencez.",
+                errors.len()
+            ))),
+            html! { table.import-errors { thead { tr { th { "Ligne" } th { "Erreur" } } } tbody { @for e in &errors { tr { td { (e.line) } td { (e.message) } } } } } },
+        ),
+        Err(e) => (Some(Err(e.to_string())), html! {}),
+        Ok((n, _)) if confirm => (Some(Ok(format!("{n} ligne(s) importée(s)."))), html! {}),
+        Ok((n, rows)) => (
+            Some(Ok(format!(
+                "Aperçu : {n} ligne(s) valides. Vérifiez puis confirmez."
+            ))),
+            html! {
+                table.import-preview { tbody { @for r in &rows { tr { @for c in r { td { (c) } } } } } }
+                form method="post" action="/admin/import" {
+                    input type="hidden" name="csrf" value=(u.csrf);
+                    input type="hidden" name="kind" value=(f.kind);
+                    input type="hidden" name="confirm" value="1";
+                    textarea name="csv" hidden { (f.csv) }
+                    button type="submit" { "Confirmer l'import" }
+                }
+            },
+        ),
+    };
+    admin_view(&state, &u, msg, preview).await
 }

@@ -304,6 +304,85 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
         .await;
     assert_eq!(st, 403, "readers cannot change the rates");
 
+    // Administration: accounts, session revocation, CSV import with a preview.
+    let (st, admin) = m.get("/admin").await;
+    assert_eq!(st, 200);
+    assert!(admin.contains("inspecteur1") && admin.contains("Conseil de l'OH de Trois-Rivières"));
+    let csrf = Browser::csrf(&admin);
+    let (_, page) = m
+        .post(
+            "/admin/utilisateurs",
+            &[
+                ("csrf", &csrf),
+                ("username", "inspecteur3"),
+                ("name", "Luc Côté"),
+                ("role", "inspecteur"),
+                ("office", ""),
+                ("password", "motdepasse3"),
+            ],
+        )
+        .await;
+    assert!(page.contains("Utilisateur « inspecteur3 » créé."), "{page}");
+    let (_, page) = m
+        .post(
+            "/admin/revoquer",
+            &[("csrf", &csrf), ("username", "inspecteur1")],
+        )
+        .await;
+    assert!(page.contains("session(s) de « inspecteur1 » révoquée(s)"));
+    assert!(
+        SyncEngine::new(&a).sync().await.is_err(),
+        "the revoked device must log in again"
+    );
+    let bad = "code,nom,organisme,adresse,ville,logements,annee_construction,valeur_remplacement\n\
+               N1,Neuf,OH-TR,1 rue A,Trois-Rivières,12,1990,2000000\n\
+               N2,Deux,OH-XX,2 rue B,Trois-Rivières,douze,1990,2000000\n";
+    let (_, page) = m
+        .post(
+            "/admin/import",
+            &[("csrf", &csrf), ("kind", "ensembles"), ("csv", bad)],
+        )
+        .await;
+    assert!(
+        page.contains("1 ligne(s) en erreur")
+            && page.contains("OH-XX")
+            && page.contains("<td>3</td>"),
+        "{page}"
+    );
+    let good = "code,nom,organisme,adresse,ville,logements,annee_construction,valeur_remplacement\n\
+                N1,Les Neufs,OH-TR,1 rue A,Trois-Rivières,12,1990,2000000\n";
+    let (_, page) = m
+        .post(
+            "/admin/import",
+            &[("csrf", &csrf), ("kind", "ensembles"), ("csv", good)],
+        )
+        .await;
+    assert!(page.contains("Aperçu : 1 ligne(s) valides") && page.contains("Les Neufs"));
+    let (_, home) = m.get("/").await;
+    assert!(
+        home.contains("<td class=\"num\">8</td>"),
+        "nothing written before confirmation"
+    );
+    let (_, page) = m
+        .post(
+            "/admin/import",
+            &[
+                ("csrf", &csrf),
+                ("kind", "ensembles"),
+                ("csv", good),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    assert!(page.contains("1 ligne(s) importée(s)."));
+    let (_, home) = m.get("/").await;
+    assert!(
+        home.contains("<td class=\"num\">9</td>"),
+        "the new complex counts"
+    );
+    let (st, _) = reader.get("/admin").await;
+    assert_eq!(st, 403);
+
     // Logging out revokes the session.
     let (st, _) = m
         .post(
