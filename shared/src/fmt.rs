@@ -32,6 +32,24 @@ pub fn money(v: f64) -> String {
     format!("{}{out}\u{a0}$", if n < 0 { "-" } else { "" })
 }
 
+/// A decimal number the French way, with a comma and at most `decimals`
+/// digits after it, trailing zeros dropped: `0,55`, `12,5`, `80`.
+pub fn decimal(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    let s = if s == "-0" { "0" } else { s };
+    s.replace('.', ",")
+}
+
+/// A fraction as a French percentage with one decimal: `0.1234` → `12,3 %`.
+pub fn percent(fraction: f64) -> String {
+    format!("{}\u{a0}%", decimal(fraction * 100.0, 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +61,11 @@ mod tests {
         assert_eq!(iso_date(951_782_400_000), "2000-02-29");
         assert_eq!(money(1_234_567.4), "1\u{202f}234\u{202f}567\u{a0}$");
         assert_eq!(money(-5.0), "-5\u{a0}$");
+        assert_eq!(decimal(0.55, 2), "0,55");
+        assert_eq!(decimal(80.0, 2), "80");
+        assert_eq!(decimal(12.50, 2), "12,5");
+        assert_eq!(decimal(-0.001, 2), "0");
+        assert_eq!(percent(0.1234), "12,3\u{a0}%");
+        assert_eq!(percent(0.05), "5\u{a0}%");
     }
 }

@@ -296,10 +296,15 @@ pub fn offices(
     Ok(rows)
 }
 
-/// Rates of the CS used by the activity statement. Unverified figures: settings,
-/// not constants; these are only the defaults until the CS sets its own.
+/// Settings of a CS: the rates of the activity statement and the IVP bands of
+/// the building condition. Unverified figures: settings, not constants; these
+/// are only the defaults until the CS sets its own.
+///
+/// Stored format (v1): JSON in `meta` under `rates:{territory}` (the key of the
+/// first version, which held only the rates). Fields added later must carry a
+/// serde default so that older rows still load.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Rates {
+pub struct CsSettings {
     /// $ per hour of service on site.
     pub hourly: f64,
     /// $ per hour of travel.
@@ -308,21 +313,55 @@ pub struct Rates {
     pub per_km: f64,
     /// Compensation, as a fraction of the fees (0.10 = 10 %).
     pub compensation: f64,
+    /// Upper bounds of the condition bands A..D on the IVP.
+    #[serde(default)]
+    pub thresholds: ConditionThresholds,
 }
 
-impl Default for Rates {
+impl Default for CsSettings {
     fn default() -> Self {
         Self {
             hourly: 75.0,
             travel_hourly: 45.0,
             per_km: 0.55,
             compensation: 0.10,
+            thresholds: ConditionThresholds::default(),
         }
     }
 }
 
-/// Reads the territory's rates (defaults where unset).
-pub fn rates(conn: &rusqlite::Connection, user: &UserInfo) -> Result<Rates, StoreError> {
+impl CsSettings {
+    /// Why these settings cannot be saved, in words a manager can act on.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if [
+            self.hourly,
+            self.travel_hourly,
+            self.per_km,
+            self.compensation,
+        ]
+        .iter()
+        .any(|v| !v.is_finite() || *v < 0.0)
+            || self.compensation > 1.0
+        {
+            return Err(StoreError::BadRequest(
+                "taux invalides : nombres positifs, compensation entre 0 et 1".into(),
+            ));
+        }
+        let b = &self.thresholds.upper_bounds;
+        if b.iter().any(|v| !v.is_finite() || *v <= 0.0 || *v > 1.0)
+            || b.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(StoreError::BadRequest(
+                "seuils invalides : quatre pourcentages croissants entre 0 et 100 (A < B < C < D)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads the territory's settings (defaults where unset).
+pub fn settings(conn: &rusqlite::Connection, user: &UserInfo) -> Result<CsSettings, StoreError> {
     let (territory, _) = scope(user)?;
     let json: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
         "SELECT value FROM meta WHERE key = ?1",
@@ -334,22 +373,14 @@ pub fn rates(conn: &rusqlite::Connection, user: &UserInfo) -> Result<Rates, Stor
         .unwrap_or_default())
 }
 
-/// Saves the territory's rates.
-pub fn set_rates(
+/// Saves the territory's settings once they pass [`CsSettings::check`].
+pub fn set_settings(
     conn: &rusqlite::Connection,
     user: &UserInfo,
-    r: &Rates,
+    r: &CsSettings,
 ) -> Result<(), StoreError> {
     let (territory, _) = scope(user)?;
-    if [r.hourly, r.travel_hourly, r.per_km, r.compensation]
-        .iter()
-        .any(|v| !v.is_finite() || *v < 0.0)
-        || r.compensation > 1.0
-    {
-        return Err(StoreError::BadRequest(
-            "taux invalides : nombres positifs, compensation entre 0 et 1".into(),
-        ));
-    }
+    r.check()?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         rusqlite::params![format!("rates:{territory}"), serde_json::to_string(r).unwrap_or_default()],
@@ -428,7 +459,7 @@ pub fn activity(
     user: &UserInfo,
     from: &str,
     to: &str,
-    rates: &Rates,
+    rates: &CsSettings,
 ) -> Result<Vec<ActivityLine>, StoreError> {
     let (territory, office) = scope(user)?;
     let mut stmt = conn.prepare_cached(

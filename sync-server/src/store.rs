@@ -103,18 +103,14 @@ pub trait Storage: Send + Sync + 'static {
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>>;
     fn photo_may_upload(&self, user: &UserInfo, hash: &PhotoHash) -> Result<bool>;
     fn change_count(&self, territory: TerritoryId) -> Result<u64>;
-    /// Territory overview for the review pages.
-    fn overview(
-        &self,
-        user: &UserInfo,
-        thresholds: &bilan_shared::domain::ConditionThresholds,
-    ) -> Result<Vec<crate::queries::OfficeOverview>>;
-    /// Filtered inspections for the review pages, with the total count.
+    /// Territory overview for the review pages; conditions use the CS's thresholds.
+    fn overview(&self, user: &UserInfo) -> Result<Vec<crate::queries::OfficeOverview>>;
+    /// Filtered inspections for the review pages, with the total count;
+    /// conditions use the CS's thresholds.
     fn search_inspections(
         &self,
         user: &UserInfo,
         filter: &crate::queries::InspectionFilter,
-        thresholds: &bilan_shared::domain::ConditionThresholds,
     ) -> Result<(Vec<crate::queries::InspectionRow>, u32)>;
     /// Accounts of the user's territory (administration page).
     fn territory_users(&self, user: &UserInfo) -> Result<Vec<UserInfo>>;
@@ -126,11 +122,14 @@ pub trait Storage: Send + Sync + 'static {
         user: &UserInfo,
         from: &str,
         to: &str,
-    ) -> Result<(Vec<crate::queries::ActivityLine>, crate::queries::Rates)>;
-    /// The CS's rates.
-    fn rates(&self, user: &UserInfo) -> Result<crate::queries::Rates>;
-    /// Changes the CS's rates (managers).
-    fn set_rates(&self, user: &UserInfo, rates: &crate::queries::Rates) -> Result<()>;
+    ) -> Result<(
+        Vec<crate::queries::ActivityLine>,
+        crate::queries::CsSettings,
+    )>;
+    /// The CS's settings (rates and condition thresholds).
+    fn settings(&self, user: &UserInfo) -> Result<crate::queries::CsSettings>;
+    /// Changes the CS's settings (managers).
+    fn set_settings(&self, user: &UserInfo, settings: &crate::queries::CsSettings) -> Result<()>;
     /// Offices and inspectors the user may filter on.
     fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions>;
 }
@@ -975,21 +974,20 @@ impl Storage for SqliteStore {
         Ok(matches!(user.role, Role::Inspector | Role::Manager) && user.territory_id.is_some())
     }
 
-    fn overview(
-        &self,
-        user: &UserInfo,
-        thresholds: &bilan_shared::domain::ConditionThresholds,
-    ) -> Result<Vec<crate::queries::OfficeOverview>> {
-        crate::queries::overview(&self.lock(), user, thresholds, now_ms())
+    fn overview(&self, user: &UserInfo) -> Result<Vec<crate::queries::OfficeOverview>> {
+        let conn = self.lock();
+        let settings = crate::queries::settings(&conn, user)?;
+        crate::queries::overview(&conn, user, &settings.thresholds, now_ms())
     }
 
     fn search_inspections(
         &self,
         user: &UserInfo,
         filter: &crate::queries::InspectionFilter,
-        thresholds: &bilan_shared::domain::ConditionThresholds,
     ) -> Result<(Vec<crate::queries::InspectionRow>, u32)> {
-        crate::queries::inspections(&self.lock(), user, filter, thresholds)
+        let conn = self.lock();
+        let settings = crate::queries::settings(&conn, user)?;
+        crate::queries::inspections(&conn, user, filter, &settings.thresholds)
     }
 
     fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions> {
@@ -1021,24 +1019,27 @@ impl Storage for SqliteStore {
         user: &UserInfo,
         from: &str,
         to: &str,
-    ) -> Result<(Vec<crate::queries::ActivityLine>, crate::queries::Rates)> {
+    ) -> Result<(
+        Vec<crate::queries::ActivityLine>,
+        crate::queries::CsSettings,
+    )> {
         let conn = self.lock();
-        let rates = crate::queries::rates(&conn, user)?;
+        let rates = crate::queries::settings(&conn, user)?;
         Ok((
             crate::queries::activity(&conn, user, from, to, &rates)?,
             rates,
         ))
     }
 
-    fn rates(&self, user: &UserInfo) -> Result<crate::queries::Rates> {
-        crate::queries::rates(&self.lock(), user)
+    fn settings(&self, user: &UserInfo) -> Result<crate::queries::CsSettings> {
+        crate::queries::settings(&self.lock(), user)
     }
 
-    fn set_rates(&self, user: &UserInfo, rates: &crate::queries::Rates) -> Result<()> {
+    fn set_settings(&self, user: &UserInfo, settings: &crate::queries::CsSettings) -> Result<()> {
         if user.role != Role::Manager {
             return Err(StoreError::Forbidden("réservé au responsable du CS".into()));
         }
-        crate::queries::set_rates(&self.lock(), user, rates)
+        crate::queries::set_settings(&self.lock(), user, settings)
     }
 
     fn change_count(&self, territory: TerritoryId) -> Result<u64> {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use bilan_shared::Catalogue;
-use bilan_shared::domain::{ConditionThresholds, InspectionStatus, Role};
+use bilan_shared::domain::{InspectionStatus, Role};
 use bilan_shared::protocol::UserInfo;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
@@ -204,7 +204,7 @@ fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup {
     }
 }
 
-use bilan_shared::fmt::{iso_date as date, money};
+use bilan_shared::fmt::{decimal, iso_date as date, money, percent};
 
 #[derive(Deserialize)]
 struct LoginForm {
@@ -306,10 +306,7 @@ fn condition_chart(counts: [u32; 5]) -> Markup {
 
 async fn overview(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let rows = blocking(&state, move |s| {
-        s.store.overview(&user, &ConditionThresholds::default())
-    })
-    .await?;
+    let rows = blocking(&state, move |s| s.store.overview(&user)).await?;
     let mut total = [0u32; 5];
     for r in &rows {
         for (t, c) in total.iter_mut().zip(r.conditions) {
@@ -363,8 +360,7 @@ async fn inspections(
     let (user, f2) = (u.user.clone(), f.clone());
     let ((rows, total), (offices, inspectors)) = blocking(&state, move |s| {
         Ok((
-            s.store
-                .search_inspections(&user, &f2, &ConditionThresholds::default())?,
+            s.store.search_inspections(&user, &f2)?,
             s.store.filter_options(&user)?,
         ))
     })
@@ -409,12 +405,13 @@ async fn inspections(
                             td { a href={ "/inspections/" (r.id) } { (r.complex) } br; span.muted { (r.address) } }
                             td { (r.office) } td { (r.status.label_fr()) } td { (r.inspector) }
                             td.num { (r.rated) "/" (r.present) } td.num { (r.findings) } td.num { (money(r.cost_5y)) }
-                            td { span class={ "cond cond-" (r.condition) } title={ "IVP " (format!("{:.1}", r.ivp * 100.0)) " %" } { (r.condition) } }
+                            td { span class={ "cond cond-" (r.condition) } title={ "IVP " (percent(r.ivp)) } { (r.condition) } @if r.rated < r.present { "*" } }
                             td { @if r.conflicts > 0 { span.badge { (r.conflicts) } } }
                         }
                     }
                 }
             }
+            p.muted { "* état provisoire : inspection dont tous les composants présents ne sont pas encore cotés." }
             p.noprint {
                 @if page_n > 1 { a href={ "/inspections?" (qs(&f, page_n - 1, None)) } { "‹ Précédente" } " " }
                 "Page " (page_n) " sur " (pages)
@@ -431,7 +428,7 @@ async fn inspection(
 ) -> Result<Markup, WebError> {
     let id = parse_inspection_id(&id)?;
     let user = u.user.clone();
-    let (doc, conflicts, history, complex) = blocking(&state, move |s| {
+    let (doc, conflicts, history, complex, settings) = blocking(&state, move |s| {
         let insp = s.store.inspection(&user, id)?;
         let doc = insp.read()?;
         let conflicts = bilan_shared::conflicts::list(&insp)?;
@@ -459,14 +456,15 @@ async fn inspection(
             .complexes
             .into_iter()
             .find(|c| c.id == doc.complex_id);
-        Ok((doc, conflicts, history, complex))
+        let settings = s.store.settings(&user)?;
+        Ok((doc, conflicts, history, complex, settings))
     })
     .await?;
     let cat = Catalogue::current();
     let (total, five) = doc.costs();
     let value = complex.as_ref().map(|c| c.replacement_value).unwrap_or(0.0);
     let ivp = if value > 0.0 { five / value } else { 0.0 };
-    let condition = ConditionThresholds::default().condition_for(ivp);
+    let condition = settings.thresholds.condition_for(ivp);
     let manager = u.user.role == Role::Manager;
     let (rated, present) = doc.progress();
     Ok(page(
@@ -477,7 +475,8 @@ async fn inspection(
             p { @if let Some(c) = &complex { (c.address) ", " (c.city) " — " (c.dwellings) " logements, " (c.year_built) " — valeur de remplacement " (money(c.replacement_value)) } }
             p { strong { (doc.status.label_fr()) } " — commencée le " (date(doc.created_at)) " — " (rated) "/" (present) " composants cotés" }
             p { "Travaux recommandés : " (money(total)) " dont " (money(five)) " d'ici 5 ans — indice de vétusté physique (IVP) "
-                strong { (format!("{:.1}", ivp * 100.0)) " %" } " — état " span class={ "cond cond-" (condition.code()) } { (condition.code()) } }
+                strong { (percent(ivp)) } " — état " span class={ "cond cond-" (condition.code()) } { (condition.code()) }
+                @if rated < present { " " em { "(provisoire : " (rated) " composants cotés sur " (present) ", les travaux des autres ne sont pas encore comptés)" } } }
             @if !conflicts.is_empty() {
                 h2 { "Conflits (" (conflicts.len()) ")" }
                 @for c in &conflicts {
@@ -522,7 +521,7 @@ async fn inspection(
                 }
             }
             h2 { "Visites" }
-            table { tbody { @for v in &doc.visits { tr { td { (v.date) } td.num { (format!("{:.2}", v.hours_on_site)) " h sur place" } td.num { (format!("{:.2}", v.travel_hours)) " h de déplacement" } td.num { (v.km) " km" } td.num { (money(v.expenses)) } } } } }
+            table { tbody { @for v in &doc.visits { tr { td { (v.date) } td.num { (decimal(v.hours_on_site, 2)) " h sur place" } td.num { (decimal(v.travel_hours, 2)) " h de déplacement" } td.num { (v.km) " km" } td.num { (money(v.expenses)) } } } } }
             h2 { "Révision" }
             @for c in &doc.review.comments { p { strong { (c.author_name) } " (" (date(c.at)) ") : " (c.text) } }
             @if manager {
@@ -759,7 +758,7 @@ async fn activity_data(
 ) -> Result<
     (
         Vec<crate::queries::ActivityLine>,
-        crate::queries::Rates,
+        crate::queries::CsSettings,
         String,
         String,
     ),
@@ -787,13 +786,13 @@ async fn activity_page(
                 "Du " input type="date" name="from" value=(from); " au " input type="date" name="to" value=(to); " " button type="submit" { "Afficher" }
                 " " a href={ "/releve.csv?from=" (from) "&to=" (to) } { "Télécharger en CSV" }
             }
-            p.muted { "Taux : " (money(rates.hourly)) "/h de service, " (money(rates.travel_hourly)) "/h de déplacement, " (format!("{:.2}", rates.per_km)) " $/km, compensation " (format!("{:.0}", rates.compensation * 100.0)) " %." }
+            p.muted { "Taux : " (money(rates.hourly)) "/h de service, " (money(rates.travel_hourly)) "/h de déplacement, " (decimal(rates.per_km, 2)) "\u{a0}$/km, compensation " (percent(rates.compensation)) "." }
             table {
                 thead { tr { th { "Organisme" } th.num { "Visites" } th.num { "Heures de service" } th.num { "Heures de déplacement" } th.num { "km" } th.num { "Honoraires (services)" } th.num { "Honoraires (déplacement)" } th.num { "Frais de déplacement" } th.num { "Compensation" } th.num { "Total" } } }
                 tbody {
-                    @for l in &lines { tr { td { (l.office) } td.num { (l.visits) } td.num { (format!("{:.2}", l.hours)) } td.num { (format!("{:.2}", l.travel_hours)) } td.num { (format!("{:.0}", l.km)) }
+                    @for l in &lines { tr { td { (l.office) } td.num { (l.visits) } td.num { (decimal(l.hours, 2)) } td.num { (decimal(l.travel_hours, 2)) } td.num { (decimal(l.km, 0)) }
                         td.num { (money(l.fees)) } td.num { (money(l.travel_fees)) } td.num { (money(l.travel_costs)) } td.num { (money(l.compensation)) } td.num { strong { (money(l.total)) } } } }
-                    tr { th { "Total" } th {} th.num { (format!("{:.2}", sum(|l| l.hours))) } th.num { (format!("{:.2}", sum(|l| l.travel_hours))) } th.num { (format!("{:.0}", sum(|l| l.km))) }
+                    tr { th { "Total" } th {} th.num { (decimal(sum(|l| l.hours), 2)) } th.num { (decimal(sum(|l| l.travel_hours), 2)) } th.num { (decimal(sum(|l| l.km), 0)) }
                         th.num { (money(sum(|l| l.fees))) } th.num { (money(sum(|l| l.travel_fees))) } th.num { (money(sum(|l| l.travel_costs))) } th.num { (money(sum(|l| l.compensation))) } th.num { (money(sum(|l| l.total))) } }
                 }
             }
@@ -849,10 +848,7 @@ async fn progress_rows(
     u: &WebUser,
 ) -> Result<Vec<crate::queries::OfficeOverview>, WebError> {
     let user = u.user.clone();
-    Ok(blocking(state, move |s| {
-        s.store.overview(&user, &ConditionThresholds::default())
-    })
-    .await?)
+    Ok(blocking(state, move |s| s.store.overview(&user)).await?)
 }
 
 async fn progress_page(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
@@ -899,11 +895,19 @@ async fn progress_csv(State(state): State<AppState>, u: WebUser) -> Result<Respo
 
 async fn settings_page(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let r = blocking(&state, move |s| s.store.rates(&user)).await?;
+    let r = blocking(&state, move |s| s.store.settings(&user)).await?;
     Ok(settings_form(&u, &r, None))
 }
 
-fn settings_form(u: &WebUser, r: &crate::queries::Rates, msg: Option<&str>) -> Markup {
+/// Names of the four IVP bounds in the settings form, bands A to D.
+const THRESHOLD_FIELDS: [(&str, &str); 4] = [
+    ("seuil_a", "A"),
+    ("seuil_b", "B"),
+    ("seuil_c", "C"),
+    ("seuil_d", "D"),
+];
+
+fn settings_form(u: &WebUser, r: &crate::queries::CsSettings, msg: Option<&str>) -> Markup {
     page(
         Some(u),
         "Paramètres",
@@ -911,10 +915,16 @@ fn settings_form(u: &WebUser, r: &crate::queries::Rates, msg: Option<&str>) -> M
             h1 { "Paramètres du CS" }
             form method="post" action="/parametres" {
                 input type="hidden" name="csrf" value=(u.csrf);
-                p { label { "Taux horaire de service ($/h) " input name="hourly" value=(r.hourly); } }
-                p { label { "Taux horaire de déplacement ($/h) " input name="travel_hourly" value=(r.travel_hourly); } }
-                p { label { "Frais par kilomètre ($/km) " input name="per_km" value=(r.per_km); } }
-                p { label { "Compensation (fraction des honoraires, 0,10 = 10 %) " input name="compensation" value=(r.compensation); } }
+                h2 { "Relevé des activités" }
+                p { label { "Taux horaire de service ($/h) " input name="hourly" inputmode="decimal" value=(decimal(r.hourly, 2)); } }
+                p { label { "Taux horaire de déplacement ($/h) " input name="travel_hourly" inputmode="decimal" value=(decimal(r.travel_hourly, 2)); } }
+                p { label { "Frais par kilomètre ($/km) " input name="per_km" inputmode="decimal" value=(decimal(r.per_km, 2)); } }
+                p { label { "Compensation (fraction des honoraires, 0,10 = 10 %) " input name="compensation" inputmode="decimal" value=(decimal(r.compensation, 4)); } }
+                h2 { "État du bâtiment" }
+                p.muted { "L'état A à E vient de l'indice de vétusté physique (IVP) : coût des travaux requis d'ici 5 ans ÷ valeur de remplacement. Au-delà du seuil D, l'état est E." }
+                @for ((name, band), bound) in THRESHOLD_FIELDS.iter().zip(r.thresholds.upper_bounds) {
+                    p { label { "État " (band) " si l'IVP ne dépasse pas (%) " input name=(name) inputmode="decimal" value=(decimal(bound * 100.0, 4)); } }
+                }
                 button type="submit" { "Enregistrer" }
                 @if let Some(m) = msg { p role="status" { (m) } }
             }
@@ -929,6 +939,11 @@ struct SettingsForm {
     travel_hourly: String,
     per_km: String,
     compensation: String,
+    /// Absent from forms of older pages: the thresholds then stay as they are.
+    seuil_a: Option<String>,
+    seuil_b: Option<String>,
+    seuil_c: Option<String>,
+    seuil_d: Option<String>,
 }
 
 async fn settings_submit(
@@ -943,15 +958,32 @@ async fn settings_submit(
             .parse::<f64>()
             .map_err(|_| ApiError::bad_request(format!("« {s} » n'est pas un nombre.")))
     };
-    let rates = crate::queries::Rates {
+    let user = u.user.clone();
+    let current = blocking(&state, move |s| s.store.settings(&user)).await?;
+    let mut thresholds = current.thresholds;
+    for (bound, field) in thresholds
+        .upper_bounds
+        .iter_mut()
+        .zip([&f.seuil_a, &f.seuil_b, &f.seuil_c, &f.seuil_d])
+    {
+        if let Some(v) = field {
+            *bound = n(v)? / 100.0;
+        }
+    }
+    let settings = crate::queries::CsSettings {
         hourly: n(&f.hourly)?,
         travel_hourly: n(&f.travel_hourly)?,
         per_km: n(&f.per_km)?,
         compensation: n(&f.compensation)?,
+        thresholds,
     };
-    let (user, r2) = (u.user.clone(), rates.clone());
-    blocking(&state, move |s| s.store.set_rates(&user, &r2)).await?;
-    Ok(settings_form(&u, &rates, Some("Paramètres enregistrés.")))
+    let (user, s2) = (u.user.clone(), settings.clone());
+    blocking(&state, move |s| s.store.set_settings(&user, &s2)).await?;
+    Ok(settings_form(
+        &u,
+        &settings,
+        Some("Paramètres enregistrés."),
+    ))
 }
 
 fn require_manager(u: &WebUser) -> Result<(), WebError> {

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const root = resolve(import.meta.dirname, '../..');
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'target/debug');
 const shots = join(root, 'target/screens');
 mkdirSync(shots, { recursive: true });
@@ -120,6 +121,17 @@ test('the manager filters, opens a synced inspection, returns it with a comment 
   const inspected = progress.slice(1).reduce((s, r) => s + Number(r[2]), 0);
   assert.equal(complexes, 20);
   assert.equal(inspected, 2);
+
+  // The condition bands are CS settings: tighten them and the building turns E.
+  await page.goto(`${url}/parametres`);
+  for (const [name, v] of [['seuil_a', '0,001'], ['seuil_b', '0,002'], ['seuil_c', '0,003'], ['seuil_d', '0,004']]) {
+    await page.fill(`input[name=${name}]`, v);
+  }
+  await page.click('form[action="/parametres"] button');
+  await page.waitForSelector('p[role=status]');
+  await page.screenshot({ path: join(shots, 'web-08-parametres.png'), fullPage: true });
+  await page.goto(`${url}/inspections/${inspection}`);
+  assert.equal(await page.locator('p span.cond-E').count(), 1);
 });
 
 test("an office reader typing another office's inspection URL is refused", async () => {

@@ -15,6 +15,9 @@ SHOTS=$ROOT/target/screens
 WORK=$(mktemp -d)
 mkdir -p "$SHOTS"
 export DISPLAY=:${BILAN_E2E_DISPLAY:-97}
+# A UTF-8 locale whatever the caller has (CI runs with none): under the C
+# locale xdotool cannot read the window title "Bilan — inspection BSI".
+export LC_ALL=C.UTF-8
 PORT=${BILAN_E2E_PORT:-18297}
 URL=http://127.0.0.1:$PORT
 DEV=$WORK/device
@@ -22,7 +25,14 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-fail() { echo "ÉCHEC : $*" >&2; exit 1; }
+# On failure, what the app and the server printed, so that a CI log tells why.
+fail() {
+  echo "ÉCHEC : $*" >&2
+  for log in app server; do
+    [ -f "$WORK/$log.log" ] && { echo "--- fin de $log.log ---" >&2; tail -n 40 "$WORK/$log.log" >&2; }
+  done
+  exit 1
+}
 # Waits (up to 20 s) until a command succeeds: readiness by condition, not by guess.
 wait_for() { local i; for i in $(seq 1 100); do if eval "$1" >/dev/null 2>&1; then return 0; fi; sleep 0.2; done; fail "$2"; }
 shot() { import -window root "$SHOTS/$1.png"; echo "capture : target/screens/$1.png"; }

@@ -284,6 +284,45 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
         csv.lines().nth(1).unwrap().contains(";200,00;"),
         "rates come from the settings"
     );
+    // The IVP bands are settings too: with tiny thresholds this inspection's
+    // building turns E on its page and in the list; a bad order is refused.
+    let (_, before) = m.get(&format!("/inspections/{id}")).await;
+    assert!(before.contains("provisoire"), "few components rated");
+    assert!(!before.contains("cond cond-E"), "{before}");
+    let (_, html) = m.get("/parametres").await;
+    let seuils = |a: &'static str, d: &'static str| {
+        [
+            ("hourly", "80"),
+            ("travel_hourly", "45"),
+            ("per_km", "0,55"),
+            ("compensation", "0,10"),
+            ("seuil_a", a),
+            ("seuil_b", "0,002"),
+            ("seuil_c", "0,003"),
+            ("seuil_d", d),
+        ]
+    };
+    let csrf_settings = Browser::csrf(&html);
+    let with_csrf = |f: [(&'static str, &'static str); 8]| {
+        let mut v = vec![("csrf", csrf_settings.as_str())];
+        v.extend(f);
+        v
+    };
+    let (st, _) = m
+        .post("/parametres", &with_csrf(seuils("0,5", "0,004")))
+        .await;
+    assert_eq!(st, 400, "thresholds must increase");
+    let (st, _) = m
+        .post("/parametres", &with_csrf(seuils("0,001", "0,004")))
+        .await;
+    assert_eq!(st, 200);
+    let (_, after) = m.get(&format!("/inspections/{id}")).await;
+    assert!(
+        after.contains("cond cond-E"),
+        "condition from the CS thresholds"
+    );
+    let (_, list) = m.get("/inspections?condition=E").await;
+    assert!(list.contains(&id.to_string()), "list filter uses them too");
     let (_, csv) = m.get("/avancement.csv").await;
     let tr_line = csv
         .lines()
