@@ -529,6 +529,42 @@ impl DeviceStore {
         Ok(id)
     }
 
+    /// Records inspections built outside the store (an import, a generated
+    /// workload) as local changes not yet sent, all in one transaction: their
+    /// whole history goes out at the next sync like edits made here.
+    pub fn import_local(&self, inspections: &[(InspectionId, &Inspection)]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut doc_row = tx.prepare_cached(
+                "INSERT OR IGNORE INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",
+            )?;
+            let mut change_row = tx.prepare_cached(
+                "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 1, 0)",
+            )?;
+            for (id, insp) in inspections {
+                let d = insp.read()?;
+                if d.inspection_id != *id {
+                    return Err(MobileError::Invalid(format!(
+                        "l'inspection importée {id} porte l'identifiant {}",
+                        d.inspection_id
+                    )));
+                }
+                doc_row.execute(params![id.to_string(), now_ms()])?;
+                for c in insp.automerge().get_changes(&[]) {
+                    change_row.execute(params![
+                        id.to_string(),
+                        c.hash().0.as_slice(),
+                        c.raw_bytes()
+                    ])?;
+                }
+                write_summary(&tx, *id, &d)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Rates a component.
     pub fn rate(&self, id: InspectionId, component: &str, rating: Rating) -> Result<()> {
         self.edit(id, |d| d.rate(component, rating))
@@ -710,7 +746,7 @@ impl DeviceStore {
         let changes = self.with_doc(id, |insp| {
             let before = insp.automerge().get_heads();
             conflicts::resolve(insp, &author, path, value_id)?;
-            Ok(insp.automerge().get_changes(&before))
+            Ok(insp.changes_since(&before))
         })?;
         self.persist_local(id, &changes, None, None)?;
         self.with_doc(id, |insp| self.refresh_summary(id, insp, true))
@@ -853,7 +889,7 @@ impl DeviceStore {
     /// Marks every change of a document unacknowledged, so the next sync resends
     /// its whole history (after the server reported missing dependencies).
     pub fn resend_all(&self, doc_id: InspectionId) -> Result<()> {
-        let all = self.with_doc(doc_id, |insp| Ok(insp.automerge().get_changes(&[])))?;
+        let all: Vec<Change> = self.with_doc(doc_id, |insp| Ok(insp.changes_since(&[])))?;
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         for c in &all {

@@ -254,15 +254,24 @@ impl<'a> SyncEngine<'a> {
                 p.hash
             )));
         }
+        let mut last_cut = None;
         for _ in 0..3 {
-            let (offset, complete) = self.photo_offset(&p.hash).await?;
+            let (offset, complete) = match self.photo_offset(&p.hash).await {
+                Ok(v) => v,
+                // A connection that died with the cut: ask again on a new one.
+                Err(e @ MobileError::Network(_)) => {
+                    last_cut = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if complete {
                 return Ok(());
             }
             let total = bytes.len() as u64;
             let chunk = bytes[offset.min(total) as usize..].to_vec();
             report.photo_bytes_sent += chunk.len() as u64;
-            let resp = self
+            let sent = self
                 .http
                 .put(format!("{url}/api/v1/photos/{}", p.hash))
                 .header(AUTHORIZATION, format!("Bearer {token}"))
@@ -273,7 +282,15 @@ impl<'a> SyncEngine<'a> {
                 )
                 .body(chunk)
                 .send()
-                .await?;
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                // Cut mid-body: the server kept what arrived; resume from there at once.
+                Err(e) => {
+                    last_cut = Some(MobileError::from(e));
+                    continue;
+                }
+            };
             match resp.status() {
                 StatusCode::OK | StatusCode::CREATED => return Ok(()),
                 // Offset moved (a concurrent upload) or the body was cut: ask again.
@@ -281,8 +298,8 @@ impl<'a> SyncEngine<'a> {
                 _ => return Err(Self::error_of(resp).await),
             }
         }
-        Err(MobileError::Network(
-            "envoi de photo interrompu à plusieurs reprises".into(),
-        ))
+        Err(last_cut.unwrap_or_else(|| {
+            MobileError::Network("envoi de photo interrompu à plusieurs reprises".into())
+        }))
     }
 }

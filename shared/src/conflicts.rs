@@ -146,7 +146,7 @@ pub fn list(insp: &Inspection) -> Result<Vec<Conflict>, SharedError> {
                     .map(|(v, id)| {
                         let meta = doc
                             .hash_for_opid(id)
-                            .and_then(|h| doc.get_change_meta_by_hash(&h));
+                            .and_then(|h| doc.get_change_by_hash(&h));
                         let actor_hex = match id {
                             ObjId::Id(_, a, _) => a.to_hex_string(),
                             ObjId::Root => String::new(),
@@ -163,7 +163,7 @@ pub fn list(insp: &Inspection) -> Result<Vec<Conflict>, SharedError> {
                             }),
                             user_id: info.map(|i| i.user_id.to_string()),
                             device_id: info.map(|i| i.device_id.to_string()),
-                            at_ms: meta.map(|m| m.timestamp).unwrap_or(0),
+                            at_ms: meta.map(|m| m.timestamp()).unwrap_or(0),
                         }
                     })
                     .collect();
@@ -226,6 +226,7 @@ pub fn resolve(
     let hash = hash.ok_or(SharedError::NoChange)?;
     insp.automerge()
         .get_change_by_hash(&hash)
+        .cloned()
         .ok_or(SharedError::NoChange)
 }
 
@@ -279,8 +280,8 @@ mod tests {
         let mut two = Inspection::load(&one.save()).unwrap();
         one.edit(&a, |d| d.rate("B3010", Rating::D)).unwrap();
         two.edit(&b, |d| d.rate("B3010", Rating::B)).unwrap();
-        one.apply_changes(two.automerge().get_changes(&[])).unwrap();
-        two.apply_changes(one.automerge().get_changes(&[])).unwrap();
+        one.apply_changes(two.changes_since(&[])).unwrap();
+        two.apply_changes(one.changes_since(&[])).unwrap();
 
         let conflicts = list(&one).unwrap();
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
@@ -296,7 +297,7 @@ mod tests {
         let change = resolve(&mut one, &a, &c.path, &marc.value_id).unwrap();
         assert!(list(&one).unwrap().is_empty());
         two.apply_changes(vec![change]).unwrap();
-        two.apply_changes(one.automerge().get_changes(&[])).unwrap();
+        two.apply_changes(one.changes_since(&[])).unwrap();
         assert!(list(&two).unwrap().is_empty());
         assert_eq!(
             two.read().unwrap().components["B3010"].rating,

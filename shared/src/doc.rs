@@ -236,6 +236,7 @@ impl Inspection {
         let change = insp
             .doc
             .get_last_local_change()
+            .cloned()
             .ok_or(SharedError::NoChange)?;
         Ok((insp, change))
     }
@@ -267,6 +268,12 @@ impl Inspection {
     /// Mutable access for layers that apply remote changes.
     pub fn automerge_mut(&mut self) -> &mut Automerge {
         &mut self.doc
+    }
+
+    /// Owned copies of the changes made after `heads` (all of them for `&[]`),
+    /// in an order that applies cleanly elsewhere: what travels in a sync.
+    pub fn changes_since(&self, heads: &[automerge::ChangeHash]) -> Vec<Change> {
+        self.doc.get_changes(heads).into_iter().cloned().collect()
     }
 
     /// Applies changes received from elsewhere; changes already present are ignored.
@@ -334,6 +341,7 @@ impl Inspection {
             Some(h) => Some(
                 self.doc
                     .get_change_by_hash(&h)
+                    .cloned()
                     .ok_or(SharedError::NoChange)?,
             ),
         };
@@ -444,7 +452,7 @@ mod tests {
         two.edit(&b, |d| d.rate("D2021", Rating::B))
             .unwrap()
             .unwrap();
-        let c2 = two.automerge().get_changes(&[]);
+        let c2 = two.changes_since(&[]);
         one.apply_changes(c2).unwrap();
         let d = one.read().unwrap();
         assert_eq!(d.components["B3010"].rating, Some(Rating::D));
@@ -475,7 +483,7 @@ mod tests {
             })
             .unwrap();
         }
-        one.apply_changes(two.automerge().get_changes(&[])).unwrap();
+        one.apply_changes(two.changes_since(&[])).unwrap();
         assert_eq!(one.read().unwrap().findings.len(), 2);
         assert!(one.edit(&a, |_| Ok(())).unwrap().is_none());
     }

@@ -307,7 +307,7 @@ pub async fn resolve_conflict(
         s.store.server_edit(&user, id, &mut |insp, author| {
             let before = insp.automerge().get_heads();
             bilan_shared::conflicts::resolve(insp, author, &path, &value_id)?;
-            Ok(insp.automerge().get_changes(&before))
+            Ok(insp.changes_since(&before))
         })
     })
     .await
@@ -336,6 +336,11 @@ pub fn parse_hash(h: &str) -> Result<PhotoHash, ApiError> {
     })
 }
 
+/// How long `HEAD` waits for an upload of the same photo to settle.
+const UPLOAD_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+/// A photo upload that sends nothing for this long is treated as cut.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn head_photo(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -343,6 +348,16 @@ async fn head_photo(
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
     let photos = state.0.photos.clone();
+    // An upload of this photo still draining what reached the server before a
+    // cut would make the offset stale: wait for it (bounded), so the device
+    // resumes from the last byte really kept.
+    let settled = if photos.is_complete(&hash) {
+        None
+    } else {
+        tokio::time::timeout(UPLOAD_SETTLE, photos.lock_upload(&hash))
+            .await
+            .ok()
+    };
     if photos.is_complete(&hash) {
         let h2 = hash.clone();
         let meta = blocking(&state, move |s| s.store.photo_meta(&user, &h2)).await?;
@@ -357,6 +372,7 @@ async fn head_photo(
             .into_response());
     }
     let received = photos.received(&hash).await;
+    drop(settled);
     Ok((
         StatusCode::NO_CONTENT,
         [(UPLOAD_OFFSET_HEADER, received.to_string())],
@@ -443,11 +459,12 @@ async fn put_photo(
     let mut file = photos.open_append(&hash).await.map_err(io_error)?;
     let mut written = held;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            // Connection cut: what was written stays for the resume.
-            Err(_) => break,
+    loop {
+        let chunk = match tokio::time::timeout(UPLOAD_IDLE, stream.next()).await {
+            Ok(Some(Ok(c))) => c,
+            Ok(None) => break,
+            // Connection cut or stalled: what was written stays for the resume.
+            Ok(Some(Err(_))) | Err(_) => break,
         };
         if written + chunk.len() as u64 > end + 1 {
             return Err(ApiError::bad_request(

@@ -434,20 +434,15 @@ async fn inspection(
         let conflicts = bilan_shared::conflicts::list(&insp)?;
         let am = insp.automerge();
         let history: Vec<(i64, String, usize, Option<String>)> = am
-            .get_changes_meta(&[])
+            .get_changes(&[])
             .iter()
             .map(|c| {
                 let who = doc
                     .actors
-                    .get(&c.actor.to_hex_string())
+                    .get(&c.actor_id().to_hex_string())
                     .map(|a| a.user_name.clone())
                     .unwrap_or_else(|| "serveur".into());
-                (
-                    c.timestamp,
-                    who,
-                    (c.max_op + 1).saturating_sub(c.start_op) as usize,
-                    c.message.as_ref().map(|m| m.to_string()),
-                )
+                (c.timestamp(), who, c.len(), c.message().cloned())
             })
             .collect();
         let complex = s

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bilan_mobile::{DeviceStore, SyncEngine};
 use bilan_server::{AppState, Config};
@@ -14,6 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 pub use bilan_server::admin::DEMO_PASSWORD;
+
+pub mod workload;
 
 /// A server running in this process on a loopback port.
 pub struct TestServer {
@@ -93,9 +95,16 @@ pub struct ProcessServer {
 impl ProcessServer {
     /// Starts the binary on `dir` and waits for the line announcing its port.
     pub async fn start(bin: &str, dir: &Path) -> Self {
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.arg(dir);
+        Self::spawn(cmd).await
+    }
+
+    /// Starts a command that serves like [`serve_demo_announced`] and waits for
+    /// the line announcing its port.
+    pub async fn spawn(mut cmd: tokio::process::Command) -> Self {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(bin)
-            .arg(dir)
+        let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -123,6 +132,41 @@ impl ProcessServer {
     pub async fn kill(mut self) {
         self.child.kill().await.expect("kill");
     }
+
+    /// Resets the process's peak resident memory (Linux `clear_refs`), so that
+    /// [`Self::peak_rss_kib`] measures from now on.
+    pub fn reset_peak_rss(&self) -> std::io::Result<()> {
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| std::io::Error::other("exited"))?;
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+    }
+
+    /// Peak resident memory in KiB (`VmHWM`), Linux only.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+/// Serves `dir` (seeded with the demo) on 127.0.0.1:0 and prints
+/// `LISTENING <addr>` once it accepts connections; what server processes of
+/// the tests and benchmarks run.
+pub async fn serve_demo_announced(dir: &Path) -> anyhow::Result<()> {
+    let state = AppState::open(Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    })?;
+    bilan_server::admin::seed_demo(state.store())?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    println!("LISTENING {}", listener.local_addr()?);
+    bilan_server::launch(listener, state, std::future::pending()).await?;
+    Ok(())
 }
 
 /// A logged-in device on its own folder.
@@ -152,14 +196,95 @@ pub enum ProxyMode {
     CutRequestAfter(u64),
 }
 
-/// A loopback TCP proxy that counts bytes each way and can cut connections.
+/// A loopback TCP proxy that counts bytes each way and HTTP requests, and can
+/// cut connections.
 pub struct Proxy {
     pub addr: SocketAddr,
     pub up: Arc<AtomicU64>,
     pub down: Arc<AtomicU64>,
     pub connections: Arc<AtomicU64>,
+    /// HTTP/1.1 requests seen from clients.
+    pub requests: Arc<AtomicU64>,
+    /// While set, every photo upload that starts from byte 0 is cut once its
+    /// body is half sent.
+    pub cut_uploads_at_half: Arc<AtomicBool>,
+    /// Connections cut by `cut_uploads_at_half`.
+    pub cuts: Arc<AtomicU64>,
     mode: Arc<std::sync::Mutex<ProxyMode>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Counters and switches shared by the proxy's connections.
+#[derive(Clone)]
+struct Wire {
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+    cut_uploads_at_half: Arc<AtomicBool>,
+    cuts: Arc<AtomicU64>,
+}
+
+/// Follows the HTTP/1.1 requests in a client's byte stream (heads, then
+/// `Content-Length` bodies) to count them and to find the middle of a photo
+/// upload's body.
+#[derive(Default)]
+struct RequestTracker {
+    head: Vec<u8>,
+    body_left: u64,
+    /// Cut when this many body bytes are left.
+    cut_when_left: Option<u64>,
+    /// A body of unknown length (chunked): stop following.
+    lost: bool,
+}
+
+impl RequestTracker {
+    /// Reads `data`; returns how many of its bytes to forward before cutting, if a cut is due.
+    fn feed(&mut self, data: &[u8], wire: &Wire) -> Option<usize> {
+        let mut i = 0;
+        while i < data.len() && !self.lost {
+            if self.body_left > 0 {
+                let take = self.body_left.min((data.len() - i) as u64);
+                if let Some(c) = self.cut_when_left
+                    && self.body_left - take <= c
+                {
+                    return Some(i + (self.body_left - c) as usize);
+                }
+                self.body_left -= take;
+                i += take as usize;
+                continue;
+            }
+            self.head.push(data[i]);
+            i += 1;
+            if self.head.ends_with(b"\r\n\r\n") {
+                self.start_request(wire);
+            }
+        }
+        None
+    }
+
+    fn start_request(&mut self, wire: &Wire) {
+        wire.requests.fetch_add(1, Ordering::SeqCst);
+        let head = String::from_utf8_lossy(&self.head).to_ascii_lowercase();
+        self.head.clear();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        if header("transfer-encoding:").is_some() {
+            self.lost = true;
+            return;
+        }
+        let len: u64 = header("content-length:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        self.body_left = len;
+        let from_zero = header("content-range:").is_some_and(|v| v.starts_with("bytes 0-"));
+        self.cut_when_left = (wire.cut_uploads_at_half.load(Ordering::SeqCst)
+            && head.starts_with("put /api/v1/photos/")
+            && from_zero
+            && len > 1)
+            .then(|| len - len / 2);
+    }
 }
 
 impl Proxy {
@@ -169,8 +294,18 @@ impl Proxy {
         let up = Arc::new(AtomicU64::new(0));
         let down = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(AtomicU64::new(0));
+        let cut_uploads_at_half = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicU64::new(0));
         let mode = Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
-        let (u, d, c, m) = (up.clone(), down.clone(), connections.clone(), mode.clone());
+        let wire = Wire {
+            up: up.clone(),
+            down: down.clone(),
+            requests: requests.clone(),
+            cut_uploads_at_half: cut_uploads_at_half.clone(),
+            cuts: cuts.clone(),
+        };
+        let (c, m) = (connections.clone(), mode.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 c.fetch_add(1, Ordering::SeqCst);
@@ -180,12 +315,12 @@ impl Proxy {
                     *g = ProxyMode::Pass;
                     cur
                 };
-                let (u, d) = (u.clone(), d.clone());
+                let wire = wire.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
-                    let _ = pipe(client, server, this_mode, u, d).await;
+                    let _ = pipe(client, server, this_mode, wire).await;
                 });
             }
         });
@@ -194,6 +329,9 @@ impl Proxy {
             up,
             down,
             connections,
+            requests,
+            cut_uploads_at_half,
+            cuts,
             mode,
             task,
         }
@@ -215,6 +353,12 @@ impl Proxy {
             self.down.swap(0, Ordering::SeqCst),
         )
     }
+
+    /// Bytes up, bytes down and HTTP requests since the last call, and resets them.
+    pub fn take_traffic(&self) -> (u64, u64, u64) {
+        let (up, down) = self.take_counts();
+        (up, down, self.requests.swap(0, Ordering::SeqCst))
+    }
 }
 
 impl Drop for Proxy {
@@ -227,19 +371,27 @@ async fn pipe(
     client: TcpStream,
     server: TcpStream,
     mode: ProxyMode,
-    up: Arc<AtomicU64>,
-    down: Arc<AtomicU64>,
+    wire: Wire,
 ) -> std::io::Result<()> {
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
+    let (up, down) = (wire.up.clone(), wire.down.clone());
     let upload = async move {
         let mut buf = vec![0u8; 64 * 1024];
         let mut sent = 0u64;
+        let mut tracker = RequestTracker::default();
         loop {
             let n = cr.read(&mut buf).await?;
             if n == 0 {
                 let _ = sw.shutdown().await;
                 return Ok::<_, std::io::Error>(());
+            }
+            if let Some(k) = tracker.feed(&buf[..n], &wire) {
+                sw.write_all(&buf[..k]).await?;
+                sw.flush().await?;
+                up.fetch_add(k as u64, Ordering::SeqCst);
+                wire.cuts.fetch_add(1, Ordering::SeqCst);
+                return Err(std::io::Error::other("upload cut at half"));
             }
             let mut n = n as u64;
             if let ProxyMode::CutRequestAfter(limit) = mode

@@ -1,0 +1,393 @@
+//! The sync benchmark: the real server in its own process on loopback with a
+//! fresh SQLite file, real device stores driven by the real sync engine, and a
+//! counting proxy between them. Prints one line per scenario: wall
+//! milliseconds, bytes up, bytes down, HTTP requests (counted on the wire).
+//!
+//! Per N: (1) cold push of N inspections, (2) one edit after a restart,
+//! (3) cold pull by a new device, with the server's peak memory and its storage
+//! per inspection. Once: (4) 50 devices each pushing 20 new inspections at the
+//! same time, (5) 200 photos of 2 MB, then 200 more with every upload cut at
+//! half once. Workload: see `bilan_e2e::workload`.
+//!
+//! Usage: `cargo run --release -p bilan-e2e --bin sync-bench -- [N ...]`
+//! (default 1000 10000); `--devices`, `--per-device`, `--photos`,
+//! `--photo-mb` scale scenarios 4 and 5 (CI runs it small as a smoke test).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use bilan_e2e::{ProcessServer, Proxy, device, workload};
+use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
+use bilan_shared::doc::Author;
+use bilan_shared::domain::{Rating, Severity};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Banc d'essai de la synchronisation Bilan")]
+struct Args {
+    /// Numbers of inspections for scenarios 1 to 3.
+    #[arg(default_values_t = [1000, 10000])]
+    n: Vec<usize>,
+    /// Devices of scenario 4.
+    #[arg(long, default_value_t = 50)]
+    devices: usize,
+    /// New inspections per device in scenario 4.
+    #[arg(long, default_value_t = 20)]
+    per_device: usize,
+    /// Photos of scenario 5 (each pass).
+    #[arg(long, default_value_t = 200)]
+    photos: usize,
+    /// Size of each photo in MB.
+    #[arg(long, default_value_t = 2)]
+    photo_mb: usize,
+    /// Internal: serve this data folder (the server process of the bench).
+    #[arg(long, hide = true)]
+    serve: Option<PathBuf>,
+}
+
+/// What one scenario measured.
+struct Line {
+    ms: f64,
+    up: u64,
+    down: u64,
+    requests: u64,
+}
+
+impl Line {
+    fn print(&self, label: &str, extra: &str) {
+        println!(
+            "{label:<44} {:>9.1} ms {:>12} B up {:>12} B down {:>5} req {extra}",
+            self.ms,
+            group(self.up),
+            group(self.down),
+            self.requests
+        );
+    }
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Runs `f` and reads the proxy's counters around it.
+async fn measured<T>(
+    proxy: &Proxy,
+    f: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, Line)> {
+    proxy.take_traffic();
+    let t = Instant::now();
+    let v = f.await?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let (up, down, requests) = proxy.take_traffic();
+    Ok((
+        v,
+        Line {
+            ms,
+            up,
+            down,
+            requests,
+        },
+    ))
+}
+
+/// A server process of this binary on `dir`, and a counting proxy in front.
+async fn server(dir: &Path) -> anyhow::Result<(ProcessServer, Proxy)> {
+    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+    cmd.arg("--serve").arg(dir);
+    let server = ProcessServer::spawn(cmd).await;
+    let proxy = Proxy::start(server.addr).await;
+    Ok((server, proxy))
+}
+
+/// Makes `count` workload inspections on the device (on both cores), recorded
+/// as local changes not yet sent. Not measured.
+fn generate(store: &DeviceStore, count: usize, seed: u64) -> anyhow::Result<()> {
+    let user = store.user()?.context("not logged in")?;
+    let author = Author::device(store.device_id()?, user.id, &user.display_name);
+    let complexes = store.complexes()?;
+    let batch = 250;
+    let mut start = 0;
+    while start < count {
+        let end = (start + batch).min(count);
+        let made: Vec<_> = std::thread::scope(|s| {
+            let half = start + (end - start) / 2;
+            let parts = [(start, half), (half, end)].map(|(a, b)| {
+                let (author, complexes) = (&author, &complexes);
+                s.spawn(move || {
+                    (a..b)
+                        .map(|i| {
+                            workload::inspection(
+                                author,
+                                user.id,
+                                &complexes[i % complexes.len()],
+                                seed * 1_000_000 + i as u64,
+                            )
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            });
+            parts
+                .into_iter()
+                .map(|h| h.join().expect("generator thread"))
+                .collect::<Result<Vec<_>, _>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+        let refs: Vec<_> = made.iter().map(|(id, insp)| (*id, insp)).collect();
+        store.import_local(&refs)?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// Bytes of the server's database per inspection, once its WAL is folded in:
+/// compacted document snapshots, the change log and the projection tables.
+fn storage_per_inspection(server_dir: &Path, n: usize) -> anyhow::Result<u64> {
+    let config = bilan_server::Config {
+        data_dir: server_dir.to_path_buf(),
+        ..bilan_server::Config::default()
+    };
+    // A second connection beside the running server's, as SQLite's WAL allows.
+    let store = bilan_server::store::SqliteStore::open(&config.db_path())?;
+    let bytes = store.with_conn(|c| {
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(((pages - free) * size) as u64)
+    })?;
+    Ok(bytes / n.max(1) as u64)
+}
+
+async fn cold_scenarios(root: &Path, n: usize) -> anyhow::Result<()> {
+    let server_dir = root.join(format!("server-{n}"));
+    let (server, proxy) = server(&server_dir).await?;
+    let a_dir = root.join(format!("a-{n}"));
+    let a = device(&a_dir, &proxy.url(), "inspecteur1").await;
+    let t = Instant::now();
+    generate(&a, n, 1)?;
+    eprintln!(
+        "  ({n} inspections de {} composants générées en {:.1} s)",
+        workload::COMPONENTS,
+        t.elapsed().as_secs_f64()
+    );
+
+    let (r, line) = measured(&proxy, async { Ok(SyncEngine::new(&a).sync().await?) }).await?;
+    ensure!(r.accepted > 0, "the server accepted nothing");
+    ensure!(a.status()?.pending_changes == 0, "changes left unsent");
+    line.print(
+        &format!("N={n:<6} 1. envoi à froid"),
+        &format!("({} changements)", r.sent_changes),
+    );
+
+    // 2. The app restarts (a new store and engine on the same files), one field changes.
+    let some = a.inspection_ids()?[n / 2];
+    drop(a);
+    let a = DeviceStore::open(&a_dir)?;
+    let (r, line) = measured(&proxy, async {
+        a.rate(some, "B3010", Rating::A)?;
+        Ok(SyncEngine::new(&a).sync().await?)
+    })
+    .await?;
+    ensure!(
+        r.accepted == 1,
+        "one change expected, {} accepted",
+        r.accepted
+    );
+    line.print(
+        &format!("N={n:<6} 2. une modification après redémarrage"),
+        "",
+    );
+
+    // 3. A new device of the territory pulls everything.
+    let b = device(&root.join(format!("b-{n}")), &proxy.url(), "inspecteur2").await;
+    server.reset_peak_rss()?;
+    let (r, line) = measured(&proxy, async { Ok(SyncEngine::new(&b).sync().await?) }).await?;
+    let peak = server.peak_rss_kib().unwrap_or(0);
+    let got = b.summaries(None)?.len();
+    ensure!(got == n, "the new device lists {got} inspections, not {n}");
+    ensure!(
+        b.inspection(some)?.components["B3010"].rating == Some(Rating::A),
+        "the edit of scenario 2 did not arrive"
+    );
+    line.print(
+        &format!("N={n:<6} 3. réception à froid (nouvel appareil)"),
+        &format!(
+            "({} changements, {} allers-retours, pic mémoire serveur {} Mo)",
+            r.received_changes,
+            r.round_trips,
+            peak / 1024
+        ),
+    );
+    let per = storage_per_inspection(&server_dir, n)?;
+    println!(
+        "N={n:<6}    stockage serveur : {} octets par inspection",
+        group(per)
+    );
+    server.kill().await;
+    Ok(())
+}
+
+/// Scenario 4: devices each push new inspections at the same moment, each
+/// from its own thread and runtime, as separate phones would.
+async fn concurrent_push(root: &Path, devices: usize, per_device: usize) -> anyhow::Result<()> {
+    let (server, proxy) = server(&root.join("server-4")).await?;
+    let mut dirs = Vec::new();
+    for i in 0..devices {
+        let dir = root.join(format!("d4-{i}"));
+        let user = if i % 2 == 0 {
+            "inspecteur1"
+        } else {
+            "inspecteur2"
+        };
+        let d = device(&dir, &proxy.url(), user).await;
+        generate(&d, per_device, 100 + i as u64)?;
+        dirs.push(dir);
+    }
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(devices));
+    proxy.take_traffic();
+    let t = Instant::now();
+    let times: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .map(|dir| {
+                let barrier = barrier.clone();
+                s.spawn(move || -> anyhow::Result<Duration> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let store = DeviceStore::open(dir)?;
+                    barrier.wait();
+                    let t = Instant::now();
+                    rt.block_on(SyncEngine::new(&store).sync())?;
+                    Ok(t.elapsed())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("device thread"))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    let total = t.elapsed().as_secs_f64() * 1000.0;
+    let (up, down, requests) = proxy.take_traffic();
+    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+    Line {
+        ms: total,
+        up,
+        down,
+        requests,
+    }
+    .print(
+        &format!("4. {devices} appareils × {per_device} inspections en même temps"),
+        &format!(
+            "(une synchro : p50 {:.1} ms, p99 {:.1} ms)",
+            pct(0.50),
+            pct(0.99)
+        ),
+    );
+    server.kill().await;
+    Ok(())
+}
+
+/// Attaches `count` photos of random bytes to a new inspection of the device.
+fn photos(store: &DeviceStore, count: usize, mb: usize, seed: u64) -> anyhow::Result<u64> {
+    let complex = store.complexes()?[0].id;
+    let id = store.start_inspection(complex)?;
+    let finding = store.add_finding(
+        id,
+        NewFinding {
+            component: "B2010".into(),
+            title: "Parement fissuré".into(),
+            location: "Façade".into(),
+            severity: Severity::Moderate,
+            description: String::new(),
+        },
+    )?;
+    let mut seq = workload::Seq::new(seed);
+    let mut total = 0;
+    for _ in 0..count {
+        let mut bytes = vec![0u8; mb * 1024 * 1024];
+        for chunk in bytes.chunks_mut(8) {
+            let v = seq.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        total += bytes.len() as u64;
+        store.attach_photo(id, finding, &bytes, "image/jpeg", "")?;
+    }
+    Ok(total)
+}
+
+async fn photo_scenarios(root: &Path, count: usize, mb: usize) -> anyhow::Result<()> {
+    let (server, proxy) = server(&root.join("server-5")).await?;
+    let mut lines = Vec::new();
+    for (pass, cut) in [(0u64, false), (1, true)] {
+        let store = device(
+            &root.join(format!("p5-{pass}")),
+            &proxy.url(),
+            "inspecteur1",
+        )
+        .await;
+        let bytes = photos(&store, count, mb, 500 + pass)?;
+        proxy.cut_uploads_at_half.store(cut, Ordering::SeqCst);
+        proxy.cuts.store(0, Ordering::SeqCst);
+        let (r, line) =
+            measured(&proxy, async { Ok(SyncEngine::new(&store).sync().await?) }).await?;
+        proxy.cut_uploads_at_half.store(false, Ordering::SeqCst);
+        let status = store.status()?;
+        if status.pending_photos != 0 || r.photos_uploaded as usize != count {
+            bail!(
+                "{} photos left to send ({} sent)",
+                status.pending_photos,
+                r.photos_uploaded
+            );
+        }
+        let cuts = proxy.cuts.load(Ordering::SeqCst);
+        let label = if cut {
+            format!("5. {count} photos de {mb} Mo, chaque envoi coupé à 50 %")
+        } else {
+            format!("5. {count} photos de {mb} Mo")
+        };
+        line.print(
+            &label,
+            &format!("({} Mo de photos, {cuts} coupures)", bytes / (1024 * 1024)),
+        );
+        lines.push(line.up);
+    }
+    let extra = lines[1] as f64 / lines[0] as f64 - 1.0;
+    println!(
+        "   octets envoyés en plus après les coupures : {:+.2} %",
+        extra * 100.0
+    );
+    server.kill().await;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    if let Some(dir) = args.serve {
+        return rt.block_on(bilan_e2e::serve_demo_announced(&dir));
+    }
+    let tmp = tempfile::tempdir()?;
+    rt.block_on(async {
+        for &n in &args.n {
+            cold_scenarios(tmp.path(), n).await?;
+        }
+        concurrent_push(tmp.path(), args.devices, args.per_device).await?;
+        photo_scenarios(tmp.path(), args.photos, args.photo_mb).await
+    })
+}
