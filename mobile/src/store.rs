@@ -15,6 +15,7 @@ use bilan_shared::domain::{Complex, InspectionStatus, Office, Rating, Severity, 
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{DocChanges, ReferenceResponse, UserInfo};
 use bilan_shared::{Author, Catalogue, Inspection, InspectionDoc, NewInspection};
+use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_bytes::ByteBuf;
 
@@ -134,6 +135,66 @@ fn write_summary(conn: &Connection, id: InspectionId, d: &InspectionDoc) -> Resu
         d.review.comments.len() as i64,
         now_ms()
     ])?;
+    Ok(())
+}
+
+/// A document's stored bytes (snapshot and the changes after it), read from
+/// SQLite so that turning them into a document can happen elsewhere.
+struct RawDoc {
+    snapshot: Option<Vec<u8>>,
+    changes: Vec<Vec<u8>>,
+}
+
+fn raw_doc(conn: &Connection, id: InspectionId) -> Result<Option<RawDoc>> {
+    let snap: Option<Option<Vec<u8>>> = conn
+        .query_row(
+            "SELECT snapshot FROM docs WHERE doc_id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(snapshot) = snap else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY id",
+    )?;
+    let changes = stmt
+        .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(RawDoc { snapshot, changes }))
+}
+
+impl RawDoc {
+    fn build(self) -> Result<Inspection> {
+        let mut insp = match self.snapshot {
+            Some(bytes) => Inspection::load(&bytes)?,
+            None => Inspection::empty(),
+        };
+        let changes = self
+            .changes
+            .into_iter()
+            .map(|b| Change::from_bytes(b).map_err(|e| MobileError::Invalid(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        insp.apply_changes(changes)?;
+        Ok(insp)
+    }
+}
+
+/// A list row's content with its conflict count, computed from a document.
+fn summary_of(insp: &Inspection) -> Result<(InspectionDoc, i64)> {
+    Ok((insp.read()?, conflicts::list(insp)?.len() as i64))
+}
+
+fn write_summary_with_conflicts(
+    conn: &Connection,
+    id: InspectionId,
+    d: &InspectionDoc,
+    conflicts: i64,
+) -> Result<()> {
+    write_summary(conn, id, d)?;
+    conn.prepare_cached("UPDATE summaries SET conflicts = ?2 WHERE doc_id = ?1")?
+        .execute(params![id.to_string(), conflicts])?;
     Ok(())
 }
 
@@ -323,31 +384,7 @@ impl DeviceStore {
     // ---- documents ----
 
     fn load(&self, conn: &Connection, id: InspectionId) -> Result<Option<Inspection>> {
-        let snap: Option<Option<Vec<u8>>> = conn
-            .query_row(
-                "SELECT snapshot FROM docs WHERE doc_id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(snap) = snap else { return Ok(None) };
-        let mut insp = match snap {
-            Some(bytes) => Inspection::load(&bytes)?,
-            None => Inspection::empty(),
-        };
-        let mut stmt = conn.prepare_cached(
-            "SELECT bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY id",
-        )?;
-        let changes = stmt
-            .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
-            .map(|b| {
-                b.map_err(MobileError::from).and_then(|b| {
-                    Change::from_bytes(b).map_err(|e| MobileError::Invalid(e.to_string()))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        insp.apply_changes(changes)?;
-        Ok(Some(insp))
+        raw_doc(conn, id)?.map(RawDoc::build).transpose()
     }
 
     /// Runs `f` on the loaded document (loading it from SQLite if needed).
@@ -420,17 +457,12 @@ impl DeviceStore {
         insp: &Inspection,
         count_conflicts: bool,
     ) -> Result<()> {
-        let d = insp.read()?;
-        let conn = self.lock();
-        write_summary(&conn, id, &d)?;
         if count_conflicts {
-            let n = conflicts::list(insp)?.len() as i64;
-            conn.execute(
-                "UPDATE summaries SET conflicts = ?2 WHERE doc_id = ?1",
-                params![id.to_string(), n],
-            )?;
+            let (d, n) = summary_of(insp)?;
+            write_summary_with_conflicts(&self.lock(), id, &d, n)
+        } else {
+            write_summary(&self.lock(), id, &insp.read()?)
         }
-        Ok(())
     }
 
     /// List rows of every inspection, newest first; of one complex if given.
@@ -870,7 +902,9 @@ impl DeviceStore {
             tx.commit()?;
         }
         let mut docs = self.docs();
-        let touched: Vec<InspectionId> = parsed.iter().map(|(d, _)| *d).collect();
+        let mut touched: Vec<InspectionId> = parsed.iter().map(|(d, _)| *d).collect();
+        touched.sort();
+        touched.dedup();
         for (doc_id, changes) in parsed {
             if let Some(insp) = docs.get_mut(&doc_id)
                 && insp.apply_changes(changes).is_err()
@@ -878,11 +912,35 @@ impl DeviceStore {
                 docs.remove(&doc_id);
             }
         }
-        drop(docs);
-        for id in touched {
-            // A document whose first changes have not all arrived yet stays unlisted.
-            let _ = self.with_doc(id, |insp| self.refresh_summary(id, insp, true));
+        // List rows: open documents as they are; the others built from SQLite
+        // on every core and not kept in memory (a first sync may bring thousands).
+        let mut rows: Vec<(InspectionId, Result<(InspectionDoc, i64)>)> = Vec::new();
+        let mut raws = Vec::new();
+        {
+            let conn = self.lock();
+            for id in touched {
+                match docs.get(&id) {
+                    Some(insp) => rows.push((id, summary_of(insp))),
+                    None => {
+                        if let Some(raw) = raw_doc(&conn, id)? {
+                            raws.push((id, raw));
+                        }
+                    }
+                }
+            }
         }
+        drop(docs);
+        rows.par_extend(
+            raws.into_par_iter()
+                .map(|(id, raw)| (id, raw.build().and_then(|insp| summary_of(&insp)))),
+        );
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        // A document whose first changes have not all arrived yet stays unlisted.
+        for (id, (d, n)) in rows.into_iter().filter_map(|(id, r)| Some((id, r.ok()?))) {
+            write_summary_with_conflicts(&tx, id, &d, n)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -18,6 +18,7 @@ use bilan_shared::protocol::{
 };
 use bilan_shared::{Inspection, InspectionDoc, conflicts};
 use rand::RngCore;
+use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
@@ -152,6 +153,60 @@ fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
     })
 }
 
+/// A document after merging a request's changes, with what the projection
+/// and the log need; computed away from the database so that documents merge
+/// in parallel.
+struct Merged {
+    doc_id: InspectionId,
+    doc: InspectionDoc,
+    conflicts: usize,
+    snapshot: Vec<u8>,
+    /// The changes new to the server.
+    changes: Vec<Change>,
+}
+
+impl Merged {
+    /// Applies `new` to the stored document; `None` when nothing is left to
+    /// record (a new document whose changes all wait for missing ones is an error).
+    fn new(
+        doc_id: InspectionId,
+        mut insp: Inspection,
+        existed: bool,
+        new: Vec<Change>,
+    ) -> Result<Option<Self>> {
+        insp.apply_changes(new.clone())?;
+        if !insp.automerge().get_missing_deps(&[]).is_empty() {
+            return Err(StoreError::MissingDependencies(doc_id.to_string()));
+        }
+        if !existed && insp.automerge().get_heads().is_empty() {
+            return Ok(None);
+        }
+        Self::derive(doc_id, &insp, new)
+    }
+
+    /// Reads the merged document back for the projection.
+    fn derive(
+        doc_id: InspectionId,
+        insp: &Inspection,
+        changes: Vec<Change>,
+    ) -> Result<Option<Self>> {
+        let doc: InspectionDoc = insp.read().map_err(|e| match e {
+            e @ bilan_shared::SharedError::SchemaTooNew { .. } => StoreError::from(e),
+            other => StoreError::InvalidDocument {
+                doc: doc_id.to_string(),
+                reason: other.to_string(),
+            },
+        })?;
+        Ok(Some(Self {
+            doc_id,
+            doc,
+            conflicts: conflicts::list(insp)?.len(),
+            snapshot: insp.save(),
+            changes,
+        }))
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -242,20 +297,12 @@ impl SqliteStore {
     }
 
     /// Validates a merged document and rewrites its projection rows.
-    fn project(
-        tx: &Transaction,
-        territory: TerritoryId,
-        doc_id: InspectionId,
-        insp: &Inspection,
-    ) -> Result<()> {
+    fn project(tx: &Transaction, territory: TerritoryId, m: &Merged) -> Result<()> {
+        let (doc_id, d) = (m.doc_id, &m.doc);
         let invalid = |reason: &str| StoreError::InvalidDocument {
             doc: doc_id.to_string(),
             reason: reason.into(),
         };
-        let d: InspectionDoc = insp.read().map_err(|e| match e {
-            e @ bilan_shared::SharedError::SchemaTooNew { .. } => StoreError::from(e),
-            other => invalid(&other.to_string()),
-        })?;
         if d.inspection_id != doc_id {
             return Err(invalid("l'identifiant du document ne correspond pas"));
         }
@@ -283,21 +330,22 @@ impl SqliteStore {
             "site_visits",
             "photo_refs",
         ] {
-            tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&id])?;
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?
+                .execute([&id])?;
         }
         let (rated, present) = d.progress();
         let (total, five) = d.costs();
-        let n_conflicts = conflicts::list(insp)?.len();
-        tx.execute(
+        let n_conflicts = m.conflicts;
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO inspection_summary (doc_id, territory_id, office_id, complex_id, status, created_by,
                created_at, updated_at, rated, present, findings, total_cost, cost_5y, conflicts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
+        )?
+        .execute(params![
                 id, t, d.office_id.to_string(), d.complex_id.to_string(), d.status.code(),
                 d.created_by.to_string(), d.created_at, now_ms(), rated as i64, present as i64,
                 d.findings.len() as i64, total, five, n_conflicts as i64
-            ],
-        )?;
+            ])?;
         let mut ins = tx.prepare_cached(
             "INSERT INTO component_ratings (doc_id, territory_id, code, rating, present, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
@@ -321,62 +369,61 @@ impl SqliteStore {
                 .filter(|r| r.urgency.within_five_years())
                 .map(|r| r.estimated_cost())
                 .sum();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO findings (doc_id, territory_id, finding_id, component, title, location, severity, photos, cost, cost_5y)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![id, t, f.id.to_string(), f.component, f.title, f.location, f.severity.code(), f.photos.len() as i64, cost, five],
-            )?;
+            )?
+            .execute(params![id, t, f.id.to_string(), f.component, f.title, f.location, f.severity.code(), f.photos.len() as i64, cost, five])?;
             for r in &f.recommendations {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT OR REPLACE INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![id, t, f.id.to_string(), r.id.to_string(), r.work, r.urgency.code(), r.quantity, r.unit, r.unit_cost, r.estimated_cost()],
-                )?;
+                )?
+                .execute(params![id, t, f.id.to_string(), r.id.to_string(), r.work, r.urgency.code(), r.quantity, r.unit, r.unit_cost, r.estimated_cost()])?;
             }
             for p in &f.photos {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT OR IGNORE INTO photo_refs (doc_id, territory_id, office_id, hash) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, t, d.office_id.to_string(), p.hash.as_str()],
-                )?;
+                )?
+                .execute(params![id, t, d.office_id.to_string(), p.hash.as_str()])?;
             }
         }
         for v in &d.visits {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO site_visits (doc_id, territory_id, visit_id, date, inspector, hours_on_site, travel_hours, km, expenses)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![id, t, v.id.to_string(), v.date, v.inspector.to_string(), v.hours_on_site, v.travel_hours, v.km, v.expenses],
-            )?;
+            )?
+            .execute(params![id, t, v.id.to_string(), v.date, v.inspector.to_string(), v.hours_on_site, v.travel_hours, v.km, v.expenses])?;
         }
         Ok(())
     }
 
-    /// Appends changes to the log (skipping known hashes) and saves the document.
-    fn append(
-        tx: &Transaction,
-        territory: TerritoryId,
-        doc_id: InspectionId,
-        device: &str,
-        insp: &Inspection,
-        changes: &[Change],
-    ) -> Result<u32> {
+    /// Appends changes to the log (skipping known hashes) and stores the
+    /// document's snapshot.
+    fn append(tx: &Transaction, territory: TerritoryId, device: &str, m: &Merged) -> Result<u32> {
         let mut n = 0;
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO changes (territory_id, doc_id, hash, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for c in changes {
+        for c in &m.changes {
             n += stmt.execute(params![
                 territory.to_string(),
-                doc_id.to_string(),
+                m.doc_id.to_string(),
                 c.hash().0.as_slice(),
                 device,
                 c.raw_bytes()
             ])? as u32;
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO documents (doc_id, territory_id, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
-            params![doc_id.to_string(), territory.to_string(), insp.save(), now_ms()],
-        )?;
+        )?
+        .execute(params![
+            m.doc_id.to_string(),
+            territory.to_string(),
+            m.snapshot,
+            now_ms()
+        ])?;
         Ok(n)
     }
 
@@ -752,7 +799,10 @@ impl Storage for SqliteStore {
         let device = req.device_id.to_string();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let mut accepted = 0;
+        // Parse and load (SQL, in order), merge and derive (CPU, on every
+        // core), then validate and write (SQL, in order): the first error
+        // anywhere rolls the whole request back.
+        let mut loaded = Vec::with_capacity(req.docs.len());
         for DocChanges { doc_id, changes } in req.docs {
             let parsed = changes
                 .into_iter()
@@ -762,7 +812,7 @@ impl Storage for SqliteStore {
                     doc: doc_id.to_string(),
                     reason: e.to_string(),
                 })?;
-            let (mut insp, existed) = match Self::load_doc(&tx, doc_id)? {
+            let (insp, existed) = match Self::load_doc(&tx, doc_id)? {
                 Some((t, _)) if t != territory => {
                     return Err(StoreError::Forbidden(format!(
                         "l'inspection {doc_id} appartient à un autre territoire"
@@ -778,18 +828,18 @@ impl Storage for SqliteStore {
                     .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
                     .collect()
             };
-            if new.is_empty() {
-                continue;
+            if !new.is_empty() {
+                loaded.push((doc_id, insp, existed, new));
             }
-            insp.apply_changes(new.clone())?;
-            if !insp.automerge().get_missing_deps(&[]).is_empty() {
-                return Err(StoreError::MissingDependencies(doc_id.to_string()));
-            }
-            if !existed && insp.automerge().get_heads().is_empty() {
-                continue;
-            }
-            Self::project(&tx, territory, doc_id, &insp)?;
-            accepted += Self::append(&tx, territory, doc_id, &device, &insp, &new)?;
+        }
+        let merged: Vec<Option<Merged>> = loaded
+            .into_par_iter()
+            .map(|(doc_id, insp, existed, new)| Merged::new(doc_id, insp, existed, new))
+            .collect::<Result<_>>()?;
+        let mut accepted = 0;
+        for m in merged.iter().flatten() {
+            Self::project(&tx, territory, m)?;
+            accepted += Self::append(&tx, territory, &device, m)?;
         }
         // Everything after the cursor, the device's own changes left out, within the page budget.
         let mut out: Vec<DocChanges> = Vec::new();
@@ -904,8 +954,10 @@ impl Storage for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
-        Self::project(&tx, territory, id, &insp)?;
-        Self::append(&tx, territory, id, "server", &insp, &changes)?;
+        if let Some(m) = Merged::derive(id, &insp, changes)? {
+            Self::project(&tx, territory, &m)?;
+            Self::append(&tx, territory, "server", &m)?;
+        }
         tx.commit()?;
         Ok(())
     }

@@ -30,13 +30,13 @@ struct Args {
     /// Numbers of inspections for scenarios 1 to 3.
     #[arg(default_values_t = [1000, 10000])]
     n: Vec<usize>,
-    /// Devices of scenario 4.
+    /// Devices of scenario 4 (0 skips it).
     #[arg(long, default_value_t = 50)]
     devices: usize,
     /// New inspections per device in scenario 4.
     #[arg(long, default_value_t = 20)]
     per_device: usize,
-    /// Photos of scenario 5 (each pass).
+    /// Photos of scenario 5, each pass (0 skips it).
     #[arg(long, default_value_t = 200)]
     photos: usize,
     /// Size of each photo in MB.
@@ -387,7 +387,12 @@ fn main() -> anyhow::Result<()> {
         for &n in &args.n {
             cold_scenarios(tmp.path(), n).await?;
         }
-        concurrent_push(tmp.path(), args.devices, args.per_device).await?;
-        photo_scenarios(tmp.path(), args.photos, args.photo_mb).await
+        if args.devices > 0 {
+            concurrent_push(tmp.path(), args.devices, args.per_device).await?;
+        }
+        if args.photos > 0 {
+            photo_scenarios(tmp.path(), args.photos, args.photo_mb).await?;
+        }
+        Ok(())
     })
 }
