@@ -138,6 +138,16 @@ fn write_summary(conn: &Connection, id: InspectionId, d: &InspectionDoc) -> Resu
     Ok(())
 }
 
+/// One request's worth of unsent changes.
+#[derive(Debug, Default)]
+pub struct OutboxPage {
+    pub docs: Vec<DocChanges>,
+    /// Row ids to acknowledge once the server has them.
+    pub ids: Vec<i64>,
+    /// More unsent changes wait after this page.
+    pub more: bool,
+}
+
 /// A document's stored bytes (snapshot and the changes after it), read from
 /// SQLite so that turning them into a document can happen elsewhere.
 struct RawDoc {
@@ -826,29 +836,47 @@ impl DeviceStore {
 
     /// Every change the server has not acknowledged, grouped by document, with the row ids to ack.
     pub fn outbox(&self) -> Result<(Vec<DocChanges>, Vec<i64>)> {
+        let page = self.outbox_page(usize::MAX, u64::MAX)?;
+        Ok((page.docs, page.ids))
+    }
+
+    /// The first unacknowledged changes, whole documents at a time, within
+    /// `max_docs` documents and about `max_bytes` of change bytes (a single
+    /// larger document still goes alone), so that a request stays under the
+    /// server's limits however long the device was offline.
+    pub fn outbox_page(&self, max_docs: usize, max_bytes: u64) -> Result<OutboxPage> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT id, doc_id, bytes FROM changes WHERE acked = 0 ORDER BY doc_id, id",
         )?;
-        let mut docs: Vec<DocChanges> = Vec::new();
-        let mut ids = Vec::new();
+        let mut page = OutboxPage::default();
+        let mut bytes_in_page = 0u64;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            ids.push(r.get::<_, i64>(0)?);
             let doc_id: InspectionId = r
                 .get::<_, String>(1)?
                 .parse()
                 .map_err(|_| MobileError::Invalid("identifiant de document corrompu".into()))?;
             let bytes: Vec<u8> = r.get(2)?;
-            match docs.last_mut() {
-                Some(d) if d.doc_id == doc_id => d.changes.push(ByteBuf::from(bytes)),
-                _ => docs.push(DocChanges {
+            let same_doc = page.docs.last().is_some_and(|d| d.doc_id == doc_id);
+            if !same_doc
+                && !page.docs.is_empty()
+                && (page.docs.len() >= max_docs || bytes_in_page >= max_bytes)
+            {
+                page.more = true;
+                break;
+            }
+            page.ids.push(r.get::<_, i64>(0)?);
+            bytes_in_page += bytes.len() as u64;
+            match page.docs.last_mut() {
+                Some(d) if same_doc => d.changes.push(ByteBuf::from(bytes)),
+                _ => page.docs.push(DocChanges {
                     doc_id,
                     changes: vec![ByteBuf::from(bytes)],
                 }),
             }
         }
-        Ok((docs, ids))
+        Ok(page)
     }
 
     /// Applies a server response: stores remote changes, acknowledges what was
@@ -1167,6 +1195,32 @@ mod tests {
         store.apply_sync(&ids, vec![], 7).unwrap();
         assert_eq!(store.status().unwrap().pending_changes, 0);
         assert_eq!(store.cursor().unwrap(), 7);
+    }
+
+    #[test]
+    fn the_outbox_pages_by_whole_documents_within_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, complex) = logged_in(dir.path());
+        let ids: Vec<_> = (0..3)
+            .map(|_| {
+                let id = store.start_inspection(complex).unwrap();
+                store.rate(id, "B3010", Rating::C).unwrap();
+                id
+            })
+            .collect();
+        let page = store.outbox_page(2, u64::MAX).unwrap();
+        assert_eq!(page.docs.len(), 2);
+        assert!(page.more);
+        assert!(
+            page.docs.iter().all(|d| d.changes.len() == 2),
+            "whole documents"
+        );
+        // A byte budget smaller than one document still sends that document.
+        let page = store.outbox_page(100, 1).unwrap();
+        assert_eq!((page.docs.len(), page.ids.len(), page.more), (1, 2, true));
+        let all = store.outbox_page(100, u64::MAX).unwrap();
+        assert_eq!((all.docs.len(), all.ids.len(), all.more), (3, 6, false));
+        assert_eq!(ids.len(), 3);
     }
 
     #[test]

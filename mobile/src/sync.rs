@@ -16,10 +16,15 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE};
 
 use crate::error::{MobileError, Result};
-use crate::store::{DeviceStore, PendingPhoto};
+use crate::store::{DeviceStore, OutboxPage, PendingPhoto};
 
 /// Largest decompressed sync response accepted.
 const MAX_RESPONSE_BYTES: u64 = 512 << 20;
+/// Documents per sync request: well under the server's default limit (5,000).
+const OUTBOX_PAGE_DOCS: usize = 2000;
+/// Raw change bytes per sync request; compressed, they stay well under the
+/// server's default body limit (64 MiB) and decompressed limit (256 MiB).
+const OUTBOX_PAGE_BYTES: u64 = 48 << 20;
 
 /// What one sync did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -132,7 +137,13 @@ impl<'a> SyncEngine<'a> {
     /// One request: send the outbox, receive what is new, store it.
     pub async fn sync_round(&self, report: &mut SyncReport) -> Result<SyncResponse> {
         let (url, token) = self.server()?;
-        let (docs, ids) = self.store.outbox()?;
+        let OutboxPage {
+            docs,
+            ids,
+            more: more_to_send,
+        } = self
+            .store
+            .outbox_page(OUTBOX_PAGE_DOCS, OUTBOX_PAGE_BYTES)?;
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             device_id: self.store.device_id()?,
@@ -175,6 +186,8 @@ impl<'a> SyncEngine<'a> {
             .map(|d| d.changes.len() as u64)
             .sum::<u64>();
         self.store.apply_sync(&ids, r.changes.clone(), r.cursor)?;
+        let mut r = r;
+        r.more |= more_to_send;
         Ok(r)
     }
 

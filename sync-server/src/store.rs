@@ -172,8 +172,24 @@ impl Merged {
         doc_id: InspectionId,
         mut insp: Inspection,
         existed: bool,
-        new: Vec<Change>,
+        raw: Vec<serde_bytes::ByteBuf>,
     ) -> Result<Option<Self>> {
+        let new: Vec<Change> = raw
+            .into_iter()
+            .map(|b| Change::from_bytes(b.into_vec()))
+            .filter(|c| {
+                c.as_ref().map_or(true, |c| {
+                    insp.automerge().get_change_by_hash(&c.hash()).is_none()
+                })
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| StoreError::MalformedChange {
+                doc: doc_id.to_string(),
+                reason: e.to_string(),
+            })?;
+        if new.is_empty() {
+            return Ok(None);
+        }
         insp.apply_changes(new.clone())?;
         if !insp.automerge().get_missing_deps(&[]).is_empty() {
             return Err(StoreError::MissingDependencies(doc_id.to_string()));
@@ -804,14 +820,6 @@ impl Storage for SqliteStore {
         // anywhere rolls the whole request back.
         let mut loaded = Vec::with_capacity(req.docs.len());
         for DocChanges { doc_id, changes } in req.docs {
-            let parsed = changes
-                .into_iter()
-                .map(|b| Change::from_bytes(b.into_vec()))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| StoreError::MalformedChange {
-                    doc: doc_id.to_string(),
-                    reason: e.to_string(),
-                })?;
             let (insp, existed) = match Self::load_doc(&tx, doc_id)? {
                 Some((t, _)) if t != territory => {
                     return Err(StoreError::Forbidden(format!(
@@ -821,20 +829,11 @@ impl Storage for SqliteStore {
                 Some((_, insp)) => (insp, true),
                 None => (Inspection::empty(), false),
             };
-            let new: Vec<Change> = {
-                let doc = insp.automerge();
-                parsed
-                    .into_iter()
-                    .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
-                    .collect()
-            };
-            if !new.is_empty() {
-                loaded.push((doc_id, insp, existed, new));
-            }
+            loaded.push((doc_id, insp, existed, changes));
         }
         let merged: Vec<Option<Merged>> = loaded
             .into_par_iter()
-            .map(|(doc_id, insp, existed, new)| Merged::new(doc_id, insp, existed, new))
+            .map(|(doc_id, insp, existed, raw)| Merged::new(doc_id, insp, existed, raw))
             .collect::<Result<_>>()?;
         let mut accepted = 0;
         for m in merged.iter().flatten() {
