@@ -2,11 +2,14 @@
 # Runs every test: unit, component, property and end-to-end tests of the
 # workspace, then the desktop end-to-end test (real window under Xvfb), then
 # the browser tests of the review pages (playwright-core + Debian's chromium).
+# The sync benchmark runs once at a small size as a smoke test.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo test --workspace -j2 --locked
 cargo build --workspace -j2 --locked
+# Sync benchmark smoke run: every scenario at a small size, figures printed, no timing asserted.
+target/debug/sync-bench 20 --devices 3 --per-device 2 --photos 2 --photo-mb 1
 bash tests/desktop/e2e.sh
 (cd tests/browser && npm ci --no-audit --no-fund && npm test)
