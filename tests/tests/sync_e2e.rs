@@ -32,17 +32,25 @@ fn server_doc(server: &TestServer, user: &str, id: InspectionId) -> bilan_shared
         .unwrap()
 }
 
+/// A server, two inspectors' devices, and one inspection both hold.
+async fn two_devices_with_one_inspection(
+    dir: &std::path::Path,
+) -> (TestServer, DeviceStore, DeviceStore, InspectionId) {
+    let server = TestServer::start(&dir.join("server")).await;
+    let a = device(&dir.join("a"), &server.url(), "inspecteur1").await;
+    let b = device(&dir.join("b"), &server.url(), "inspecteur2").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    sync(&a).await;
+    sync(&b).await;
+    (server, a, b, id)
+}
+
 /// Two devices edit different components of one inspection offline; after
 /// syncing, both devices and the server hold the union.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_edits_of_different_components_merge_to_the_union_everywhere() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&tmp.path().join("server")).await;
-    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
-    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
-    let id = a.start_inspection(first_complex(&a)).unwrap();
-    sync(&a).await;
-    sync(&b).await;
+    let (server, a, b, id) = two_devices_with_one_inspection(tmp.path()).await;
     // Offline from here on: each edits its own components.
     a.rate(id, "B3010", Rating::D).unwrap();
     a.rate(id, "B2020", Rating::C).unwrap();
@@ -81,12 +89,7 @@ async fn offline_edits_of_different_components_merge_to_the_union_everywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_conflict_shows_everywhere_and_its_resolution_syncs() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&tmp.path().join("server")).await;
-    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
-    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
-    let id = a.start_inspection(first_complex(&a)).unwrap();
-    sync(&a).await;
-    sync(&b).await;
+    let (server, a, b, id) = two_devices_with_one_inspection(tmp.path()).await;
     a.rate(id, "B3010", Rating::D).unwrap();
     b.rate(id, "B3010", Rating::B).unwrap();
     sync(&a).await;
