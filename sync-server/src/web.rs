@@ -471,7 +471,7 @@ async fn inspection(
             p { strong { (doc.status.label_fr()) } " — commencée le " (date(doc.created_at)) " — " (rated) "/" (present) " composants cotés" }
             p { "Travaux recommandés : " (money(total)) " dont " (money(five)) " d'ici 5 ans — indice de vétusté physique (IVP) "
                 strong { (percent(ivp)) } " — état " span class={ "cond cond-" (condition.code()) } { (condition.code()) }
-                @if rated < present { " " em { "(provisoire : " (rated) " composants cotés sur " (present) ", les travaux des autres ne sont pas encore comptés)" } } }
+                @if rated < present { " " em { "(provisoire : " (rated) @if rated > 1 { " composants cotés" } @else { " composant coté" } " sur " (present) ", les travaux des autres ne sont pas encore comptés)" } } }
             @if !conflicts.is_empty() {
                 h2 { "Conflits (" (conflicts.len()) ")" }
                 @for c in &conflicts {
