@@ -134,7 +134,8 @@ impl<'a> SyncEngine<'a> {
         Ok(r)
     }
 
-    /// One request: send the outbox, receive what is new, store it.
+    /// One request: send a page of the outbox, receive what is new, store it.
+    /// `more` in the answer is set while either side has more to send.
     pub async fn sync_round(&self, report: &mut SyncReport) -> Result<SyncResponse> {
         let (url, token) = self.server()?;
         let OutboxPage {
@@ -229,7 +230,13 @@ impl<'a> SyncEngine<'a> {
                 }
                 Err(e) => {
                     self.store.photo_outcome(&p.hash, Err(e.to_string()))?;
+                    let link_down = matches!(e, MobileError::Network(_));
                     first_error.get_or_insert(e);
+                    // The link is gone: the other photos wait for the next
+                    // sync instead of each timing out in turn.
+                    if link_down {
+                        break;
+                    }
                 }
             }
         }
