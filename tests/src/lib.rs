@@ -222,6 +222,8 @@ struct Wire {
     requests: Arc<AtomicU64>,
     cut_uploads_at_half: Arc<AtomicBool>,
     cuts: Arc<AtomicU64>,
+    /// Photo paths already cut once.
+    cut_paths: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Follows the HTTP/1.1 requests in a client's byte stream (heads, then
@@ -279,11 +281,19 @@ impl RequestTracker {
             .unwrap_or(0);
         self.body_left = len;
         let from_zero = header("content-range:").is_some_and(|v| v.starts_with("bytes 0-"));
+        let path = head
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        // Each photo is cut once: a retry that starts from zero again (the
+        // device asked before the server had taken in the cut bytes) passes.
         self.cut_when_left = (wire.cut_uploads_at_half.load(Ordering::SeqCst)
             && head.starts_with("put /api/v1/photos/")
             && from_zero
-            && len > 1)
-            .then(|| len - len / 2);
+            && len > 1
+            && wire.cut_paths.lock().unwrap().insert(path))
+        .then(|| len - len / 2);
     }
 }
 
@@ -304,6 +314,7 @@ impl Proxy {
             requests: requests.clone(),
             cut_uploads_at_half: cut_uploads_at_half.clone(),
             cuts: cuts.clone(),
+            cut_paths: Default::default(),
         };
         let (c, m) = (connections.clone(), mode.clone());
         let task = tokio::spawn(async move {

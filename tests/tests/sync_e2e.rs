@@ -270,9 +270,12 @@ async fn a_photo_upload_cut_at_half_resumes_and_a_wrong_hash_is_refused() {
     assert_eq!(proxy.cuts.load(Ordering::SeqCst), 1, "one upload was cut");
     assert_eq!(r.photos_uploaded, 1, "resumed within the same sync");
     let (up, _) = proxy.take_counts();
-    // Resumed from the server's offset: about one photo crosses the wire, not one and a half.
+    // Resumed from the server's offset: less than the half sent before the
+    // cut plus the whole photo again. (Usually about one photo in all; more
+    // when the device asked for the offset before the server had taken in
+    // the cut bytes, and a stale resume was refused with 409.)
     assert!(
-        up <= photo.len() as u64 + 50_000,
+        up < photo.len() as u64 * 3 / 2,
         "only the rest crossed the wire after the cut: {up}"
     );
     let stored = std::fs::read(server.state.0.photos.path(&hash)).unwrap();
