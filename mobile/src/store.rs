@@ -1,7 +1,9 @@
 //! The device store: everything the app holds, in one SQLite file (WAL,
 //! `synchronous=FULL`). Each edit is one automerge change appended to the
 //! `changes` table in the same transaction that makes it durable, before the
-//! call returns; the same rows are the outbound queue (`acked = 0`).
+//! call returns; the `outbox` table lists the rows the server has not
+//! acknowledged (a separate table, so acknowledging thousands of rows does
+//! not rewrite their bytes).
 //! Documents load from their last snapshot plus the changes after it.
 
 use std::collections::HashMap;
@@ -10,7 +12,7 @@ use std::sync::Mutex;
 
 use automerge::Change;
 use bilan_shared::conflicts::{self, Conflict};
-use bilan_shared::doc::{Finding, PhotoRef, Recommendation, SiteVisit, now_ms};
+use bilan_shared::doc::{Finding, PhotoRef, Recommendation, SiteVisit, changes_of_chunks, now_ms};
 use bilan_shared::domain::{Complex, InspectionStatus, Office, Rating, Severity, Urgency};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{DocChanges, ReferenceResponse, UserInfo};
@@ -18,8 +20,12 @@ use bilan_shared::{Author, Catalogue, Inspection, InspectionDoc, NewInspection};
 use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
 
 use crate::error::{MobileError, Result};
+
+/// Schema version of the device database written by this build.
+const DEVICE_SCHEMA_VERSION: i64 = 2;
 
 /// Changes after a snapshot before the document is compacted into a new one.
 const COMPACT_AFTER: i64 = 64;
@@ -101,6 +107,9 @@ CREATE TABLE IF NOT EXISTS changes (
   local INTEGER NOT NULL, acked INTEGER NOT NULL, in_snapshot INTEGER NOT NULL DEFAULT 0,
   UNIQUE (doc_id, hash));
 CREATE INDEX IF NOT EXISTS changes_outbox ON changes (acked, id);
+-- Rows of `changes` not yet acknowledged by the server (schema 2; in schema 1
+-- the `acked` column was the queue, now it only says where a row came from).
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY);
 CREATE INDEX IF NOT EXISTS changes_doc ON changes (doc_id, in_snapshot);
 CREATE TABLE IF NOT EXISTS summaries (
   doc_id TEXT PRIMARY KEY, complex_id TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -112,6 +121,37 @@ CREATE TABLE IF NOT EXISTS photos (
   uploaded INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
 ";
+
+/// Appends a local change and queues it for the server (a change already
+/// stored is neither duplicated nor queued again).
+fn queue_local(conn: &Connection, id: InspectionId, c: &Change) -> Result<()> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 1, 0)",
+        )?
+        .execute(params![id.to_string(), c.hash().0.as_slice(), c.raw_bytes()])?;
+    if inserted == 1 {
+        conn.prepare_cached("INSERT INTO outbox (id) VALUES (?1)")?
+            .execute([conn.last_insert_rowid()])?;
+    }
+    Ok(())
+}
+
+/// Runs of consecutive row ids, as (first, last): acknowledging a cold push
+/// of thousands of changes takes a handful of statements.
+fn id_runs(ids: &[i64]) -> Vec<(i64, i64)> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for id in sorted {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == id => *last = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    runs
+}
 
 /// Writes the list row of an inspection (the conflict count is kept as it was).
 fn write_summary(conn: &Connection, id: InspectionId, d: &InspectionDoc) -> Result<()> {
@@ -156,6 +196,11 @@ struct RawDoc {
 }
 
 fn raw_doc(conn: &Connection, id: InspectionId) -> Result<Option<RawDoc>> {
+    raw_doc_upto(conn, id, i64::MAX)
+}
+
+/// Like [`raw_doc`], with only the change rows up to `last_row`.
+fn raw_doc_upto(conn: &Connection, id: InspectionId, last_row: i64) -> Result<Option<RawDoc>> {
     let snap: Option<Option<Vec<u8>>> = conn
         .query_row(
             "SELECT snapshot FROM docs WHERE doc_id = ?1",
@@ -167,27 +212,35 @@ fn raw_doc(conn: &Connection, id: InspectionId) -> Result<Option<RawDoc>> {
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY id",
+        "SELECT bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 AND id <= ?2 ORDER BY id",
     )?;
     let changes = stmt
-        .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
+        .query_map(params![id.to_string(), last_row], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(RawDoc { snapshot, changes }))
 }
 
 impl RawDoc {
-    fn build(self) -> Result<Inspection> {
+    /// The document, with `more` changes applied on top.
+    fn build_with(self, more: Vec<Change>) -> Result<Inspection> {
         let mut insp = match self.snapshot {
             Some(bytes) => Inspection::load(&bytes)?,
             None => Inspection::empty(),
         };
-        let changes = self
-            .changes
-            .into_iter()
-            .map(|b| Change::from_bytes(b).map_err(|e| MobileError::Invalid(e.to_string())))
-            .collect::<Result<Vec<_>>>()?;
+        let mut changes = Vec::new();
+        for row in &self.changes {
+            changes
+                .extend(changes_of_chunks(row).map_err(|e| MobileError::Invalid(e.to_string()))?);
+        }
+        changes.extend(more);
         insp.apply_changes(changes)?;
         Ok(insp)
+    }
+
+    fn build(self) -> Result<Inspection> {
+        self.build_with(Vec::new())
     }
 }
 
@@ -216,8 +269,20 @@ impl DeviceStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > DEVICE_SCHEMA_VERSION {
+            return Err(MobileError::Invalid(format!(
+                "données de l'appareil au schéma {version}, cette version de l'application connaît jusqu'au schéma {DEVICE_SCHEMA_VERSION} : mettez l'application à jour"
+            )));
+        }
         conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", 1)?;
+        if version == 1 {
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox (id) SELECT id FROM changes WHERE acked = 0",
+                [],
+            )?;
+        }
+        conn.pragma_update(None, "user_version", DEVICE_SCHEMA_VERSION)?;
         let store = Self {
             conn: Mutex::new(conn),
             docs: Mutex::new(HashMap::new()),
@@ -441,10 +506,7 @@ impl DeviceStore {
                 )?;
             }
             for c in changes {
-                tx.execute(
-                    "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 1, 0)",
-                    params![id.to_string(), c.hash().0.as_slice(), c.raw_bytes()],
-                )?;
+                queue_local(&tx, id, c)?;
             }
             if let Some(d) = summary {
                 write_summary(&tx, id, d)?;
@@ -581,9 +643,6 @@ impl DeviceStore {
             let mut doc_row = tx.prepare_cached(
                 "INSERT OR IGNORE INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",
             )?;
-            let mut change_row = tx.prepare_cached(
-                "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 1, 0)",
-            )?;
             for (id, insp) in inspections {
                 let d = insp.read()?;
                 if d.inspection_id != *id {
@@ -594,11 +653,7 @@ impl DeviceStore {
                 }
                 doc_row.execute(params![id.to_string(), now_ms()])?;
                 for c in insp.automerge().get_changes(&[]) {
-                    change_row.execute(params![
-                        id.to_string(),
-                        c.hash().0.as_slice(),
-                        c.raw_bytes()
-                    ])?;
+                    queue_local(&tx, *id, c)?;
                 }
                 write_summary(&tx, *id, &d)?;
             }
@@ -825,7 +880,8 @@ impl DeviceStore {
             [id.to_string()],
         )?;
         tx.execute(
-            "DELETE FROM changes WHERE doc_id = ?1 AND in_snapshot = 1 AND acked = 1",
+            "DELETE FROM changes WHERE doc_id = ?1 AND in_snapshot = 1
+               AND id NOT IN (SELECT id FROM outbox)",
             [id.to_string()],
         )?;
         tx.commit()?;
@@ -847,7 +903,7 @@ impl DeviceStore {
     pub fn outbox_page(&self, max_docs: usize, max_bytes: u64) -> Result<OutboxPage> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, doc_id, bytes FROM changes WHERE acked = 0 ORDER BY doc_id, id",
+            "SELECT c.id, c.doc_id, c.bytes FROM outbox o JOIN changes c ON c.id = o.id ORDER BY c.doc_id, c.id",
         )?;
         let mut page = OutboxPage::default();
         let mut bytes_in_page = 0u64;
@@ -879,46 +935,68 @@ impl DeviceStore {
         Ok(page)
     }
 
-    /// Applies a server response: stores remote changes, acknowledges what was
-    /// sent and moves the cursor, all in one transaction.
-    pub fn apply_sync(&self, acked: &[i64], remote: Vec<DocChanges>, cursor: u64) -> Result<()> {
-        let mut parsed = Vec::new();
-        for d in remote {
-            let changes = d
-                .changes
-                .into_iter()
-                .map(|b| {
-                    Change::from_bytes(b.into_vec())
-                        .map_err(|e| MobileError::Protocol(e.to_string()))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            parsed.push((d.doc_id, changes));
+    /// Applies a server response: stores remote chunks, acknowledges what was
+    /// sent and moves the cursor, all in one transaction; then rewrites the
+    /// list rows of the documents it touched. Returns how many changes came.
+    pub fn apply_sync(&self, acked: &[i64], remote: Vec<DocChanges>, cursor: u64) -> Result<u64> {
+        let started = std::time::Instant::now();
+        // Every chunk is checked before anything is stored (on every core).
+        let parsed: Vec<(InspectionId, Vec<ByteBuf>, Vec<Change>)> = remote
+            .into_par_iter()
+            .map(|d| {
+                let mut changes = Vec::new();
+                for item in &d.changes {
+                    changes.extend(
+                        changes_of_chunks(item)
+                            .map_err(|e| MobileError::Protocol(e.to_string()))?,
+                    );
+                }
+                Ok((d.doc_id, d.changes, changes))
+            })
+            .collect::<Result<_>>()?;
+        // A document may come in several runs of one response: one entry each.
+        let mut index: HashMap<InspectionId, usize> = HashMap::new();
+        let mut grouped: Vec<(InspectionId, Vec<ByteBuf>, Vec<Change>)> = Vec::new();
+        for (doc_id, items, changes) in parsed {
+            match index.get(&doc_id) {
+                Some(&i) => {
+                    grouped[i].1.extend(items);
+                    grouped[i].2.extend(changes);
+                }
+                None => {
+                    index.insert(doc_id, grouped.len());
+                    grouped.push((doc_id, items, changes));
+                }
+            }
         }
+        let parsed = grouped;
+        let received = parsed.iter().map(|p| p.2.len() as u64).sum();
+        let parsed_at = started.elapsed();
+        let before: i64;
         {
             let mut conn = self.lock();
             let tx = conn.transaction()?;
+            before = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM changes", [], |r| r.get(0))?;
             {
-                let mut ack = tx.prepare_cached("UPDATE changes SET acked = 1 WHERE id = ?1")?;
-                for id in acked {
-                    ack.execute([id])?;
+                let mut ack = tx.prepare_cached("DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2")?;
+                for (first, last) in id_runs(acked) {
+                    ack.execute([first, last])?;
                 }
+                // One row per received chunk (a bundle of changes or a snapshot).
                 let mut ins = tx.prepare_cached(
                     "INSERT OR IGNORE INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 0, 1)",
                 )?;
-                for (doc_id, changes) in &parsed {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",
-                        params![doc_id.to_string(), now_ms()],
-                    )?;
-                    tx.execute(
-                        "UPDATE docs SET updated_at = ?2 WHERE doc_id = ?1",
-                        params![doc_id.to_string(), now_ms()],
-                    )?;
-                    for c in changes {
+                let mut doc = tx.prepare_cached(
+                    "INSERT INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)
+                     ON CONFLICT(doc_id) DO UPDATE SET updated_at = excluded.updated_at",
+                )?;
+                for (doc_id, items, _) in &parsed {
+                    doc.execute(params![doc_id.to_string(), now_ms()])?;
+                    for item in items {
                         ins.execute(params![
                             doc_id.to_string(),
-                            c.hash().0.as_slice(),
-                            c.raw_bytes()
+                            Sha256::digest(item.as_slice()).as_slice(),
+                            item.as_slice()
                         ])?;
                     }
                 }
@@ -927,41 +1005,46 @@ impl DeviceStore {
                 "INSERT INTO settings (key, value) VALUES ('cursor', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [cursor.to_string()],
             )?;
+            let written_at = started.elapsed();
             tx.commit()?;
+            tracing::debug!(
+                parse_ms = parsed_at.as_secs_f64() * 1000.0,
+                write_ms = (written_at - parsed_at).as_secs_f64() * 1000.0,
+                commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1000.0,
+                "apply_sync stored"
+            );
         }
-        let mut docs = self.docs();
-        let mut touched: Vec<InspectionId> = parsed.iter().map(|(d, _)| *d).collect();
-        touched.sort();
-        touched.dedup();
-        for (doc_id, changes) in parsed {
-            if let Some(insp) = docs.get_mut(&doc_id)
-                && insp.apply_changes(changes).is_err()
-            {
-                docs.remove(&doc_id);
-            }
-        }
-        // List rows: open documents as they are; the others built from SQLite
-        // on every core and not kept in memory (a first sync may bring thousands).
+        // Open documents take the changes as they are; the others are built
+        // from what SQLite held before plus the parsed changes, on every core,
+        // and not kept in memory (a first sync may bring thousands).
         let mut rows: Vec<(InspectionId, Result<(InspectionDoc, i64)>)> = Vec::new();
         let mut raws = Vec::new();
         {
+            let mut docs = self.docs();
             let conn = self.lock();
-            for id in touched {
-                match docs.get(&id) {
-                    Some(insp) => rows.push((id, summary_of(insp))),
+            for (doc_id, _, changes) in parsed {
+                match docs.get_mut(&doc_id) {
+                    Some(insp) => {
+                        if insp.apply_changes(changes).is_err() {
+                            docs.remove(&doc_id);
+                        } else {
+                            rows.push((doc_id, summary_of(insp)));
+                        }
+                    }
                     None => {
-                        if let Some(raw) = raw_doc(&conn, id)? {
-                            raws.push((id, raw));
+                        if let Some(raw) = raw_doc_upto(&conn, doc_id, before)? {
+                            raws.push((doc_id, raw, changes));
                         }
                     }
                 }
             }
         }
-        drop(docs);
-        rows.par_extend(
-            raws.into_par_iter()
-                .map(|(id, raw)| (id, raw.build().and_then(|insp| summary_of(&insp)))),
-        );
+        rows.par_extend(raws.into_par_iter().map(|(id, raw, changes)| {
+            (
+                id,
+                raw.build_with(changes).and_then(|insp| summary_of(&insp)),
+            )
+        }));
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         // A document whose first changes have not all arrived yet stays unlisted.
@@ -969,7 +1052,11 @@ impl DeviceStore {
             write_summary_with_conflicts(&tx, id, &d, n)?;
         }
         tx.commit()?;
-        Ok(())
+        tracing::debug!(
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "apply_sync listed"
+        );
+        Ok(received)
     }
 
     /// Marks every change of a document unacknowledged, so the next sync resends
@@ -985,7 +1072,7 @@ impl DeviceStore {
             )?;
         }
         tx.execute(
-            "UPDATE changes SET acked = 0 WHERE doc_id = ?1",
+            "INSERT OR IGNORE INTO outbox (id) SELECT id FROM changes WHERE doc_id = ?1",
             [doc_id.to_string()],
         )?;
         tx.commit()?;
@@ -1055,9 +1142,7 @@ impl DeviceStore {
     pub fn status(&self) -> Result<SyncStatus> {
         let conn = self.lock();
         let pending_changes: i64 =
-            conn.query_row("SELECT COUNT(*) FROM changes WHERE acked = 0", [], |r| {
-                r.get(0)
-            })?;
+            conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
         let (pending_photos, bytes): (i64, i64) = conn.query_row(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM photos WHERE uploaded = 0",
             [],

@@ -37,6 +37,9 @@ pub struct SyncReport {
     pub bytes_down: u64,
     pub photos_uploaded: u32,
     pub photo_bytes_sent: u64,
+    /// Time spent waiting for the server's answers (network and server
+    /// work), apart from preparing requests and storing answers.
+    pub waited: Duration,
 }
 
 /// Talks to the server on behalf of one device store.
@@ -138,6 +141,7 @@ impl<'a> SyncEngine<'a> {
     /// `more` in the answer is set while either side has more to send.
     pub async fn sync_round(&self, report: &mut SyncReport) -> Result<SyncResponse> {
         let (url, token) = self.server()?;
+        let started = std::time::Instant::now();
         let OutboxPage {
             docs,
             ids,
@@ -153,6 +157,7 @@ impl<'a> SyncEngine<'a> {
         };
         let body = protocol::encode(&req).map_err(|e| MobileError::Protocol(e.to_string()))?;
         report.bytes_up += body.len() as u64;
+        let prepared = started.elapsed();
         report.sent_changes += ids.len() as u64;
         let resp = self
             .http
@@ -176,18 +181,23 @@ impl<'a> SyncEngine<'a> {
             return Err(err);
         }
         let bytes = resp.bytes().await?;
+        let answered = started.elapsed();
         report.bytes_down += bytes.len() as u64;
         report.round_trips += 1;
-        let r: SyncResponse = protocol::decode(&bytes, MAX_RESPONSE_BYTES)
+        let mut r: SyncResponse = protocol::decode(&bytes, MAX_RESPONSE_BYTES)
             .map_err(|e| MobileError::Protocol(e.to_string()))?;
+        drop(bytes);
         report.accepted += u64::from(r.accepted);
-        report.received_changes += r
-            .changes
-            .iter()
-            .map(|d| d.changes.len() as u64)
-            .sum::<u64>();
-        self.store.apply_sync(&ids, r.changes.clone(), r.cursor)?;
-        let mut r = r;
+        // The chunks are stored, not handed back: the caller needs the rest.
+        let chunks = std::mem::take(&mut r.changes);
+        report.received_changes += self.store.apply_sync(&ids, chunks, r.cursor)?;
+        report.waited += answered - prepared;
+        tracing::debug!(
+            prepare_ms = prepared.as_secs_f64() * 1000.0,
+            wait_ms = (answered - prepared).as_secs_f64() * 1000.0,
+            apply_ms = (started.elapsed() - answered).as_secs_f64() * 1000.0,
+            "sync round"
+        );
         r.more |= more_to_send;
         Ok(r)
     }

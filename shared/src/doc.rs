@@ -354,6 +354,65 @@ impl Inspection {
     }
 }
 
+/// Magic bytes that open every automerge chunk.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// Chunk type of a saved document (changes are 1, compressed changes 2).
+const CHUNK_DOCUMENT: u8 = 0;
+
+/// Splits automerge bytes holding one or more chunks (a single change,
+/// changes concatenated as [`bundle`] writes them, or a saved document) into
+/// changes, refusing anything malformed or truncated. Bundles are the unit of
+/// the sync protocol and of the server's log: one row per document per push
+/// instead of one per change.
+pub fn changes_of_chunks(bytes: &[u8]) -> Result<Vec<Change>, SharedError> {
+    let bad = |why: &str| SharedError::BadChunk(why.to_string());
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    if rest.is_empty() {
+        return Err(bad("aucun octet"));
+    }
+    while !rest.is_empty() {
+        // Header: magic (4), checksum (4), chunk type (1), data length (uLEB128).
+        if rest.len() < 9 || rest[..4] != CHUNK_MAGIC {
+            return Err(bad("en-tête de bloc absent"));
+        }
+        let chunk_type = rest[8];
+        let mut len_field = &rest[9..];
+        let before = len_field.len();
+        let len = leb128::read::unsigned(&mut len_field).map_err(|_| bad("longueur illisible"))?;
+        let header = 9 + before - len_field.len();
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| header.checked_add(l))
+            .filter(|&end| end <= rest.len())
+            .ok_or_else(|| bad("bloc tronqué"))?;
+        let (chunk, tail) = rest.split_at(end);
+        if chunk_type == CHUNK_DOCUMENT {
+            let doc = Automerge::load(chunk)?;
+            out.extend(doc.get_changes(&[]).into_iter().cloned());
+        } else {
+            let change = Change::try_from(chunk).map_err(|e| bad(&e.to_string()))?;
+            // The header's checksum is the start of the change's hash: a
+            // flipped byte that still parses is caught here.
+            if change.hash().0[..4] != chunk[4..8] {
+                return Err(bad("somme de contrôle incorrecte"));
+            }
+            out.push(change);
+        }
+        rest = tail;
+    }
+    Ok(out)
+}
+
+/// Concatenates changes into one bundle that [`changes_of_chunks`] reads back.
+pub fn bundle<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in changes {
+        out.extend_from_slice(c.raw_bytes());
+    }
+    out
+}
+
 impl InspectionDoc {
     /// Finds a finding by id.
     pub fn finding_mut(&mut self, id: FindingId) -> Result<&mut Finding, SharedError> {
@@ -486,6 +545,44 @@ mod tests {
         one.apply_changes(two.changes_since(&[])).unwrap();
         assert_eq!(one.read().unwrap().findings.len(), 2);
         assert!(one.edit(&a, |_| Ok(())).unwrap().is_none());
+    }
+
+    #[test]
+    fn bundles_and_saved_documents_split_back_into_the_same_changes() {
+        let a = author("Julie");
+        let mut insp = sample(&a);
+        insp.edit(&a, |d| d.rate("B3010", Rating::D)).unwrap();
+        let all = insp.changes_since(&[]);
+        let hashes = |cs: &[Change]| {
+            let mut h: Vec<_> = cs.iter().map(|c| c.hash()).collect();
+            h.sort();
+            h
+        };
+        let from_bundle = changes_of_chunks(&bundle(&all)).unwrap();
+        assert_eq!(hashes(&from_bundle), hashes(&all));
+        let from_doc = changes_of_chunks(&insp.save()).unwrap();
+        assert_eq!(hashes(&from_doc), hashes(&all));
+        let mut mixed = insp.save();
+        mixed.extend_from_slice(all[1].raw_bytes());
+        assert_eq!(changes_of_chunks(&mixed).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn truncated_or_foreign_bytes_are_refused_not_half_read() {
+        let a = author("Julie");
+        let mut insp = sample(&a);
+        insp.edit(&a, |d| d.rate("B3010", Rating::D)).unwrap();
+        let b = bundle(&insp.changes_since(&[]));
+        for bad in [&b[..b.len() - 1], &b[..5], b"", b"not automerge at all"] {
+            assert!(matches!(
+                changes_of_chunks(bad),
+                Err(SharedError::BadChunk(_) | SharedError::Automerge(_))
+            ));
+        }
+        let mut flipped = b.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0xff;
+        assert!(changes_of_chunks(&flipped).is_err());
     }
 
     #[test]

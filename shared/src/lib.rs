@@ -42,6 +42,8 @@ pub enum SharedError {
     NoChange,
     #[error("empreinte de photo invalide (64 caractères hexadécimaux attendus) : {0}")]
     BadPhotoHash(String),
+    #[error("données automerge invalides : {0}")]
+    BadChunk(String),
     #[error("code {code} inconnu pour {kind}")]
     UnknownCode { kind: &'static str, code: String },
 }

@@ -9,6 +9,11 @@
 //! them durably, then answers with every change after the cursor (the device's
 //! own left out) and the new cursor. Retrying the same request is harmless:
 //! changes are identified by hash.
+//!
+//! Version 2: an item of [`DocChanges::changes`] is an automerge chunk
+//! sequence: one change, several changes concatenated (the server sends one
+//! bundle per document per push it received), or a saved document (after log
+//! compaction). Read it with `bilan_shared::doc::changes_of_chunks`.
 
 use std::io::Read;
 
@@ -19,7 +24,7 @@ use crate::domain::{Complex, Office, Role, Territory};
 use crate::ids::{DeviceId, InspectionId, OfficeId, TerritoryId, UserId};
 
 /// Version of the sync protocol spoken by this build.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Content type of sync bodies.
 pub const SYNC_CONTENT_TYPE: &str = "application/vnd.bilan.sync+msgpack+zstd";
 /// Header with the number of bytes of a photo the server holds (resumable uploads).
@@ -27,15 +32,16 @@ pub const UPLOAD_OFFSET_HEADER: &str = "upload-offset";
 /// Header with a photo's total size on `HEAD`.
 pub const UPLOAD_LENGTH_HEADER: &str = "upload-length";
 
-/// Changes of one document. Wire format v1.
+/// Changes of one document. Wire format v2.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DocChanges {
     pub doc_id: InspectionId,
-    /// Raw automerge changes, each as produced by `Change::raw_bytes`.
+    /// Automerge chunks: each item one change (`Change::raw_bytes`), a
+    /// bundle of changes (`doc::bundle`) or a saved document.
     pub changes: Vec<ByteBuf>,
 }
 
-/// Device → server. Wire format v1.
+/// Device → server. Wire format v2.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub protocol: u32,
@@ -45,7 +51,7 @@ pub struct SyncRequest {
     pub docs: Vec<DocChanges>,
 }
 
-/// Server → device. Wire format v1.
+/// Server → device. Wire format v2.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncResponse {
     pub protocol: u32,

@@ -34,6 +34,10 @@ pub enum StoreError {
     BadRequest(String),
     #[error("Nom d'utilisateur ou mot de passe incorrect : vérifiez-les et réessayez.")]
     InvalidCredentials,
+    #[error(
+        "base de données au schéma {found}, ce serveur connaît jusqu'au schéma {supported} : installez la version du serveur qui l'a écrite ou une plus récente"
+    )]
+    DatabaseTooNew { found: i64, supported: i64 },
     #[error("hachage du mot de passe : {0}")]
     Password(String),
 }

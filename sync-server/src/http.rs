@@ -144,6 +144,7 @@ async fn sync(
 ) -> Result<Response, ApiError> {
     let cfg = state.0.config.clone();
     let bytes = read_body(body, cfg.max_body_bytes).await?;
+    let started = std::time::Instant::now();
     let req: SyncRequest =
         protocol::decode(&bytes, cfg.max_decompressed_bytes).map_err(|e| match e {
             protocol::CodecError::TooLarge(_) => ApiError::new(
@@ -182,13 +183,17 @@ async fn sync(
         page_bytes: cfg.response_page_bytes,
     };
     let up = bytes.len();
+    let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
     let resp = blocking(&state, move |s| s.store.sync(&user, req, limits)).await?;
+    let encode_started = std::time::Instant::now();
     let body = protocol::encode(&resp).map_err(|e| {
         tracing::error!(error = %e, "encode sync response");
         ApiError::internal()
     })?;
     tracing::debug!(
         up,
+        decode_ms,
+        encode_ms = encode_started.elapsed().as_secs_f64() * 1000.0,
         down = body.len(),
         accepted = resp.accepted,
         cursor = resp.cursor,

@@ -1,4 +1,5 @@
--- Server database, schema version 1 (PRAGMA user_version). Every table with
+-- Server database, schema version 2 (PRAGMA user_version; store.rs migrates
+-- older versions). Every table with
 -- inspection data carries territory_id and every query filters on it.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS territories (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
@@ -22,14 +23,20 @@ CREATE TABLE IF NOT EXISTS tokens (
   token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), device_id TEXT,
   created_at INTEGER NOT NULL, revoked_at INTEGER);
 CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);
+-- A document is its snapshot (covering the log up to snap_seq; NULL before
+-- the first compaction) plus its log bundles after snap_seq.
 CREATE TABLE IF NOT EXISTS documents (
   doc_id TEXT PRIMARY KEY, territory_id TEXT NOT NULL REFERENCES territories(id),
-  snapshot BLOB NOT NULL, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS changes (
+  snapshot BLOB, snap_seq INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
+-- The territory's log: one row per document per accepted push, holding the
+-- changes new to the server as one automerge bundle. Devices pull it by seq.
+-- Compaction clears the bytes of rows folded into the snapshot; pulls then
+-- send the snapshot.
+CREATE TABLE IF NOT EXISTS log (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, territory_id TEXT NOT NULL, doc_id TEXT NOT NULL,
-  hash BLOB NOT NULL, device_id TEXT NOT NULL, bytes BLOB NOT NULL,
-  UNIQUE (doc_id, hash));
-CREATE INDEX IF NOT EXISTS changes_territory_seq ON changes (territory_id, seq);
+  device_id TEXT NOT NULL, changes INTEGER NOT NULL, bytes BLOB);
+CREATE INDEX IF NOT EXISTS log_territory_seq ON log (territory_id, seq);
+CREATE INDEX IF NOT EXISTS log_doc_seq ON log (doc_id, seq);
 CREATE TABLE IF NOT EXISTS photos (
   hash TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS photo_access (
@@ -43,20 +50,20 @@ CREATE TABLE IF NOT EXISTS inspection_summary (
 CREATE INDEX IF NOT EXISTS summary_territory ON inspection_summary (territory_id, office_id, status);
 CREATE TABLE IF NOT EXISTS component_ratings (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, code TEXT NOT NULL, rating TEXT, present INTEGER, note TEXT NOT NULL,
-  PRIMARY KEY (doc_id, code));
+  PRIMARY KEY (doc_id, code)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS findings (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, finding_id TEXT NOT NULL, component TEXT NOT NULL,
   title TEXT NOT NULL, location TEXT NOT NULL, severity TEXT NOT NULL, photos INTEGER NOT NULL,
-  cost REAL NOT NULL, cost_5y REAL NOT NULL, PRIMARY KEY (doc_id, finding_id));
+  cost REAL NOT NULL, cost_5y REAL NOT NULL, PRIMARY KEY (doc_id, finding_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS recommendations (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, finding_id TEXT NOT NULL, rec_id TEXT NOT NULL,
   work TEXT NOT NULL, urgency TEXT NOT NULL, quantity REAL NOT NULL, unit TEXT NOT NULL,
-  unit_cost REAL NOT NULL, cost REAL NOT NULL, PRIMARY KEY (doc_id, rec_id));
+  unit_cost REAL NOT NULL, cost REAL NOT NULL, PRIMARY KEY (doc_id, rec_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS site_visits (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, visit_id TEXT NOT NULL, date TEXT NOT NULL,
   inspector TEXT NOT NULL, hours_on_site REAL NOT NULL, travel_hours REAL NOT NULL, km REAL NOT NULL,
-  expenses REAL NOT NULL, PRIMARY KEY (doc_id, visit_id));
+  expenses REAL NOT NULL, PRIMARY KEY (doc_id, visit_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS photo_refs (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, office_id TEXT NOT NULL, hash TEXT NOT NULL,
-  PRIMARY KEY (doc_id, hash));
+  PRIMARY KEY (doc_id, hash)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS photo_refs_hash ON photo_refs (hash);

@@ -11,6 +11,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use automerge::{ActorId, Change, ReadDoc};
 use bilan_shared::doc::{Author, now_ms};
+use bilan_shared::doc::{bundle, changes_of_chunks};
 use bilan_shared::domain::{Complex, InspectionStatus, Office, Role, Territory};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{
@@ -140,7 +141,30 @@ pub trait Storage: Send + Sync + 'static {
 /// never skips a change committed late.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Idle read-only connections (file databases only): pulls read the log
+    /// from one of them, outside the write lock, so a slow pull never holds
+    /// up another device's push. WAL readers see whole commits, and commits
+    /// happen in `seq` order under the write lock, so a reader never sees a
+    /// gap that fills in later.
+    readers: Mutex<Vec<Connection>>,
+    path: Option<std::path::PathBuf>,
     server_actor: ActorId,
+}
+
+/// Schema version of the server database written by this build.
+pub const DB_SCHEMA_VERSION: i64 = 2;
+
+/// Log bundles of a document after its snapshot beyond which a push also
+/// rewrites the snapshot, so that loading a document stays cheap.
+const SNAPSHOT_AFTER: i64 = 16;
+
+/// What a compaction did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Documents whose snapshot was rewritten.
+    pub documents: u64,
+    /// Log rows whose bytes now live only in a snapshot.
+    pub rows_cleared: u64,
 }
 
 fn hash_token(token: &str) -> String {
@@ -158,9 +182,10 @@ fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
 /// in parallel.
 struct Merged {
     doc_id: InspectionId,
+    /// A new snapshot, when enough log bundles follow the stored one.
+    snapshot: Option<Vec<u8>>,
     doc: InspectionDoc,
     conflicts: usize,
-    snapshot: Vec<u8>,
     /// The changes new to the server.
     changes: Vec<Change>,
 }
@@ -172,21 +197,24 @@ impl Merged {
         doc_id: InspectionId,
         mut insp: Inspection,
         existed: bool,
+        behind: i64,
         raw: Vec<serde_bytes::ByteBuf>,
     ) -> Result<Option<Self>> {
-        let new: Vec<Change> = raw
-            .into_iter()
-            .map(|b| Change::from_bytes(b.into_vec()))
-            .filter(|c| {
-                c.as_ref().map_or(true, |c| {
-                    insp.automerge().get_change_by_hash(&c.hash()).is_none()
-                })
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| StoreError::MalformedChange {
+        let mut new: Vec<Change> = Vec::new();
+        for item in &raw {
+            let parsed = changes_of_chunks(item).map_err(|e| StoreError::MalformedChange {
                 doc: doc_id.to_string(),
                 reason: e.to_string(),
             })?;
+            new.extend(
+                parsed
+                    .into_iter()
+                    .filter(|c| insp.automerge().get_change_by_hash(&c.hash()).is_none()),
+            );
+        }
+        // The same change may come twice in one request (a bundle and a retry).
+        let mut seen = std::collections::HashSet::new();
+        new.retain(|c| seen.insert(c.hash()));
         if new.is_empty() {
             return Ok(None);
         }
@@ -197,14 +225,15 @@ impl Merged {
         if !existed && insp.automerge().get_heads().is_empty() {
             return Ok(None);
         }
-        Self::derive(doc_id, &insp, new)
+        Self::derive(doc_id, insp, new, behind + 1 >= SNAPSHOT_AFTER)
     }
 
     /// Reads the merged document back for the projection.
     fn derive(
         doc_id: InspectionId,
-        insp: &Inspection,
+        insp: Inspection,
         changes: Vec<Change>,
+        snapshot_due: bool,
     ) -> Result<Option<Self>> {
         let doc: InspectionDoc = insp.read().map_err(|e| match e {
             e @ bilan_shared::SharedError::SchemaTooNew { .. } => StoreError::from(e),
@@ -215,9 +244,9 @@ impl Merged {
         })?;
         Ok(Some(Self {
             doc_id,
+            conflicts: conflicts::list(&insp)?.len(),
+            snapshot: snapshot_due.then(|| insp.save()),
             doc,
-            conflicts: conflicts::list(insp)?.len(),
-            snapshot: insp.save(),
             changes,
         }))
     }
@@ -229,21 +258,20 @@ impl SqliteStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        Self::init(Connection::open(path)?)
+        Self::init(Connection::open(path)?, Some(path.to_path_buf()))
     }
 
     /// An in-memory database, for unit tests.
     pub fn in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, None)
     }
 
-    fn init(conn: Connection) -> Result<Self> {
+    fn init(mut conn: Connection, path: Option<std::path::PathBuf>) -> Result<Self> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(include_str!("schema.sql"))?;
-        conn.pragma_update(None, "user_version", 1)?;
+        Self::migrate(&mut conn)?;
         let actor: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key='server_actor'", [], |r| {
                 r.get(0)
@@ -263,8 +291,61 @@ impl SqliteStore {
         };
         Ok(Self {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            path,
             server_actor: actor,
         })
+    }
+
+    /// Brings the database to [`DB_SCHEMA_VERSION`] in one transaction:
+    /// creates a new one, migrates an older one, refuses a newer one.
+    fn migrate(conn: &mut Connection) -> Result<()> {
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > DB_SCHEMA_VERSION {
+            return Err(StoreError::DatabaseTooNew {
+                found: version,
+                supported: DB_SCHEMA_VERSION,
+            });
+        }
+        let tx = conn.transaction()?;
+        if version == 1 {
+            tx.execute_batch(include_str!("migrate_v1_before.sql"))?;
+        }
+        tx.execute_batch(include_str!("schema.sql"))?;
+        if version == 1 {
+            tx.execute_batch(include_str!("migrate_v1_after.sql"))?;
+            tracing::info!("database migrated from schema 1 to 2");
+        }
+        tx.pragma_update(None, "user_version", DB_SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs `f` on an idle read connection (the writer's, under its lock, for
+    /// an in-memory database).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Some(path) = &self.path else {
+            return f(&self.lock());
+        };
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c
+            }
+        };
+        let out = f(&conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -291,25 +372,52 @@ impl SqliteStore {
             .map_err(|_| StoreError::BadRequest("ref_rev".into()))
     }
 
+    /// A document as stored: its snapshot, then its log bundles after it.
     fn load_doc(
-        tx: &Transaction,
+        tx: &Connection,
         doc_id: InspectionId,
     ) -> Result<Option<(TerritoryId, Inspection)>> {
-        let row: Option<(String, Vec<u8>)> = tx
-            .query_row(
-                "SELECT territory_id, snapshot FROM documents WHERE doc_id = ?1",
-                [doc_id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+        Ok(Self::load_doc_counted(tx, doc_id)?.map(|(t, insp, _)| (t, insp)))
+    }
+
+    /// Like [`Self::load_doc`], also counting the log bundles after the snapshot.
+    fn load_doc_counted(
+        tx: &Connection,
+        doc_id: InspectionId,
+    ) -> Result<Option<(TerritoryId, Inspection, i64)>> {
+        let row: Option<(String, Option<Vec<u8>>, i64)> = tx
+            .prepare_cached(
+                "SELECT territory_id, snapshot, snap_seq FROM documents WHERE doc_id = ?1",
+            )?
+            .query_row([doc_id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
-        match row {
-            None => Ok(None),
-            Some((t, snap)) => Ok(Some((
-                t.parse()
-                    .map_err(|_| StoreError::BadRequest("territory id".into()))?,
-                Inspection::load(&snap)?,
-            ))),
+        let Some((t, snap, snap_seq)) = row else {
+            return Ok(None);
+        };
+        let mut insp = match snap {
+            Some(bytes) => Inspection::load(&bytes)?,
+            None => Inspection::empty(),
+        };
+        let mut stmt = tx.prepare_cached(
+            "SELECT bytes FROM log WHERE doc_id = ?1 AND seq > ?2 AND bytes IS NOT NULL ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![doc_id.to_string(), snap_seq])?;
+        let mut changes = Vec::new();
+        let mut behind = 0;
+        while let Some(r) = rows.next()? {
+            let bytes: Vec<u8> = r.get(0)?;
+            changes.extend(changes_of_chunks(&bytes)?);
+            behind += 1;
         }
+        insp.apply_changes(changes)?;
+        Ok(Some((
+            t.parse()
+                .map_err(|_| StoreError::BadRequest("territory id".into()))?,
+            insp,
+            behind,
+        )))
     }
 
     /// Validates a merged document and rewrites its projection rows.
@@ -414,33 +522,181 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Appends changes to the log (skipping known hashes) and stores the
-    /// document's snapshot.
+    /// Appends the new changes to the log as one bundle, and rewrites the
+    /// snapshot once enough bundles follow it.
     fn append(tx: &Transaction, territory: TerritoryId, device: &str, m: &Merged) -> Result<u32> {
-        let mut n = 0;
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO changes (territory_id, doc_id, hash, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for c in &m.changes {
-            n += stmt.execute(params![
-                territory.to_string(),
-                m.doc_id.to_string(),
-                c.hash().0.as_slice(),
-                device,
-                c.raw_bytes()
-            ])? as u32;
-        }
+        let id = m.doc_id.to_string();
         tx.prepare_cached(
-            "INSERT INTO documents (doc_id, territory_id, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+            "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at) VALUES (?1, ?2, NULL, 0, ?3)
+             ON CONFLICT(doc_id) DO UPDATE SET updated_at = excluded.updated_at",
+        )?
+        .execute(params![id, territory.to_string(), now_ms()])?;
+        tx.prepare_cached(
+            "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![
-            m.doc_id.to_string(),
             territory.to_string(),
-            m.snapshot,
-            now_ms()
+            id,
+            device,
+            m.changes.len() as i64,
+            bundle(&m.changes)
         ])?;
-        Ok(n)
+        if let Some(snapshot) = &m.snapshot {
+            Self::write_snapshot(tx, m.doc_id, snapshot)?;
+        }
+        Ok(m.changes.len() as u32)
+    }
+
+    /// Stores a snapshot of the document, covering its whole log so far.
+    fn write_snapshot(tx: &Connection, doc_id: InspectionId, snapshot: &[u8]) -> Result<()> {
+        tx.prepare_cached(
+            "UPDATE documents SET snapshot = ?2,
+               snap_seq = (SELECT COALESCE(MAX(seq), 0) FROM log WHERE doc_id = ?1)
+             WHERE doc_id = ?1",
+        )?
+        .execute(params![doc_id.to_string(), snapshot])?;
+        Ok(())
+    }
+
+    /// Log compaction: folds every document's log into its snapshot and
+    /// clears the bytes of the rows it covers (pulls of those rows then send
+    /// the snapshot). One transaction per document, so pushes interleave.
+    pub fn compact(&self) -> Result<CompactReport> {
+        let docs: Vec<String> = self
+            .lock()
+            .prepare(
+                "SELECT DISTINCT l.doc_id FROM log l JOIN documents d ON d.doc_id = l.doc_id
+                 WHERE l.seq > d.snap_seq OR l.bytes IS NOT NULL",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut report = CompactReport::default();
+        for doc in docs {
+            let doc_id: InspectionId = parse_id(doc)?;
+            let mut conn = self.lock();
+            let tx = conn.transaction()?;
+            let behind: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM log l JOIN documents d ON d.doc_id = l.doc_id
+                 WHERE l.doc_id = ?1 AND l.seq > d.snap_seq",
+                [doc_id.to_string()],
+                |r| r.get(0),
+            )?;
+            if behind > 0
+                && let Some((_, insp)) = Self::load_doc(&tx, doc_id)?
+            {
+                Self::write_snapshot(&tx, doc_id, &insp.save())?;
+                report.documents += 1;
+            }
+            report.rows_cleared += tx.execute(
+                "UPDATE log SET bytes = NULL WHERE doc_id = ?1 AND bytes IS NOT NULL
+                   AND seq <= (SELECT snap_seq FROM documents WHERE doc_id = ?1)",
+                [doc_id.to_string()],
+            )? as u64;
+            tx.commit()?;
+        }
+        Ok(report)
+    }
+
+    /// The write half of a sync, under the write lock: parse and load (SQL,
+    /// in order), merge and derive (CPU, on every core), then validate and
+    /// write (SQL, in order). The first error anywhere rolls it all back.
+    fn push(&self, territory: TerritoryId, device: &str, docs: Vec<DocChanges>) -> Result<u32> {
+        let mut conn = self.lock();
+        let started = std::time::Instant::now();
+        let tx = conn.transaction()?;
+        let mut loaded = Vec::with_capacity(docs.len());
+        for DocChanges { doc_id, changes } in docs {
+            let (insp, existed, behind) = match Self::load_doc_counted(&tx, doc_id)? {
+                Some((t, _, _)) if t != territory => {
+                    return Err(StoreError::Forbidden(format!(
+                        "l'inspection {doc_id} appartient à un autre territoire"
+                    )));
+                }
+                Some((_, insp, behind)) => (insp, true, behind),
+                None => (Inspection::empty(), false, 0),
+            };
+            loaded.push((doc_id, insp, existed, behind, changes));
+        }
+        let loaded_at = started.elapsed();
+        let merged: Vec<Option<Merged>> = loaded
+            .into_par_iter()
+            .map(|(doc_id, insp, existed, behind, raw)| {
+                Merged::new(doc_id, insp, existed, behind, raw)
+            })
+            .collect::<Result<_>>()?;
+        let merged_at = started.elapsed();
+        let mut accepted = 0;
+        for m in merged.iter().flatten() {
+            Self::project(&tx, territory, m)?;
+            accepted += Self::append(&tx, territory, device, m)?;
+        }
+        let written_at = started.elapsed();
+        tx.commit()?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        tracing::debug!(
+            load_ms = ms(loaded_at),
+            merge_ms = ms(merged_at - loaded_at),
+            write_ms = ms(written_at - merged_at),
+            commit_ms = ms(started.elapsed() - written_at),
+            "push phases"
+        );
+        Ok(accepted)
+    }
+
+    /// The read half of a sync: log bundles after `cursor`, the device's own
+    /// left out, within about `page_bytes`. A row whose bytes compaction
+    /// cleared is sent as the document's snapshot (once per response).
+    fn pull(
+        conn: &Connection,
+        territory: TerritoryId,
+        device: &str,
+        cursor: u64,
+        page_bytes: u64,
+    ) -> Result<(Vec<DocChanges>, u64, bool)> {
+        let mut out: Vec<DocChanges> = Vec::new();
+        let mut cursor = cursor;
+        let mut budget = 0u64;
+        let mut more = false;
+        let mut snapshots_sent = std::collections::HashSet::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, doc_id, device_id, bytes FROM log WHERE territory_id = ?1 AND seq > ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![territory.to_string(), cursor as i64])?;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let from: String = r.get(2)?;
+            if from != device {
+                let doc: String = r.get(1)?;
+                let bytes: Option<Vec<u8>> = match r.get::<_, Option<Vec<u8>>>(3)? {
+                    Some(b) => Some(b),
+                    None if snapshots_sent.insert(doc.clone()) => conn
+                        .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
+                        .query_row([&doc], |r| r.get(0))
+                        .optional()?
+                        .flatten(),
+                    None => None,
+                };
+                if let Some(bytes) = bytes {
+                    if budget > 0 && budget + bytes.len() as u64 > page_bytes {
+                        more = true;
+                        break;
+                    }
+                    budget += bytes.len() as u64;
+                    let doc_id: InspectionId = parse_id(doc)?;
+                    match out.last_mut() {
+                        Some(last) if last.doc_id == doc_id => {
+                            last.changes.push(ByteBuf::from(bytes))
+                        }
+                        _ => out.push(DocChanges {
+                            doc_id,
+                            changes: vec![ByteBuf::from(bytes)],
+                        }),
+                    }
+                }
+            }
+            cursor = seq as u64;
+        }
+        Ok((out, cursor, more))
     }
 
     fn user_territory(user: &UserInfo) -> Result<TerritoryId> {
@@ -813,74 +1069,29 @@ impl Storage for SqliteStore {
             )));
         }
         let device = req.device_id.to_string();
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        // Parse and load (SQL, in order), merge and derive (CPU, on every
-        // core), then validate and write (SQL, in order): the first error
-        // anywhere rolls the whole request back.
-        let mut loaded = Vec::with_capacity(req.docs.len());
-        for DocChanges { doc_id, changes } in req.docs {
-            let (insp, existed) = match Self::load_doc(&tx, doc_id)? {
-                Some((t, _)) if t != territory => {
-                    return Err(StoreError::Forbidden(format!(
-                        "l'inspection {doc_id} appartient à un autre territoire"
-                    )));
-                }
-                Some((_, insp)) => (insp, true),
-                None => (Inspection::empty(), false),
-            };
-            loaded.push((doc_id, insp, existed, changes));
-        }
-        let merged: Vec<Option<Merged>> = loaded
-            .into_par_iter()
-            .map(|(doc_id, insp, existed, raw)| Merged::new(doc_id, insp, existed, raw))
-            .collect::<Result<_>>()?;
-        let mut accepted = 0;
-        for m in merged.iter().flatten() {
-            Self::project(&tx, territory, m)?;
-            accepted += Self::append(&tx, territory, &device, m)?;
-        }
-        // Everything after the cursor, the device's own changes left out, within the page budget.
-        let mut out: Vec<DocChanges> = Vec::new();
-        let mut cursor = req.cursor;
-        let mut budget = 0u64;
-        let mut more = false;
-        {
-            let mut stmt = tx.prepare_cached(
-                "SELECT seq, doc_id, device_id, bytes FROM changes WHERE territory_id = ?1 AND seq > ?2 ORDER BY seq",
-            )?;
-            let mut rows = stmt.query(params![territory.to_string(), req.cursor as i64])?;
-            while let Some(r) = rows.next()? {
-                let seq: i64 = r.get(0)?;
-                let from: String = r.get(2)?;
-                if from != device {
-                    let bytes: Vec<u8> = r.get(3)?;
-                    if budget > 0 && budget + bytes.len() as u64 > limits.page_bytes {
-                        more = true;
-                        break;
-                    }
-                    budget += bytes.len() as u64;
-                    let doc_id: InspectionId = parse_id(r.get(1)?)?;
-                    match out.last_mut() {
-                        Some(last) if last.doc_id == doc_id => {
-                            last.changes.push(ByteBuf::from(bytes))
-                        }
-                        _ => out.push(DocChanges {
-                            doc_id,
-                            changes: vec![ByteBuf::from(bytes)],
-                        }),
-                    }
-                }
-                cursor = seq as u64;
-            }
-        }
-        tx.commit()?;
+        let started = std::time::Instant::now();
+        let docs = req.docs.len();
+        let accepted = if docs == 0 {
+            0
+        } else {
+            self.push(territory, &device, req.docs)?
+        };
+        let pushed = started.elapsed();
+        let (changes, cursor, more) =
+            self.read(|conn| Self::pull(conn, territory, &device, req.cursor, limits.page_bytes))?;
+        tracing::debug!(
+            docs,
+            accepted,
+            push_ms = pushed.as_secs_f64() * 1000.0,
+            pull_ms = (started.elapsed() - pushed).as_secs_f64() * 1000.0,
+            "sync phases"
+        );
         Ok(SyncResponse {
             protocol: PROTOCOL_VERSION,
             cursor,
             more,
             accepted,
-            changes: out,
+            changes,
         })
     }
 
@@ -953,7 +1164,7 @@ impl Storage for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
-        if let Some(m) = Merged::derive(id, &insp, changes)? {
+        if let Some(m) = Merged::derive(id, insp, changes, false)? {
             Self::project(&tx, territory, &m)?;
             Self::append(&tx, territory, "server", &m)?;
         }
@@ -1095,7 +1306,7 @@ impl Storage for SqliteStore {
 
     fn change_count(&self, territory: TerritoryId) -> Result<u64> {
         Ok(self.lock().query_row(
-            "SELECT COUNT(*) FROM changes WHERE territory_id = ?1",
+            "SELECT COALESCE(SUM(changes), 0) FROM log WHERE territory_id = ?1",
             [territory.to_string()],
             |r| r.get::<_, i64>(0),
         )? as u64)

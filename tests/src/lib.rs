@@ -154,10 +154,22 @@ impl ProcessServer {
     }
 }
 
+/// Logs to stderr when `BILAN_LOG` is set (`BILAN_LOG=debug` shows each
+/// sync's phases on the server and on the devices).
+pub fn init_logs() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("BILAN_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 /// Serves `dir` (seeded with the demo) on 127.0.0.1:0 and prints
 /// `LISTENING <addr>` once it accepts connections; what server processes of
 /// the tests and benchmarks run.
 pub async fn serve_demo_announced(dir: &Path) -> anyhow::Result<()> {
+    init_logs();
     let state = AppState::open(Config {
         data_dir: dir.to_path_buf(),
         ..Config::default()

@@ -574,7 +574,7 @@ async fn bad_sync_input_is_refused_with_stable_codes_and_changes_nothing() {
     };
     assert_eq!(
         code(
-            post(protocol::encode(&req(vec![bad_change], 1)).unwrap())
+            post(protocol::encode(&req(vec![bad_change], protocol::PROTOCOL_VERSION)).unwrap())
                 .await
                 .unwrap()
         )
@@ -598,7 +598,7 @@ async fn bad_sync_input_is_refused_with_stable_codes_and_changes_nothing() {
         .collect();
     assert_eq!(
         code(
-            post(protocol::encode(&req(many, 1)).unwrap())
+            post(protocol::encode(&req(many, protocol::PROTOCOL_VERSION)).unwrap())
                 .await
                 .unwrap()
         )
@@ -627,7 +627,7 @@ async fn bad_sync_input_is_refused_with_stable_codes_and_changes_nothing() {
     });
     assert_eq!(
         code(
-            post(protocol::encode(&req(good, 1)).unwrap())
+            post(protocol::encode(&req(good, protocol::PROTOCOL_VERSION)).unwrap())
                 .await
                 .unwrap()
         )

@@ -396,6 +396,7 @@ async fn photo_scenarios(root: &Path, count: usize, mb: usize) -> anyhow::Result
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    bilan_e2e::init_logs();
     let rt = tokio::runtime::Runtime::new()?;
     if let Some(dir) = args.serve {
         return rt.block_on(bilan_e2e::serve_demo_announced(&dir));
