@@ -1282,6 +1282,30 @@ mod tests {
         assert_eq!(store.cursor().unwrap(), 7);
     }
 
+    /// A schema-1 device database (the `acked` column was the queue) opens
+    /// with its unsent changes still queued.
+    #[test]
+    fn a_schema_1_device_keeps_its_unsent_changes_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, complex) = logged_in(dir.path());
+        let id = store.start_inspection(complex).unwrap();
+        store.rate(id, "B3010", Rating::D).unwrap();
+        drop(store);
+        {
+            let conn = Connection::open(dir.path().join("device.sqlite")).unwrap();
+            conn.execute_batch("DELETE FROM outbox; PRAGMA user_version = 1;")
+                .unwrap();
+        }
+        let store = DeviceStore::open(dir.path()).unwrap();
+        assert_eq!(store.status().unwrap().pending_changes, 2);
+    }
+
+    #[test]
+    fn acknowledged_ids_collapse_into_runs() {
+        assert_eq!(id_runs(&[7, 3, 4, 5, 9, 8, 4]), vec![(3, 5), (7, 9)]);
+        assert!(id_runs(&[]).is_empty());
+    }
+
     #[test]
     fn the_outbox_pages_by_whole_documents_within_the_limits() {
         let dir = tempfile::tempdir().unwrap();

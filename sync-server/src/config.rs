@@ -25,6 +25,9 @@ pub struct Config {
     pub max_photo_bytes: u64,
     /// Budget of change bytes in one sync response; more waits for the next page.
     pub response_page_bytes: u64,
+    /// Seconds between two log compactions while serving (0: never; the
+    /// `compact` command does it by hand).
+    pub compact_every_s: u64,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             max_docs_per_request: 5_000,
             max_photo_bytes: 20_000_000,
             response_page_bytes: 8 << 20,
+            compact_every_s: 3600,
         }
     }
 }

@@ -77,7 +77,35 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    axum::serve(listener, router(state))
+    let every = state.0.config.compact_every_s;
+    let compactor = (every > 0).then(|| tokio::spawn(compact_periodically(state.clone(), every)));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(task) = compactor {
+        task.abort();
+    }
+    served
+}
+
+/// Log compaction in the background: keeps storage per inspection near one
+/// snapshot however many edits it saw. Pushes interleave (one document per
+/// transaction).
+async fn compact_periodically(state: AppState, every_s: u64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(every_s));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        match tokio::task::spawn_blocking(move || s.store().compact()).await {
+            Ok(Ok(r)) if r.documents > 0 || r.rows_cleared > 0 => tracing::info!(
+                documents = r.documents,
+                rows_cleared = r.rows_cleared,
+                "log compacted"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "log compaction failed; retried next time"),
+            Err(e) => tracing::error!(error = %e, "log compaction task panicked"),
+        }
+    }
 }

@@ -89,6 +89,9 @@ enum Command {
     },
     /// Revoke every token of a user (their devices must log in again).
     RevokeTokens { username: String },
+    /// Fold every inspection's log into its snapshot (reclaims space; safe
+    /// while the server runs; the server also does it every `compact_every_s`).
+    Compact,
     /// Seed the demo territory (3 offices, 20 complexes, 2 inspectors, 1 manager, 1 office reader).
     Demo {
         /// Serve right after seeding.
@@ -240,6 +243,13 @@ async fn main() -> anyhow::Result<()> {
         Command::ResetPassword { username, password } => {
             state.store().set_password(&username, &password)?;
             println!("Mot de passe changé.");
+        }
+        Command::Compact => {
+            let r = state.store().compact()?;
+            println!(
+                "Compactage terminé : {} inspection(s) réécrite(s), {} entrée(s) du journal allégée(s).",
+                r.documents, r.rows_cleared
+            );
         }
         Command::RevokeTokens { username } => {
             let n = state.store().revoke_user_tokens(&username)?;

@@ -107,6 +107,8 @@ pub trait Storage: Send + Sync + 'static {
     fn change_count(&self, territory: TerritoryId) -> Result<u64>;
     /// Territory overview for the review pages; conditions use the CS's thresholds.
     fn overview(&self, user: &UserInfo) -> Result<Vec<crate::queries::OfficeOverview>>;
+    /// Folds each document's log into its snapshot (see [`SqliteStore::compact`]).
+    fn compact(&self) -> Result<CompactReport>;
     /// Filtered inspections for the review pages, with the total count;
     /// conditions use the CS's thresholds.
     fn search_inspections(
@@ -177,6 +179,26 @@ fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
     })
 }
 
+/// Magic bytes of a zstd frame (automerge chunks start differently).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Log bundles are stored zstd-compressed: a fifth of the bytes to write,
+/// fsync and keep. Compressed on the merging threads, not under the lock.
+fn pack(bundle: &[u8]) -> Result<Vec<u8>> {
+    Ok(zstd::bulk::compress(bundle, 1)?)
+}
+
+/// Reads a log row's bytes back: compressed bundles (schema 2) or raw
+/// changes (rows migrated from schema 1).
+fn unpack(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if !bytes.starts_with(&ZSTD_MAGIC) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    zstd::stream::copy_decode(bytes.as_slice(), &mut out)?;
+    Ok(out)
+}
+
 /// A document after merging a request's changes, with what the projection
 /// and the log need; computed away from the database so that documents merge
 /// in parallel.
@@ -188,6 +210,8 @@ struct Merged {
     conflicts: usize,
     /// The changes new to the server.
     changes: Vec<Change>,
+    /// The same changes as one bundle, packed for the log.
+    packed: Vec<u8>,
 }
 
 impl Merged {
@@ -247,6 +271,7 @@ impl Merged {
             conflicts: conflicts::list(&insp)?.len(),
             snapshot: snapshot_due.then(|| insp.save()),
             doc,
+            packed: pack(&bundle(&changes))?,
             changes,
         }))
     }
@@ -407,7 +432,7 @@ impl SqliteStore {
         let mut changes = Vec::new();
         let mut behind = 0;
         while let Some(r) = rows.next()? {
-            let bytes: Vec<u8> = r.get(0)?;
+            let bytes = unpack(r.get(0)?)?;
             changes.extend(changes_of_chunks(&bytes)?);
             behind += 1;
         }
@@ -539,7 +564,7 @@ impl SqliteStore {
             id,
             device,
             m.changes.len() as i64,
-            bundle(&m.changes)
+            m.packed
         ])?;
         if let Some(snapshot) = &m.snapshot {
             Self::write_snapshot(tx, m.doc_id, snapshot)?;
@@ -561,7 +586,7 @@ impl SqliteStore {
     /// Log compaction: folds every document's log into its snapshot and
     /// clears the bytes of the rows it covers (pulls of those rows then send
     /// the snapshot). One transaction per document, so pushes interleave.
-    pub fn compact(&self) -> Result<CompactReport> {
+    fn compact_all(&self) -> Result<CompactReport> {
         let docs: Vec<String> = self
             .lock()
             .prepare(
@@ -618,25 +643,46 @@ impl SqliteStore {
             loaded.push((doc_id, insp, existed, behind, changes));
         }
         let loaded_at = started.elapsed();
-        let merged: Vec<Option<Merged>> = loaded
-            .into_par_iter()
-            .map(|(doc_id, insp, existed, behind, raw)| {
-                Merged::new(doc_id, insp, existed, behind, raw)
-            })
-            .collect::<Result<_>>()?;
-        let merged_at = started.elapsed();
+        // Documents merge on the rayon pool while this thread writes each
+        // one as it comes: SQL overlaps with merging instead of following it.
+        let (results, merged) = std::sync::mpsc::sync_channel::<Result<Option<Merged>>>(64);
         let mut accepted = 0;
-        for m in merged.iter().flatten() {
-            Self::project(&tx, territory, m)?;
-            accepted += Self::append(&tx, territory, device, m)?;
+        let mut failed: Option<StoreError> = None;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                loaded.into_par_iter().for_each_with(
+                    results,
+                    |out, (doc_id, insp, existed, behind, raw)| {
+                        let _ = out.send(Merged::new(doc_id, insp, existed, behind, raw));
+                    },
+                );
+            });
+            for m in merged {
+                if failed.is_some() {
+                    continue;
+                }
+                let written = m.and_then(|m| match m {
+                    Some(m) => {
+                        Self::project(&tx, territory, &m)?;
+                        Self::append(&tx, territory, device, &m)
+                    }
+                    None => Ok(0),
+                });
+                match written {
+                    Ok(n) => accepted += n,
+                    Err(e) => failed = Some(e),
+                }
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
         let written_at = started.elapsed();
         tx.commit()?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         tracing::debug!(
             load_ms = ms(loaded_at),
-            merge_ms = ms(merged_at - loaded_at),
-            write_ms = ms(written_at - merged_at),
+            merge_and_write_ms = ms(written_at - loaded_at),
             commit_ms = ms(started.elapsed() - written_at),
             "push phases"
         );
@@ -668,7 +714,7 @@ impl SqliteStore {
             if from != device {
                 let doc: String = r.get(1)?;
                 let bytes: Option<Vec<u8>> = match r.get::<_, Option<Vec<u8>>>(3)? {
-                    Some(b) => Some(b),
+                    Some(b) => Some(unpack(b)?),
                     None if snapshots_sent.insert(doc.clone()) => conn
                         .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
                         .query_row([&doc], |r| r.get(0))
@@ -1304,6 +1350,10 @@ impl Storage for SqliteStore {
         crate::queries::set_settings(&self.lock(), user, settings)
     }
 
+    fn compact(&self) -> Result<CompactReport> {
+        self.compact_all()
+    }
+
     fn change_count(&self, territory: TerritoryId) -> Result<u64> {
         Ok(self.lock().query_row(
             "SELECT COALESCE(SUM(changes), 0) FROM log WHERE territory_id = ?1",
@@ -1333,4 +1383,154 @@ fn verify_password(password: &str, stored: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bilan_shared::catalogue::Catalogue;
+    use bilan_shared::domain::Rating;
+    use bilan_shared::{Author, NewInspection};
+
+    /// A schema-1 database (one log row per change, snapshots required,
+    /// projection tables with rowids) opens migrated: its changes are still
+    /// counted and served to devices, its projection rows are kept, and a
+    /// push on top of it works.
+    #[test]
+    fn a_schema_1_database_is_migrated_and_keeps_serving_its_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bilan.sqlite");
+        let (territory, office, complex) = (TerritoryId::new(), OfficeId::new(), ComplexId::new());
+        let author = Author::device(DeviceId::new(), UserId::new(), "Julie");
+        let (mut insp, _) = Inspection::create(
+            &author,
+            NewInspection {
+                inspection_id: InspectionId::new(),
+                territory_id: territory,
+                office_id: office,
+                complex_id: complex,
+            },
+            Catalogue::current(),
+        )
+        .unwrap();
+        insp.edit(&author, |d| d.rate("B3010", Rating::D)).unwrap();
+        let doc_id = insp.read().unwrap().inspection_id;
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(include_str!("testdata/schema_v1.sql"))
+                .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            let (t, o, c, d) = (
+                territory.to_string(),
+                office.to_string(),
+                complex.to_string(),
+                doc_id.to_string(),
+            );
+            conn.execute("INSERT INTO territories VALUES (?1, 'CS test', 0)", [&t])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO offices VALUES (?1, ?2, 'O1', 'Office', 1)",
+                [&o, &t],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO complexes VALUES (?1, ?2, ?3, 'C1', 'Complexe', '1 rue', 'Québec', 10, 1980, 1000000.0, 1)",
+                [&c, &t, &o],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO documents VALUES (?1, ?2, ?3, 0)",
+                params![d, t, insp.save()],
+            )
+            .unwrap();
+            for ch in insp.changes_since(&[]) {
+                conn.execute(
+                    "INSERT INTO changes (territory_id, doc_id, hash, device_id, bytes) VALUES (?1, ?2, ?3, 'dev', ?4)",
+                    params![t, d, ch.hash().0.as_slice(), ch.raw_bytes()],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO component_ratings VALUES (?1, ?2, 'B3010', 'D', 1, '')",
+                [&d, &t],
+            )
+            .unwrap();
+        }
+
+        let store = SqliteStore::open(&path).unwrap();
+        let version: i64 = store
+            .with_conn(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, DB_SCHEMA_VERSION);
+        assert_eq!(store.change_count(territory).unwrap(), 2);
+        let ratings = |store: &SqliteStore| -> i64 {
+            store
+                .with_conn(|c| {
+                    Ok(c.query_row("SELECT COUNT(*) FROM component_ratings", [], |r| r.get(0))?)
+                })
+                .unwrap()
+        };
+        assert_eq!(ratings(&store), 1, "projection rows kept");
+
+        let user = UserInfo {
+            id: UserId::new(),
+            username: "inspecteur".into(),
+            display_name: "Inspecteur".into(),
+            role: Role::Inspector,
+            territory_id: Some(territory),
+            office_id: None,
+        };
+        let limits = SyncLimits {
+            max_docs: 10,
+            page_bytes: 1 << 20,
+        };
+        let request = |docs| SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device_id: DeviceId::new(),
+            cursor: 0,
+            docs,
+        };
+        let pulled = store.sync(&user, request(vec![]), limits).unwrap();
+        let mut copy = Inspection::empty();
+        for item in &pulled.changes[0].changes {
+            copy.apply_changes(changes_of_chunks(item).unwrap())
+                .unwrap();
+        }
+        assert_eq!(copy.automerge().get_heads(), insp.automerge().get_heads());
+
+        let heads = insp.automerge().get_heads();
+        insp.edit(&author, |d| d.rate("B2020", Rating::C)).unwrap();
+        let new = insp.changes_since(&heads);
+        let pushed = store
+            .sync(
+                &user,
+                request(vec![DocChanges {
+                    doc_id,
+                    changes: vec![ByteBuf::from(bundle(&new))],
+                }]),
+                limits,
+            )
+            .unwrap();
+        assert_eq!(pushed.accepted, 1);
+        assert_eq!(
+            ratings(&store),
+            2,
+            "projection rewritten from the merged document"
+        );
+    }
+
+    /// A database written by a newer server is refused, untouched.
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bilan.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", DB_SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::DatabaseTooNew { .. })
+        ));
+    }
 }

@@ -740,3 +740,43 @@ async fn server_and_device_processes_restarted_between_steps_lose_nothing() {
     assert_eq!(doc["components"]["B2020"]["rating"], "C");
     server.kill().await;
 }
+
+/// Log compaction folds each inspection into its snapshot and clears the log
+/// bytes it covers, without losing a change: a new device still receives
+/// every inspection whole, a second compaction finds nothing to do, and an
+/// edit made afterwards travels as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_log_compaction_a_new_device_still_receives_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, a, _b, id) = two_devices_with_one_inspection(tmp.path()).await;
+    a.rate(id, "B3010", Rating::D).unwrap();
+    sync(&a).await;
+    let territory = a.user().unwrap().unwrap().territory_id.unwrap();
+    let store = server.state.store();
+    let changes = store.change_count(territory).unwrap();
+    let r = store.compact().unwrap();
+    assert_eq!(r.documents, 1);
+    assert!(r.rows_cleared >= 2, "{r:?}");
+    assert_eq!(
+        store.compact().unwrap(),
+        bilan_server::store::CompactReport::default()
+    );
+    assert_eq!(store.change_count(territory).unwrap(), changes);
+
+    let c = device(&tmp.path().join("c"), &server.url(), "inspecteur2").await;
+    sync(&c).await;
+    assert_eq!(
+        c.inspection(id).unwrap().components["B3010"].rating,
+        Some(Rating::D)
+    );
+    assert_eq!(c.heads(id).unwrap(), a.heads(id).unwrap());
+
+    a.rate(id, "B2020", Rating::C).unwrap();
+    sync(&a).await;
+    sync(&c).await;
+    assert_eq!(
+        c.inspection(id).unwrap().components["B2020"].rating,
+        Some(Rating::C)
+    );
+    assert_eq!(c.heads(id).unwrap(), a.heads(id).unwrap());
+}
