@@ -152,14 +152,19 @@ fn generate(store: &DeviceStore, count: usize, seed: u64) -> anyhow::Result<()> 
 }
 
 /// Bytes of the server's database per inspection, once its WAL is folded in:
-/// compacted document snapshots, the change log and the projection tables.
-fn storage_per_inspection(server_dir: &Path, n: usize) -> anyhow::Result<u64> {
+/// document snapshots, the log and the projection tables; after a log
+/// compaction when `compact` (run beside the live server, as the background
+/// task or the `compact` command would).
+fn storage_per_inspection(server_dir: &Path, n: usize, compact: bool) -> anyhow::Result<u64> {
     let config = bilan_server::Config {
         data_dir: server_dir.to_path_buf(),
         ..bilan_server::Config::default()
     };
     // A second connection beside the running server's, as SQLite's WAL allows.
     let store = bilan_server::store::SqliteStore::open(&config.db_path())?;
+    if compact {
+        bilan_server::Storage::compact(&store)?;
+    }
     let bytes = store.with_conn(|c| {
         c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
         let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
@@ -236,10 +241,14 @@ async fn cold_scenarios(root: &Path, n: usize) -> anyhow::Result<()> {
             peak / 1024
         ),
     );
-    let per = storage_per_inspection(&server_dir, n)?;
+    let per = storage_per_inspection(&server_dir, n, false)?;
+    let t = Instant::now();
+    let compacted = storage_per_inspection(&server_dir, n, true)?;
     println!(
-        "N={n:<6}    stockage serveur : {} octets par inspection",
-        group(per)
+        "N={n:<6}    stockage serveur : {} octets par inspection, {} après compactage du journal ({:.1} s)",
+        group(per),
+        group(compacted),
+        t.elapsed().as_secs_f64()
     );
     server.kill().await;
     Ok(())
@@ -264,12 +273,12 @@ async fn concurrent_push(root: &Path, devices: usize, per_device: usize) -> anyh
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(devices));
     proxy.take_traffic();
     let t = Instant::now();
-    let times: Vec<(Duration, Duration)> = std::thread::scope(|s| {
+    let times: Vec<(Duration, Duration, Duration)> = std::thread::scope(|s| {
         let handles: Vec<_> = dirs
             .iter()
             .map(|dir| {
                 let barrier = barrier.clone();
-                s.spawn(move || -> anyhow::Result<(Duration, Duration)> {
+                s.spawn(move || -> anyhow::Result<(Duration, Duration, Duration)> {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
@@ -284,7 +293,7 @@ async fn concurrent_push(root: &Path, devices: usize, per_device: usize) -> anyh
                     let pushed = t.elapsed();
                     // Then the rest: catching up with what the others pushed.
                     rt.block_on(engine.sync())?;
-                    Ok((pushed, t.elapsed()))
+                    Ok((report.waited, pushed, t.elapsed()))
                 })
             })
             .collect();
@@ -299,8 +308,10 @@ async fn concurrent_push(root: &Path, devices: usize, per_device: usize) -> anyh
         ms.sort_by(f64::total_cmp);
         ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1]
     };
-    let push: Vec<f64> = times.iter().map(|t| t.0.as_secs_f64() * 1000.0).collect();
-    let whole: Vec<f64> = times.iter().map(|t| t.1.as_secs_f64() * 1000.0).collect();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let wait: Vec<f64> = times.iter().map(|t| ms(t.0)).collect();
+    let push: Vec<f64> = times.iter().map(|t| ms(t.1)).collect();
+    let whole: Vec<f64> = times.iter().map(|t| ms(t.2)).collect();
     Line {
         ms: total,
         up,
@@ -310,7 +321,9 @@ async fn concurrent_push(root: &Path, devices: usize, per_device: usize) -> anyh
     .print(
         &format!("4. {devices} appareils × {per_device} inspections en même temps"),
         &format!(
-            "(envoi : p50 {:.0} ms, p99 {:.0} ms ; synchro complète avec les inspections des autres : p50 {:.0} ms, p99 {:.0} ms)",
+            "(réponse du serveur à l'envoi : p50 {:.0} ms, p99 {:.0} ms ; envoi avec intégration de la réponse : p50 {:.0} ms, p99 {:.0} ms ; synchro complète avec les inspections des autres : p50 {:.0} ms, p99 {:.0} ms)",
+            pct(wait.clone(), 0.50),
+            pct(wait, 0.99),
             pct(push.clone(), 0.50),
             pct(push, 0.99),
             pct(whole.clone(), 0.50),
