@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// TOML settings file (keys: listen, data_dir, max_body_bytes, max_decompressed_bytes,
-    /// max_docs_per_request, max_photo_bytes, response_page_bytes).
+    /// max_docs_per_request, max_photo_bytes, response_page_bytes, compact_every_s).
     #[arg(long, env = "BILAN_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Folder of the SQLite database and photo store [default: bilan-data].
@@ -44,6 +44,9 @@ struct Cli {
     /// Change bytes per sync response page [default: 8388608].
     #[arg(long, env = "BILAN_RESPONSE_PAGE_BYTES", global = true)]
     response_page_bytes: Option<u64>,
+    /// Seconds between two log compactions while serving, 0 for never [default: 3600].
+    #[arg(long, env = "BILAN_COMPACT_EVERY_S", global = true)]
+    compact_every_s: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -130,6 +133,9 @@ fn settings(cli: &Cli) -> anyhow::Result<Config> {
     }
     if let Some(v) = cli.response_page_bytes {
         c.response_page_bytes = v;
+    }
+    if let Some(v) = cli.compact_every_s {
+        c.compact_every_s = v;
     }
     Ok(c)
 }
