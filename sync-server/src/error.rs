@@ -43,6 +43,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The same failure for another waiter (group commit answers every push
+    /// of a failed commit): SQLite codes are kept, so "disk full" stays 503.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) => {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone()))
+            }
+            StoreError::Io(e) => StoreError::Io(std::io::Error::new(e.kind(), e.to_string())),
+            other => StoreError::Io(std::io::Error::other(other.to_string())),
+        }
+    }
+
     /// True when the storage cannot write for reasons outside the request (disk
     /// full, read-only database): the client should retry later.
     pub fn is_unavailable(&self) -> bool {

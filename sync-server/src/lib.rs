@@ -3,9 +3,10 @@
 //! resolves. The binary only parses configuration. What belongs here: storage
 //! (SQLite by default, behind [`store::Storage`]), the HTTP API, the photo
 //! store, the CS review pages ([`web`]), and the admin operations (demo seed,
-//! CSV import).
+//! CSV import, backups).
 
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -95,6 +95,12 @@ enum Command {
     /// Fold every inspection's log into its snapshot (reclaims space; safe
     /// while the server runs; the server also does it every `compact_every_s`).
     Compact,
+    /// Copy the database and the photos into a new folder (safe while the
+    /// server runs).
+    Backup { dest: PathBuf },
+    /// Restore a backup into the data folder, which must hold no database
+    /// (stop the server first; everything is checked before anything is written).
+    Restore { src: PathBuf },
     /// Seed the demo territory (3 offices, 20 complexes, 2 inspectors, 1 manager, 1 office reader).
     Demo {
         /// Serve right after seeding.
@@ -186,6 +192,18 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    if let Command::Restore { src } = &cli.command {
+        // Before opening the store, which would create an empty database.
+        let config = settings(&cli)?;
+        let m = bilan_server::backup::restore(src, &config)?;
+        println!(
+            "Sauvegarde restaurée dans {} : {} photo(s), base au schéma {}.",
+            config.data_dir.display(),
+            m.photos,
+            m.db_schema
+        );
+        return Ok(());
+    }
     let state = AppState::open(settings(&cli)?).context("ouverture du stockage")?;
     match cli.command {
         Command::Serve => serve(state).await?,
@@ -250,6 +268,17 @@ async fn main() -> anyhow::Result<()> {
             state.store().set_password(&username, &password)?;
             println!("Mot de passe changé.");
         }
+        Command::Backup { dest } => {
+            let m = bilan_server::backup::backup(&state.0.config, &dest)?;
+            println!(
+                "Sauvegarde écrite dans {} : base de {} octets, {} photo(s) ({} octets).",
+                dest.display(),
+                m.db_bytes,
+                m.photos,
+                m.photo_bytes
+            );
+        }
+        Command::Restore { .. } => unreachable!("handled before the store opens"),
         Command::Compact => {
             let r = state.store().compact()?;
             println!(

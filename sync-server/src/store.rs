@@ -143,6 +143,8 @@ pub trait Storage: Send + Sync + 'static {
 /// never skips a change committed late.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Pushes waiting for the write lock (group commit, see `push`).
+    pushes: Mutex<Vec<PushJob>>,
     /// Idle read-only connections (file databases only): pulls read the log
     /// from one of them, outside the write lock, so a slow pull never holds
     /// up another device's push. WAL readers see whole commits, and commits
@@ -151,6 +153,14 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     path: Option<std::path::PathBuf>,
     server_actor: ActorId,
+}
+
+/// A push waiting in the group-commit queue, with where to send its outcome.
+struct PushJob {
+    territory: TerritoryId,
+    device: String,
+    docs: Vec<DocChanges>,
+    reply: std::sync::mpsc::SyncSender<Result<u32>>,
 }
 
 /// Schema version of the server database written by this build.
@@ -316,6 +326,7 @@ impl SqliteStore {
         };
         Ok(Self {
             conn: Mutex::new(conn),
+            pushes: Mutex::new(Vec::new()),
             readers: Mutex::new(Vec::new()),
             path,
             server_actor: actor,
@@ -446,7 +457,7 @@ impl SqliteStore {
     }
 
     /// Validates a merged document and rewrites its projection rows.
-    fn project(tx: &Transaction, territory: TerritoryId, m: &Merged) -> Result<()> {
+    fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Result<()> {
         let (doc_id, d) = (m.doc_id, &m.doc);
         let invalid = |reason: &str| StoreError::InvalidDocument {
             doc: doc_id.to_string(),
@@ -549,7 +560,7 @@ impl SqliteStore {
 
     /// Appends the new changes to the log as one bundle, and rewrites the
     /// snapshot once enough bundles follow it.
-    fn append(tx: &Transaction, territory: TerritoryId, device: &str, m: &Merged) -> Result<u32> {
+    fn append(tx: &Connection, territory: TerritoryId, device: &str, m: &Merged) -> Result<u32> {
         let id = m.doc_id.to_string();
         tx.prepare_cached(
             "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at) VALUES (?1, ?2, NULL, 0, ?3)
@@ -622,16 +633,94 @@ impl SqliteStore {
         Ok(report)
     }
 
-    /// The write half of a sync, under the write lock: parse and load (SQL,
-    /// in order), merge and derive (CPU, on every core), then validate and
-    /// write (SQL, in order). The first error anywhere rolls it all back.
+    /// The write half of a sync, with group commit: the push joins the
+    /// queue; whoever holds the write lock next writes every queued push in
+    /// one transaction (each in its own savepoint, so one bad request fails
+    /// alone) and one commit, one fsync, then answers each. Devices syncing at
+    /// the same moment share the fsync instead of queueing behind each other's.
     fn push(&self, territory: TerritoryId, device: &str, docs: Vec<DocChanges>) -> Result<u32> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.pushes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PushJob {
+                territory,
+                device: device.to_string(),
+                docs,
+                reply,
+            });
         let mut conn = self.lock();
+        // A leader that held the lock before us answers before releasing it.
+        if let Ok(done) = answer.try_recv() {
+            return done;
+        }
+        let jobs = std::mem::take(&mut *self.pushes.lock().unwrap_or_else(|p| p.into_inner()));
+        Self::write_group(&mut conn, jobs);
+        drop(conn);
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("push not answered"))))
+    }
+
+    /// Writes queued pushes in one transaction and answers each.
+    fn write_group(conn: &mut Connection, jobs: Vec<PushJob>) {
+        let group = jobs.len();
         let started = std::time::Instant::now();
-        let tx = conn.transaction()?;
+        let mut tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                let e = StoreError::from(e);
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.duplicate()));
+                }
+                return;
+            }
+        };
+        let mut answers = Vec::with_capacity(group);
+        for job in jobs {
+            let outcome = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
+                let n = Self::write_push(&sp, job.territory, &job.device, job.docs)?;
+                sp.commit()?;
+                Ok(n)
+            });
+            answers.push((job.reply, outcome));
+        }
+        let written = started.elapsed();
+        match tx.commit() {
+            Ok(()) => {
+                for (reply, outcome) in answers {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let e = StoreError::from(e);
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        tracing::debug!(
+            group,
+            write_ms = ms(written),
+            commit_ms = ms(started.elapsed() - written),
+            "push group"
+        );
+    }
+
+    /// One push inside the group's transaction: parse and load (SQL, in
+    /// order), merge and derive (CPU, on every core), then validate and
+    /// write (SQL, in order). The first error rolls this push back.
+    fn write_push(
+        tx: &Connection,
+        territory: TerritoryId,
+        device: &str,
+        docs: Vec<DocChanges>,
+    ) -> Result<u32> {
+        let started = std::time::Instant::now();
         let mut loaded = Vec::with_capacity(docs.len());
         for DocChanges { doc_id, changes } in docs {
-            let (insp, existed, behind) = match Self::load_doc_counted(&tx, doc_id)? {
+            let (insp, existed, behind) = match Self::load_doc_counted(tx, doc_id)? {
                 Some((t, _, _)) if t != territory => {
                     return Err(StoreError::Forbidden(format!(
                         "l'inspection {doc_id} appartient à un autre territoire"
@@ -663,8 +752,8 @@ impl SqliteStore {
                 }
                 let written = m.and_then(|m| match m {
                     Some(m) => {
-                        Self::project(&tx, territory, &m)?;
-                        Self::append(&tx, territory, device, &m)
+                        Self::project(tx, territory, &m)?;
+                        Self::append(tx, territory, device, &m)
                     }
                     None => Ok(0),
                 });
@@ -677,13 +766,10 @@ impl SqliteStore {
         if let Some(e) = failed {
             return Err(e);
         }
-        let written_at = started.elapsed();
-        tx.commit()?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         tracing::debug!(
             load_ms = ms(loaded_at),
-            merge_and_write_ms = ms(written_at - loaded_at),
-            commit_ms = ms(started.elapsed() - written_at),
+            merge_and_write_ms = ms(started.elapsed() - loaded_at),
             "push phases"
         );
         Ok(accepted)
@@ -1517,6 +1603,83 @@ mod tests {
             2,
             "projection rewritten from the merged document"
         );
+    }
+
+    /// Pushes that arrive while another holds the write lock are written
+    /// together, in one transaction with one commit; a bad push among them
+    /// fails alone and the others are stored.
+    #[test]
+    fn concurrent_pushes_share_one_commit_and_a_bad_one_fails_alone() {
+        let store = SqliteStore::in_memory().unwrap();
+        crate::admin::seed_demo(&store).unwrap();
+        let (_, user) = store
+            .login("inspecteur1", crate::admin::DEMO_PASSWORD, None)
+            .unwrap();
+        let complex = store.reference(&user, 0).unwrap().complexes[0].clone();
+        let author = Author::device(DeviceId::new(), user.id, "Julie");
+        let doc = |territory_id| {
+            let id = InspectionId::new();
+            let (insp, _) = Inspection::create(
+                &author,
+                NewInspection {
+                    inspection_id: id,
+                    territory_id,
+                    office_id: complex.office_id,
+                    complex_id: complex.id,
+                },
+                Catalogue::current(),
+            )
+            .unwrap();
+            DocChanges {
+                doc_id: id,
+                changes: vec![ByteBuf::from(bundle(&insp.changes_since(&[])))],
+            }
+        };
+        let limits = SyncLimits {
+            max_docs: 10,
+            page_bytes: 1 << 20,
+        };
+        let held = store.lock();
+        let outcomes = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let territory = if i == 3 {
+                        TerritoryId::new()
+                    } else {
+                        complex.territory_id
+                    };
+                    let req = SyncRequest {
+                        protocol: PROTOCOL_VERSION,
+                        device_id: DeviceId::new(),
+                        cursor: 0,
+                        docs: vec![doc(territory)],
+                    };
+                    let (store, user) = (&store, &user);
+                    s.spawn(move || store.sync(user, req, limits).map(|r| r.accepted))
+                })
+                .collect();
+            // Every push is queued behind the held lock before it is released.
+            while store.pushes.lock().unwrap().len() < 6 {
+                std::thread::yield_now();
+            }
+            drop(held);
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        for (i, outcome) in outcomes.iter().enumerate() {
+            if i == 3 {
+                assert!(
+                    matches!(outcome, Err(StoreError::InvalidDocument { .. })),
+                    "{outcome:?}"
+                );
+            } else {
+                assert_eq!(outcome.as_ref().unwrap(), &1);
+            }
+        }
+        assert_eq!(store.change_count(complex.territory_id).unwrap(), 5);
+        assert_eq!(store.summaries(&user).unwrap().len(), 5);
     }
 
     /// A database written by a newer server is refused, untouched.

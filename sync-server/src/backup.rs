@@ -1,0 +1,234 @@
+//! Backups of a server's data folder, and restoring one. A backup is a
+//! consistent copy of the database taken while the server keeps serving
+//! (SQLite's `VACUUM INTO`, which reads one snapshot of the database in a
+//! single read transaction) plus every complete photo, each checked against
+//! its SHA-256 name, and a manifest. Photos are copied after the database, and
+//! a photo's row is only written once its file is complete, so every photo the
+//! copied database knows is in the backup.
+//!
+//! Restoring checks everything (manifest, database hash and integrity, every
+//! photo's hash) before writing anything, and only into a data folder without
+//! a database: a restore never overwrites live data.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::Config;
+
+/// Name of the manifest inside a backup folder.
+pub const MANIFEST: &str = "bilan-backup.json";
+/// Name of the database copy inside a backup folder.
+const DB_FILE: &str = "bilan.sqlite";
+/// Folder of the photos inside a backup folder.
+const PHOTO_DIR: &str = "photos";
+
+/// What a backup holds. Stored format v1 (`bilan-backup.json`): add only
+/// optional fields.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// `PRAGMA user_version` of the copied database.
+    pub db_schema: i64,
+    pub db_bytes: u64,
+    /// SHA-256 of the database copy, hex.
+    pub db_sha256: String,
+    pub photos: u64,
+    pub photo_bytes: u64,
+}
+
+/// Why a backup or a restore stopped. Nothing is left half-written at the
+/// destination of a restore.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(
+        "le dossier de sauvegarde {0} existe déjà et n'est pas vide : choisissez un dossier neuf"
+    )]
+    DestinationNotEmpty(PathBuf),
+    #[error(
+        "le dossier de données {0} contient déjà une base : arrêtez le serveur et restaurez dans un dossier de données vide"
+    )]
+    DataNotEmpty(PathBuf),
+    #[error("sauvegarde incomplète ou abîmée, rien n'a été restauré : {0}")]
+    Corrupt(String),
+    #[error("base de données : {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("fichier : {0}")]
+    Io(#[from] std::io::Error),
+    #[error("manifeste illisible : {0}")]
+    Manifest(#[from] serde_json::Error),
+}
+
+type Result<T> = std::result::Result<T, BackupError>;
+
+/// Copies the data folder named by `config` into `dest` (created; must be
+/// new or empty). Safe while the server runs.
+pub fn backup(config: &Config, dest: &Path) -> Result<Manifest> {
+    if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {
+        return Err(BackupError::DestinationNotEmpty(dest.to_path_buf()));
+    }
+    std::fs::create_dir_all(dest.join(PHOTO_DIR))?;
+    let db_copy = dest.join(DB_FILE);
+    let conn = rusqlite::Connection::open_with_flags(
+        config.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute("VACUUM INTO ?1", [db_copy.to_string_lossy()])?;
+    let db_schema: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    drop(conn);
+    sync_file(&db_copy)?;
+    let (photos, photo_bytes) = copy_photos(&config.photo_dir(), &dest.join(PHOTO_DIR))?;
+    let manifest = Manifest {
+        format: 1,
+        created_at: bilan_shared::doc::now_ms(),
+        db_schema,
+        db_bytes: std::fs::metadata(&db_copy)?.len(),
+        db_sha256: sha256_file(&db_copy)?,
+        photos,
+        photo_bytes,
+    };
+    let path = dest.join(MANIFEST);
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)?;
+    sync_file(&path)?;
+    Ok(manifest)
+}
+
+/// Restores the backup in `src` into the data folder named by `config`,
+/// which must hold no database. Everything is checked before anything is
+/// written; photos go first and the database last, so an interrupted restore
+/// leaves no database and can simply be run again.
+pub fn restore(src: &Path, config: &Config) -> Result<Manifest> {
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(src.join(MANIFEST))
+            .map_err(|e| BackupError::Corrupt(format!("{MANIFEST} : {e}")))?,
+    )?;
+    let db = src.join(DB_FILE);
+    if sha256_file(&db)? != manifest.db_sha256 {
+        return Err(BackupError::Corrupt(
+            "la base ne correspond pas à son empreinte".into(),
+        ));
+    }
+    let check: String =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(BackupError::Corrupt(format!(
+            "intégrité de la base : {check}"
+        )));
+    }
+    let (photos, bytes) = verify_photos(&src.join(PHOTO_DIR))?;
+    if (photos, bytes) != (manifest.photos, manifest.photo_bytes) {
+        return Err(BackupError::Corrupt(format!(
+            "{photos} photo(s) ({bytes} octets) au lieu de {} ({} octets)",
+            manifest.photos, manifest.photo_bytes
+        )));
+    }
+    let target = config.db_path();
+    if target.exists() {
+        return Err(BackupError::DataNotEmpty(config.data_dir.clone()));
+    }
+    std::fs::create_dir_all(config.photo_dir())?;
+    copy_photos(&src.join(PHOTO_DIR), &config.photo_dir())?;
+    // The database appears under its name only once complete.
+    let partial = config.data_dir.join("bilan.sqlite.restoring");
+    std::fs::copy(&db, &partial)?;
+    sync_file(&partial)?;
+    std::fs::rename(&partial, &target)?;
+    Ok(manifest)
+}
+
+/// Copies every complete photo (`xx/<sha256>`) and thumbnail from `from` to
+/// `to`, checking each photo's bytes against its name. Returns the count and
+/// bytes of photos.
+fn copy_photos(from: &Path, to: &Path) -> Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0, 0);
+    for (path, name, fan) in photo_files(from)? {
+        let data = std::fs::read(&path)?;
+        if hex::encode(Sha256::digest(&data)) != name {
+            return Err(BackupError::Corrupt(format!(
+                "la photo {name} ne correspond pas à son empreinte"
+            )));
+        }
+        let dir = to.join(&fan);
+        std::fs::create_dir_all(&dir)?;
+        let dest = dir.join(&name);
+        std::fs::write(&dest, &data)?;
+        sync_file(&dest)?;
+        count += 1;
+        bytes += data.len() as u64;
+    }
+    let thumbs = from.join("thumbs");
+    if thumbs.is_dir() {
+        std::fs::create_dir_all(to.join("thumbs"))?;
+        for entry in std::fs::read_dir(&thumbs)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), to.join("thumbs").join(entry.file_name()))?;
+            }
+        }
+    }
+    Ok((count, bytes))
+}
+
+/// Checks every photo of a backup against its name, writing nothing.
+fn verify_photos(dir: &Path) -> Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0, 0);
+    for (path, name, _) in photo_files(dir)? {
+        if sha256_file(&path)? != name {
+            return Err(BackupError::Corrupt(format!(
+                "la photo {name} ne correspond pas à son empreinte"
+            )));
+        }
+        count += 1;
+        bytes += std::fs::metadata(&path)?.len();
+    }
+    Ok((count, bytes))
+}
+
+/// Complete photos of a photo folder: `(path, hash, fan-out folder)`;
+/// `partial/` (unfinished uploads) and `thumbs/` are left out.
+fn photo_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>> {
+    let mut out = Vec::new();
+    if !root.is_dir() {
+        return Ok(out);
+    }
+    for fan in std::fs::read_dir(root)? {
+        let fan = fan?;
+        let fan_name = fan.file_name().to_string_lossy().to_string();
+        if !fan.file_type()?.is_dir() || fan_name.len() != 2 {
+            continue;
+        }
+        for f in std::fs::read_dir(fan.path())? {
+            let f = f?;
+            let name = f.file_name().to_string_lossy().to_string();
+            if f.file_type()?.is_file() && name.len() == 64 && name.starts_with(&fan_name) {
+                out.push((f.path(), name, fan_name.clone()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    Ok(())
+}

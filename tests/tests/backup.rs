@@ -1,0 +1,155 @@
+//! Backups end to end: a backup taken while the server serves, restored into
+//! an empty data folder, holds every account, inspection, change and photo;
+//! a damaged backup restores nothing.
+
+use std::path::Path;
+
+use bilan_e2e::{DEMO_PASSWORD, TestServer, device};
+use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
+use bilan_server::backup::{self, BackupError};
+use bilan_server::{AppState, Config};
+use bilan_shared::domain::{Rating, Severity};
+use bilan_shared::ids::{InspectionId, PhotoHash};
+
+/// A server whose territory holds three synced inspections, one with a photo.
+async fn server_with_data(
+    dir: &Path,
+) -> (
+    TestServer,
+    DeviceStore,
+    Vec<InspectionId>,
+    PhotoHash,
+    Vec<u8>,
+) {
+    let server = TestServer::start(&dir.join("server")).await;
+    let a = device(&dir.join("a"), &server.url(), "inspecteur1").await;
+    let complex = a.complexes().unwrap()[0].id;
+    let ids: Vec<InspectionId> = (0..3)
+        .map(|_| {
+            let id = a.start_inspection(complex).unwrap();
+            a.rate(id, "B3010", Rating::C).unwrap();
+            id
+        })
+        .collect();
+    let fid = a
+        .add_finding(
+            ids[0],
+            NewFinding {
+                component: "B3010".into(),
+                title: "Membrane soulevée".into(),
+                location: "Toit".into(),
+                severity: Severity::Major,
+                description: String::new(),
+            },
+        )
+        .unwrap();
+    let photo: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let hash = a
+        .attach_photo(ids[0], fid, &photo, "image/jpeg", "Toit")
+        .unwrap();
+    SyncEngine::new(&a).sync().await.unwrap();
+    assert_eq!(a.status().unwrap().pending_photos, 0);
+    (server, a, ids, hash, photo)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_serving_restores_every_account_change_and_photo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, _a, ids, hash, photo) = server_with_data(tmp.path()).await;
+    let config = server.state.0.config.clone();
+    let dest = tmp.path().join("backup");
+    let m = backup::backup(&config, &dest).unwrap();
+    assert_eq!((m.photos, m.photo_bytes), (1, photo.len() as u64));
+    assert!(matches!(
+        backup::backup(&config, &dest),
+        Err(BackupError::DestinationNotEmpty(_))
+    ));
+
+    let restored = Config {
+        data_dir: tmp.path().join("restored"),
+        ..config.clone()
+    };
+    backup::restore(&dest, &restored).unwrap();
+    assert!(matches!(
+        backup::restore(&dest, &restored),
+        Err(BackupError::DataNotEmpty(_))
+    ));
+
+    let copy = AppState::open(restored).unwrap();
+    let (orig, copy) = (server.state.store(), copy.store());
+    let (_, manager) = orig.login("responsable", DEMO_PASSWORD, None).unwrap();
+    let (_, same) = copy.login("responsable", DEMO_PASSWORD, None).unwrap();
+    assert_eq!(same, manager, "accounts are restored");
+    assert_eq!(
+        copy.summaries(&manager).unwrap(),
+        orig.summaries(&manager).unwrap()
+    );
+    for id in &ids {
+        assert_eq!(
+            copy.inspection(&manager, *id)
+                .unwrap()
+                .automerge()
+                .get_heads(),
+            orig.inspection(&manager, *id)
+                .unwrap()
+                .automerge()
+                .get_heads()
+        );
+    }
+    let territory = manager.territory_id.unwrap();
+    assert_eq!(
+        copy.change_count(territory).unwrap(),
+        orig.change_count(territory).unwrap()
+    );
+    assert_eq!(
+        copy.photo_meta(&manager, &hash).unwrap().map(|m| m.0),
+        Some(photo.len() as u64)
+    );
+    let restored_photo = tmp
+        .path()
+        .join("restored/photos")
+        .join(&hash.as_str()[..2])
+        .join(hash.as_str());
+    assert_eq!(std::fs::read(restored_photo).unwrap(), photo);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_backup_restores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, _a, _ids, hash, _photo) = server_with_data(tmp.path()).await;
+    let config = server.state.0.config.clone();
+    let dest = tmp.path().join("backup");
+    backup::backup(&config, &dest).unwrap();
+    let restored = Config {
+        data_dir: tmp.path().join("restored"),
+        ..config
+    };
+    let nothing_written = || !restored.db_path().exists() && !restored.photo_dir().exists();
+
+    let photo = dest
+        .join("photos")
+        .join(&hash.as_str()[..2])
+        .join(hash.as_str());
+    let good = std::fs::read(&photo).unwrap();
+    let mut bad = good.clone();
+    bad[1000] ^= 0x55;
+    std::fs::write(&photo, &bad).unwrap();
+    assert!(matches!(
+        backup::restore(&dest, &restored),
+        Err(BackupError::Corrupt(_))
+    ));
+    assert!(nothing_written());
+
+    std::fs::write(&photo, &good).unwrap();
+    let db = dest.join("bilan.sqlite");
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes.push(0);
+    std::fs::write(&db, &bytes).unwrap();
+    assert!(matches!(
+        backup::restore(&dest, &restored),
+        Err(BackupError::Corrupt(_))
+    ));
+    assert!(nothing_written());
+}
