@@ -133,6 +133,11 @@ impl ProcessServer {
         self.child.kill().await.expect("kill");
     }
 
+    /// SIGKILL and wait, keeping the handle (killing it again is harmless).
+    pub async fn kill_in_place(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Resets the process's peak resident memory (Linux `clear_refs`), so that
     /// [`Self::peak_rss_kib`] measures from now on.
     pub fn reset_peak_rss(&self) -> std::io::Result<()> {
