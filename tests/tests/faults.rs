@@ -21,7 +21,7 @@ const RATINGS: [Rating; 5] = [Rating::A, Rating::B, Rating::C, Rating::D, Rating
 /// a rating different from the current one), so every edit is one change.
 fn edit(d: &DeviceStore, seq: &mut Seq) -> InspectionId {
     let ids = d.inspection_ids().unwrap();
-    if ids.is_empty() || seq.next_u64() % 8 == 0 {
+    if ids.is_empty() || seq.next_u64().is_multiple_of(8) {
         let complexes = d.complexes().unwrap();
         let c = &complexes[(seq.next_u64() % complexes.len() as u64) as usize];
         return d.start_inspection(c.id).unwrap();
@@ -67,8 +67,8 @@ async fn server_killed_at_random_moments_loses_and_duplicates_nothing() {
             edit(d, &mut seq);
             edits += 1;
         }
-        let fault = seq.next_u64() % 8 == 0;
-        let ok = if fault && seq.next_u64() % 2 == 0 {
+        let fault = seq.next_u64().is_multiple_of(8);
+        let ok = if fault && seq.next_u64().is_multiple_of(2) {
             // Kill while this sync is in flight, 0 to 6 ms after it starts.
             let delay = Duration::from_micros(seq.next_u64() % 6_000);
             let engine = SyncEngine::new(d);
