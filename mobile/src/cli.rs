@@ -81,6 +81,13 @@ pub enum Command {
         #[arg(long, default_value = "")]
         caption: String,
     },
+    /// Type a component's observation as the app does, one durable save per
+    /// keystroke; prints `enregistré N` once the first N characters are saved.
+    Note {
+        inspection: InspectionId,
+        component: String,
+        text: String,
+    },
     /// Sync now.
     Sync,
     /// Show the sync status.
@@ -202,6 +209,21 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
                 "{}",
                 store.attach_photo(inspection, finding, &bytes, mime, &caption)?
             );
+        }
+        Command::Note {
+            inspection,
+            component,
+            text,
+        } => {
+            use std::io::Write;
+            let mut typed = String::new();
+            for (n, c) in text.chars().enumerate() {
+                typed.push(c);
+                store.set_component_note(inspection, &component, &typed)?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "enregistré {}", n + 1)?;
+                out.flush()?;
+            }
         }
         Command::Sync => {
             let r = engine.sync().await?;

@@ -163,6 +163,9 @@ struct PushJob {
     reply: std::sync::mpsc::SyncSender<Result<u32>>,
 }
 
+/// Read connections kept open between pulls.
+const IDLE_READERS: usize = 8;
+
 /// Schema version of the server database written by this build.
 pub const DB_SCHEMA_VERSION: i64 = 2;
 
@@ -377,10 +380,11 @@ impl SqliteStore {
             }
         };
         let out = f(&conn);
-        self.readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
+        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        // A burst of pulls opens as many readers as it needs; a few stay open.
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
         out
     }
 
