@@ -42,6 +42,9 @@ pub struct SyncReport {
     pub waited: Duration,
 }
 
+/// Tries of one photo upload within a sync (each asks the server's offset first).
+const UPLOAD_ATTEMPTS: usize = 5;
+
 /// Talks to the server on behalf of one device store.
 pub struct SyncEngine<'a> {
     store: &'a DeviceStore,
@@ -285,7 +288,10 @@ impl<'a> SyncEngine<'a> {
             )));
         }
         let mut last_cut = None;
-        for _ in 0..3 {
+        // A cut can cost up to three of these: the cut PUT itself, a HEAD on
+        // a pooled connection that died with it, and a stale offset refused
+        // with 409 before the server had taken in the cut bytes.
+        for _ in 0..UPLOAD_ATTEMPTS {
             let (offset, complete) = match self.photo_offset(&p.hash).await {
                 Ok(v) => v,
                 // A connection that died with the cut: ask again on a new one.
