@@ -681,13 +681,31 @@ impl SqliteStore {
             }
         };
         let mut answers = Vec::with_capacity(group);
-        for job in jobs {
+        let mut queue = jobs.into_iter();
+        while let Some(job) = queue.next() {
             let outcome = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
                 let n = Self::write_push(&sp, job.territory, &job.device, job.docs)?;
                 sp.commit()?;
                 Ok(n)
             });
-            answers.push((job.reply, outcome));
+            match outcome {
+                // SQLite rolled the whole transaction back (disk full, I/O
+                // error): the pushes written before are gone too, so every
+                // push of the group fails with this error and is retried.
+                Err(e) if tx.is_autocommit() => {
+                    let replies = answers
+                        .into_iter()
+                        .map(|(reply, _)| reply)
+                        .chain(std::iter::once(job.reply))
+                        .chain(queue.map(|j| j.reply));
+                    for reply in replies {
+                        let _ = reply.send(Err(e.duplicate()));
+                    }
+                    tracing::warn!(group, error = %e, "push group rolled back by SQLite");
+                    return;
+                }
+                outcome => answers.push((job.reply, outcome)),
+            }
         }
         let written = started.elapsed();
         match tx.commit() {
@@ -1609,40 +1627,114 @@ mod tests {
         );
     }
 
-    /// Pushes that arrive while another holds the write lock are written
-    /// together, in one transaction with one commit; a bad push among them
-    /// fails alone and the others are stored.
-    #[test]
-    fn concurrent_pushes_share_one_commit_and_a_bad_one_fails_alone() {
+    /// An in-memory store with the demo territory, an inspector and a complex.
+    fn demo_store() -> (SqliteStore, UserInfo, bilan_shared::domain::Complex) {
         let store = SqliteStore::in_memory().unwrap();
         crate::admin::seed_demo(&store).unwrap();
         let (_, user) = store
             .login("inspecteur1", crate::admin::DEMO_PASSWORD, None)
             .unwrap();
         let complex = store.reference(&user, 0).unwrap().complexes[0].clone();
+        (store, user, complex)
+    }
+
+    /// A new inspection of `complex`, claiming `territory`, as a push sends it.
+    fn new_doc(
+        user: &UserInfo,
+        complex: &bilan_shared::domain::Complex,
+        territory: TerritoryId,
+    ) -> DocChanges {
         let author = Author::device(DeviceId::new(), user.id, "Julie");
-        let doc = |territory_id| {
-            let id = InspectionId::new();
-            let (insp, _) = Inspection::create(
-                &author,
-                NewInspection {
-                    inspection_id: id,
-                    territory_id,
-                    office_id: complex.office_id,
-                    complex_id: complex.id,
-                },
-                Catalogue::current(),
-            )
-            .unwrap();
-            DocChanges {
-                doc_id: id,
-                changes: vec![ByteBuf::from(bundle(&insp.changes_since(&[])))],
-            }
+        let id = InspectionId::new();
+        let (insp, _) = Inspection::create(
+            &author,
+            NewInspection {
+                inspection_id: id,
+                territory_id: territory,
+                office_id: complex.office_id,
+                complex_id: complex.id,
+            },
+            Catalogue::current(),
+        )
+        .unwrap();
+        DocChanges {
+            doc_id: id,
+            changes: vec![ByteBuf::from(bundle(&insp.changes_since(&[])))],
+        }
+    }
+
+    const LIMITS: SyncLimits = SyncLimits {
+        max_docs: 10,
+        page_bytes: 1 << 20,
+    };
+
+    /// A full disk (SQLite's page limit reached) or a read-only database
+    /// refuses a push whole with an error the HTTP layer answers 503
+    /// `unavailable`; nothing of it is kept, and the same push is accepted
+    /// once space or write access is back.
+    #[test]
+    fn a_full_or_read_only_database_refuses_pushes_whole_and_recovers() {
+        use crate::error::ApiError;
+        use bilan_shared::protocol::ErrorCode;
+        let (store, user, complex) = demo_store();
+        let territory = complex.territory_id;
+        let push = |store: &SqliteStore| {
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device_id: DeviceId::new(),
+                cursor: 0,
+                docs: (0..5)
+                    .map(|_| new_doc(&user, &complex, territory))
+                    .collect(),
+            };
+            store.sync(&user, req, LIMITS)
         };
-        let limits = SyncLimits {
-            max_docs: 10,
-            page_bytes: 1 << 20,
-        };
+        let faults: [(&str, &str, &str); 2] = [
+            ("disk full", "max_page_count", "1073741823"),
+            ("read-only", "query_only", "0"),
+        ];
+        let mut stored = 0;
+        for (what, pragma, healthy) in faults {
+            store
+                .with_conn(|c| {
+                    if pragma == "max_page_count" {
+                        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                        c.pragma_update(None, pragma, pages)?;
+                    } else {
+                        c.pragma_update(None, pragma, 1)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let err = push(&store).unwrap_err();
+            assert!(err.is_unavailable(), "{what}: {err}");
+            let api = ApiError::from(err);
+            assert_eq!(
+                (api.status.as_u16(), api.code),
+                (503, ErrorCode::Unavailable),
+                "{what}"
+            );
+            assert_eq!(
+                store.change_count(territory).unwrap(),
+                stored,
+                "{what}: nothing kept"
+            );
+            assert_eq!(store.summaries(&user).unwrap().len() as u64, stored);
+            store
+                .with_conn(|c| Ok(c.pragma_update(None, pragma, healthy)?))
+                .unwrap();
+            assert_eq!(push(&store).unwrap().accepted, 5, "{what}: recovered");
+            stored += 5;
+        }
+    }
+
+    /// Pushes that arrive while another holds the write lock are written
+    /// together, in one transaction with one commit; a bad push among them
+    /// fails alone and the others are stored.
+    #[test]
+    fn concurrent_pushes_share_one_commit_and_a_bad_one_fails_alone() {
+        let (store, user, complex) = demo_store();
+        let doc = |territory| new_doc(&user, &complex, territory);
         let held = store.lock();
         let outcomes = std::thread::scope(|s| {
             let handles: Vec<_> = (0..6)
@@ -1659,7 +1751,7 @@ mod tests {
                         docs: vec![doc(territory)],
                     };
                     let (store, user) = (&store, &user);
-                    s.spawn(move || store.sync(user, req, limits).map(|r| r.accepted))
+                    s.spawn(move || store.sync(user, req, LIMITS).map(|r| r.accepted))
                 })
                 .collect();
             // Every push is queued behind the held lock before it is released.
