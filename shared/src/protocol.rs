@@ -133,6 +133,8 @@ pub enum ErrorCode {
     BadRequest,
     /// Wrong user name or password.
     InvalidCredentials,
+    /// Too many failed logins for this account: wait, then retry.
+    TooManyAttempts,
     /// No token, unknown token or revoked token.
     Unauthorized,
     /// The role or territory does not allow this.

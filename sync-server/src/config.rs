@@ -28,6 +28,8 @@ pub struct Config {
     /// Seconds between two log compactions while serving (0: never; the
     /// `compact` command does it by hand).
     pub compact_every_s: u64,
+    /// Days a login (app or review pages) stays valid; then the person logs in again.
+    pub token_ttl_days: u64,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             max_photo_bytes: 20_000_000,
             response_page_bytes: 8 << 20,
             compact_every_s: 3600,
+            token_ttl_days: 90,
         }
     }
 }

@@ -35,6 +35,10 @@ pub enum StoreError {
     #[error("Nom d'utilisateur ou mot de passe incorrect : vérifiez-les et réessayez.")]
     InvalidCredentials,
     #[error(
+        "Trop de tentatives de connexion pour ce compte : réessayez dans {minutes} minute(s), ou demandez à l'administrateur de réinitialiser le mot de passe."
+    )]
+    TooManyAttempts { minutes: i64 },
+    #[error(
         "base de données au schéma {found}, ce serveur connaît jusqu'au schéma {supported} : installez la version du serveur qui l'a écrite ou une plus récente"
     )]
     DatabaseTooNew { found: i64, supported: i64 },
@@ -152,6 +156,9 @@ impl From<StoreError> for ApiError {
             StoreError::BadRequest(_) => ApiError::bad_request(msg),
             StoreError::InvalidCredentials => {
                 ApiError::new(S::UNAUTHORIZED, ErrorCode::InvalidCredentials, msg)
+            }
+            StoreError::TooManyAttempts { .. } => {
+                ApiError::new(S::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts, msg)
             }
             other => {
                 tracing::error!(error = %other, "internal error");

@@ -44,6 +44,9 @@ impl AppState {
     pub fn open(config: Config) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = SqliteStore::open(&config.db_path())?;
+        store.set_token_ttl(std::time::Duration::from_secs(
+            config.token_ttl_days.saturating_mul(24 * 3600),
+        ));
         let photos = photos::PhotoStore::new(config.photo_dir())?;
         Ok(Self(Arc::new(Inner {
             config,

@@ -20,7 +20,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// TOML settings file (keys: listen, data_dir, max_body_bytes, max_decompressed_bytes,
-    /// max_docs_per_request, max_photo_bytes, response_page_bytes, compact_every_s).
+    /// max_docs_per_request, max_photo_bytes, response_page_bytes, compact_every_s,
+    /// token_ttl_days).
     #[arg(long, env = "BILAN_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Folder of the SQLite database and photo store [default: bilan-data].
@@ -47,6 +48,9 @@ struct Cli {
     /// Seconds between two log compactions while serving, 0 for never [default: 3600].
     #[arg(long, env = "BILAN_COMPACT_EVERY_S", global = true)]
     compact_every_s: Option<u64>,
+    /// Days a login stays valid [default: 90].
+    #[arg(long, env = "BILAN_TOKEN_TTL_DAYS", global = true)]
+    token_ttl_days: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -142,6 +146,9 @@ fn settings(cli: &Cli) -> anyhow::Result<Config> {
     }
     if let Some(v) = cli.compact_every_s {
         c.compact_every_s = v;
+    }
+    if let Some(v) = cli.token_ttl_days {
+        c.token_ttl_days = v;
     }
     Ok(c)
 }

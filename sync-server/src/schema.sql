@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS tokens (
   token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), device_id TEXT,
   created_at INTEGER NOT NULL, revoked_at INTEGER);
 CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);
+-- Failed logins per user name (known or not, so names cannot be probed).
+CREATE TABLE IF NOT EXISTS login_failures (
+  username TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until INTEGER NOT NULL);
 -- A document is its snapshot (covering the log up to snap_seq; NULL before
 -- the first compaction) plus its log bundles after snap_seq.
 CREATE TABLE IF NOT EXISTS documents (

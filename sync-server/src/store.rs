@@ -153,7 +153,16 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     path: Option<std::path::PathBuf>,
     server_actor: ActorId,
+    /// Tokens older than this are refused (see [`SqliteStore::set_token_ttl`]).
+    token_ttl_ms: std::sync::atomic::AtomicI64,
 }
+
+/// Failed logins in a row that lock a user name.
+const MAX_LOGIN_FAILURES: i64 = 5;
+/// How long a locked user name stays locked.
+const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+/// Default token lifetime: 90 days, so a device offline for a season still syncs.
+pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
 
 /// A push waiting in the group-commit queue, with where to send its outcome.
 struct PushJob {
@@ -333,6 +342,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             path,
             server_actor: actor,
+            token_ttl_ms: std::sync::atomic::AtomicI64::new(DEFAULT_TOKEN_TTL.as_millis() as i64),
         })
     }
 
@@ -853,6 +863,34 @@ impl SqliteStore {
         Ok((out, cursor, more))
     }
 
+    /// Counts a failed login; the fifth in a row locks the name for 15
+    /// minutes. Returns the error to answer.
+    fn login_failed(&self, username: &str) -> Result<StoreError> {
+        let locked = self.lock().query_row(
+            "INSERT INTO login_failures (username, failures, locked_until) VALUES (?1, 1, 0)
+             ON CONFLICT(username) DO UPDATE SET failures = failures + 1
+             RETURNING failures",
+            [username],
+            |r| r.get::<_, i64>(0),
+        )? >= MAX_LOGIN_FAILURES;
+        if locked {
+            self.lock().execute(
+                "UPDATE login_failures SET failures = 0, locked_until = ?2 WHERE username = ?1",
+                params![username, now_ms() + LOCKOUT_MS],
+            )?;
+            tracing::warn!(username, "login locked after repeated failures");
+        }
+        Ok(StoreError::InvalidCredentials)
+    }
+
+    /// How long a token stays valid after its login (sessions and devices).
+    pub fn set_token_ttl(&self, ttl: std::time::Duration) {
+        self.token_ttl_ms.store(
+            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     fn user_territory(user: &UserInfo) -> Result<TerritoryId> {
         user.territory_id.ok_or_else(|| {
             StoreError::Forbidden("ce compte n'est rattaché à aucun territoire".into())
@@ -1148,6 +1186,19 @@ impl Storage for SqliteStore {
         password: &str,
         device: Option<DeviceId>,
     ) -> Result<(String, UserInfo)> {
+        let locked_until: Option<i64> = self
+            .lock()
+            .query_row(
+                "SELECT locked_until FROM login_failures WHERE username = ?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(until) = locked_until.filter(|&u| u > now_ms()) {
+            return Err(StoreError::TooManyAttempts {
+                minutes: (until - now_ms() + 59_999) / 60_000,
+            });
+        }
         let row = {
             let conn = self.lock();
             conn.query_row(
@@ -1162,12 +1213,14 @@ impl Storage for SqliteStore {
             Some(r) => r,
             None => {
                 let _ = verify_password(password, DUMMY_HASH);
-                return Err(StoreError::InvalidCredentials);
+                return Err(self.login_failed(username)?);
             }
         };
         if !verify_password(password, &stored) {
-            return Err(StoreError::InvalidCredentials);
+            return Err(self.login_failed(username)?);
         }
+        self.lock()
+            .execute("DELETE FROM login_failures WHERE username = ?1", [username])?;
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = hex::encode(raw);
@@ -1179,14 +1232,15 @@ impl Storage for SqliteStore {
     }
 
     fn user_for_token(&self, token: &str) -> Result<Option<UserInfo>> {
+        let oldest = now_ms() - self.token_ttl_ms.load(std::sync::atomic::Ordering::Relaxed);
         Ok(self
             .lock()
             .query_row(
                 &format!(
                     "SELECT {USER_COLS} FROM tokens t JOIN users u ON u.id = t.user_id
-                     WHERE t.token_hash = ?1 AND t.revoked_at IS NULL"
+                     WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND t.created_at > ?2"
                 ),
-                [hash_token(token)],
+                params![hash_token(token), oldest],
                 row_user,
             )
             .optional()?)
@@ -1776,6 +1830,56 @@ mod tests {
         }
         assert_eq!(store.change_count(complex.territory_id).unwrap(), 5);
         assert_eq!(store.summaries(&user).unwrap().len(), 5);
+    }
+
+    /// Five failed logins in a row lock a user name for 15 minutes, even
+    /// against the right password, and unknown names the same way (no
+    /// probing for accounts); once the lock is over the right password works
+    /// and the count starts again.
+    #[test]
+    fn five_failed_logins_lock_the_name_for_a_while() {
+        let (store, _, _) = demo_store();
+        let pw = crate::admin::DEMO_PASSWORD;
+        for name in ["inspecteur1", "personne"] {
+            for _ in 0..5 {
+                assert!(matches!(
+                    store.login(name, "mauvais", None),
+                    Err(StoreError::InvalidCredentials)
+                ));
+            }
+            assert!(matches!(
+                store.login(name, pw, None),
+                Err(StoreError::TooManyAttempts { minutes: 15 })
+            ));
+        }
+        store
+            .with_conn(|c| Ok(c.execute("UPDATE login_failures SET locked_until = 0", [])?))
+            .unwrap();
+        assert!(store.login("inspecteur1", pw, None).is_ok());
+        let left: i64 = store
+            .with_conn(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM login_failures WHERE username = 'inspecteur1'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// A token stops working once older than the configured lifetime.
+    #[test]
+    fn tokens_expire_after_their_lifetime() {
+        let (store, _, _) = demo_store();
+        let (token, user) = store
+            .login("responsable", crate::admin::DEMO_PASSWORD, None)
+            .unwrap();
+        assert_eq!(store.user_for_token(&token).unwrap(), Some(user.clone()));
+        store.set_token_ttl(std::time::Duration::ZERO);
+        assert_eq!(store.user_for_token(&token).unwrap(), None);
+        store.set_token_ttl(DEFAULT_TOKEN_TTL);
+        assert_eq!(store.user_for_token(&token).unwrap(), Some(user));
     }
 
     /// A database written by a newer server is refused, untouched.

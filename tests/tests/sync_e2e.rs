@@ -780,3 +780,32 @@ async fn after_log_compaction_a_new_device_still_receives_everything() {
     );
     assert_eq!(c.heads(id).unwrap(), a.heads(id).unwrap());
 }
+
+/// Over HTTP, the sixth login attempt after five wrong passwords is refused
+/// with 429 `too_many_attempts` and a French message, even with the right
+/// password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_lock_the_login_with_a_stable_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let http = reqwest::Client::new();
+    let login = |password: &'static str| {
+        http.post(format!("{}/api/v1/login", server.url()))
+            .json(&serde_json::json!({"username": "inspecteur2", "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        let r = login("pas le bon").await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = login(DEMO_PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_attempts");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("réessayez dans 15 minute")
+    );
+}
