@@ -186,6 +186,17 @@ pub async fn serve_demo_announced(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A major finding on the roof membrane (B3010), for tests that need one.
+pub fn roof_finding() -> bilan_mobile::NewFinding {
+    bilan_mobile::NewFinding {
+        component: "B3010".into(),
+        title: "Membrane soulevée".into(),
+        location: "Toit".into(),
+        severity: bilan_shared::domain::Severity::Major,
+        description: String::new(),
+    }
+}
+
 /// A logged-in device on its own folder.
 pub async fn device(dir: &Path, server_url: &str, user: &str) -> DeviceStore {
     let store = DeviceStore::open(dir).expect("open device");

@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use bilan_e2e::{DEMO_PASSWORD, TestServer, device};
-use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
+use bilan_e2e::{DEMO_PASSWORD, TestServer, device, roof_finding};
+use bilan_mobile::{DeviceStore, SyncEngine};
 use bilan_server::backup::{self, BackupError};
 use bilan_server::{AppState, Config};
-use bilan_shared::domain::{Rating, Severity};
+use bilan_shared::domain::Rating;
 use bilan_shared::ids::{InspectionId, PhotoHash};
 
 /// A server whose territory holds three synced inspections, one with a photo.
@@ -31,18 +31,7 @@ async fn server_with_data(
             id
         })
         .collect();
-    let fid = a
-        .add_finding(
-            ids[0],
-            NewFinding {
-                component: "B3010".into(),
-                title: "Membrane soulevée".into(),
-                location: "Toit".into(),
-                severity: Severity::Major,
-                description: String::new(),
-            },
-        )
-        .unwrap();
+    let fid = a.add_finding(ids[0], roof_finding()).unwrap();
     let photo: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
         .collect();

@@ -6,9 +6,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use bilan_e2e::{DEMO_PASSWORD, TestServer, device};
-use bilan_mobile::{NewFinding, SyncEngine};
-use bilan_shared::domain::Severity;
+use bilan_e2e::{DEMO_PASSWORD, TestServer, device, roof_finding};
+use bilan_mobile::SyncEngine;
 
 /// Every log line written during the test.
 #[derive(Clone, Default)]
@@ -38,18 +37,7 @@ async fn no_password_token_or_cookie_reaches_a_log_line() {
     let server = TestServer::start(&tmp.path().join("server")).await;
     let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
     let id = a.start_inspection(a.complexes().unwrap()[0].id).unwrap();
-    let fid = a
-        .add_finding(
-            id,
-            NewFinding {
-                component: "B3010".into(),
-                title: "Membrane soulevée".into(),
-                location: "Toit".into(),
-                severity: Severity::Major,
-                description: String::new(),
-            },
-        )
-        .unwrap();
+    let fid = a.add_finding(id, roof_finding()).unwrap();
     a.attach_photo(id, fid, b"une photo", "image/jpeg", "")
         .unwrap();
     SyncEngine::new(&a).sync().await.unwrap();
