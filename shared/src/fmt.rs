@@ -17,6 +17,17 @@ pub fn iso_date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `AAAA-MM-JJ HH:MM UTC`: when something was done (audit log).
+pub fn iso_datetime(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
+    format!(
+        "{} {:02}:{:02} UTC",
+        iso_date(ms),
+        minutes / 60,
+        minutes % 60
+    )
+}
+
 /// Whole dollars the French way: narrow no-break spaces between thousands and
 /// a no-break space before the sign, `12 345 $`.
 pub fn money(v: f64) -> String {

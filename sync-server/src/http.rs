@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::error::ApiError;
 use crate::photos::{ChunkOutcome, parse_content_range};
 use crate::store::SyncLimits;
@@ -275,9 +276,14 @@ pub async fn review_inspection(
             "Rien à enregistrer : donnez un statut ou un commentaire.",
         ));
     }
+    let mut detail = status.map(|s| s.label_fr().to_string()).unwrap_or_default();
+    if let Some(c) = &comment {
+        detail = format!("{detail} « {c} »").trim().to_string();
+    }
+    let audit = AuditEntry::by(&user, AuditAction::Review, id.to_string()).with_detail(detail);
     blocking(state, move |s| {
         let reviewer = user.clone();
-        s.store.server_edit(&user, id, &mut |insp, author| {
+        s.store.server_edit(&user, id, &audit, &mut |insp, author| {
             let change = insp.edit(author, |d| {
                 if let Some(st) = status {
                     d.status = st;
@@ -308,8 +314,10 @@ pub async fn resolve_conflict(
     value_id: String,
 ) -> Result<(), ApiError> {
     require_manager(&user)?;
+    let audit = AuditEntry::by(&user, AuditAction::ResolveConflict, id.to_string())
+        .with_detail(format!("{} : {value_id}", path.join("/")));
     blocking(state, move |s| {
-        s.store.server_edit(&user, id, &mut |insp, author| {
+        s.store.server_edit(&user, id, &audit, &mut |insp, author| {
             let before = insp.automerge().get_heads();
             bilan_shared::conflicts::resolve(insp, author, &path, &value_id)?;
             Ok(insp.changes_since(&before))

@@ -6,6 +6,7 @@
 //! CSV import, backups).
 
 pub mod admin;
+pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod error;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use bilan_server::admin;
+use bilan_server::audit::{AuditAction, AuditEntry};
 use bilan_server::store::NewUser;
 use bilan_server::{AppState, Config};
 use bilan_shared::domain::Role;
@@ -105,6 +106,12 @@ enum Command {
     /// Restore a backup into the data folder, which must hold no database
     /// (stop the server first; everything is checked before anything is written).
     Restore { src: PathBuf },
+    /// Print the audit log (review decisions and administrative actions), newest first.
+    Journal {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Seed the demo territory (3 offices, 20 complexes, 2 inspectors, 1 manager, 1 office reader).
     Demo {
         /// Serve right after seeding.
@@ -190,6 +197,19 @@ fn territory_id(state: &AppState, name: &str) -> anyhow::Result<bilan_shared::Te
     }
 }
 
+/// Records a console command in the audit log.
+fn audit(
+    state: &AppState,
+    territory: Option<bilan_shared::TerritoryId>,
+    action: AuditAction,
+    target: &str,
+    detail: &str,
+) -> anyhow::Result<()> {
+    let entry = AuditEntry::console(territory, action, target).with_detail(detail);
+    state.store().audit(&entry)?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -217,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Init => println!("Base prête : {}", state.0.config.db_path().display()),
         Command::CreateTerritory { name } => {
             let id = state.store().create_territory(&name)?;
+            audit(&state, Some(id), AuditAction::CreateTerritory, &name, "")?;
             println!("Territoire « {name} » créé : {id}");
         }
         Command::ImportCsv {
@@ -227,10 +248,18 @@ async fn main() -> anyhow::Result<()> {
             let t = territory_id(&state, &territory)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("lecture de {}", file.display()))?;
-            let n = match kind.as_str() {
-                "organismes" => admin::import_offices(state.store(), t, &text)?,
-                _ => admin::import_complexes(state.store(), t, &text)?,
+            let (n, action) = match kind.as_str() {
+                "organismes" => (
+                    admin::import_offices(state.store(), t, &text)?,
+                    AuditAction::ImportOffices,
+                ),
+                _ => (
+                    admin::import_complexes(state.store(), t, &text)?,
+                    AuditAction::ImportComplexes,
+                ),
             };
+            let file = file.display().to_string();
+            audit(&state, Some(t), action, &file, &format!("{n} ligne(s)"))?;
             println!("{n} ligne(s) importée(s).");
         }
         Command::CreateUser {
@@ -262,21 +291,27 @@ async fn main() -> anyhow::Result<()> {
                 _ => None,
             };
             let id = state.store().create_user(&NewUser {
-                username,
+                username: username.clone(),
                 display_name: name,
                 role,
                 territory_id,
                 office_id,
                 password,
             })?;
+            let r = role.label_fr();
+            audit(&state, territory_id, AuditAction::CreateUser, &username, r)?;
             println!("Utilisateur créé : {id}");
         }
         Command::ResetPassword { username, password } => {
             state.store().set_password(&username, &password)?;
+            audit(&state, None, AuditAction::ResetPassword, &username, "")?;
             println!("Mot de passe changé.");
         }
         Command::Backup { dest } => {
             let m = bilan_server::backup::backup(&state.0.config, &dest)?;
+            let d = dest.display().to_string();
+            let detail = format!("{} photo(s)", m.photos);
+            audit(&state, None, AuditAction::Backup, &d, &detail)?;
             println!(
                 "Sauvegarde écrite dans {} : base de {} octets, {} photo(s) ({} octets).",
                 dest.display(),
@@ -288,6 +323,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Restore { .. } => unreachable!("handled before the store opens"),
         Command::Compact => {
             let r = state.store().compact()?;
+            let detail = format!("{} inspection(s)", r.documents);
+            audit(&state, None, AuditAction::Compact, "journal", &detail)?;
             println!(
                 "Compactage terminé : {} inspection(s) réécrite(s), {} entrée(s) du journal allégée(s).",
                 r.documents, r.rows_cleared
@@ -295,7 +332,27 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::RevokeTokens { username } => {
             let n = state.store().revoke_user_tokens(&username)?;
+            let detail = format!("{n} jeton(s)");
+            audit(
+                &state,
+                None,
+                AuditAction::RevokeSessions,
+                &username,
+                &detail,
+            )?;
             println!("{n} jeton(s) révoqué(s).");
+        }
+        Command::Journal { limit } => {
+            for e in state.store().audit_log(None, limit)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    bilan_shared::fmt::iso_datetime(e.at),
+                    e.actor,
+                    e.action.label_fr(),
+                    e.target,
+                    e.detail
+                );
+            }
         }
         Command::Demo { serve: then_serve } => {
             admin::seed_demo(state.store())?;

@@ -70,3 +70,10 @@ CREATE TABLE IF NOT EXISTS photo_refs (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, office_id TEXT NOT NULL, hash TEXT NOT NULL,
   PRIMARY KEY (doc_id, hash)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS photo_refs_hash ON photo_refs (hash);
+-- Audit log of review decisions and administrative actions (append only;
+-- see audit.rs). Added without a schema version change: every open creates
+-- it if missing.
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, territory_id TEXT,
+  actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_territory ON audit (territory_id, seq);

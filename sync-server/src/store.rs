@@ -24,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{AuditAction, AuditEntry};
 use crate::error::StoreError;
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -88,10 +89,13 @@ pub trait Storage: Send + Sync + 'static {
     fn sync(&self, user: &UserInfo, req: SyncRequest, limits: SyncLimits) -> Result<SyncResponse>;
     fn inspection(&self, user: &UserInfo, id: InspectionId) -> Result<Inspection>;
     fn summaries(&self, user: &UserInfo) -> Result<Vec<InspectionSummary>>;
+    /// Edits a document on the server (review, resolution) and records
+    /// `audit` in the same transaction.
     fn server_edit(
         &self,
         user: &UserInfo,
         id: InspectionId,
+        audit: &AuditEntry,
         edit: &mut ServerEdit<'_>,
     ) -> Result<()>;
     fn photo_received(
@@ -136,6 +140,11 @@ pub trait Storage: Send + Sync + 'static {
     fn set_settings(&self, user: &UserInfo, settings: &crate::queries::CsSettings) -> Result<()>;
     /// Offices and inspectors the user may filter on.
     fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions>;
+    /// Appends to the audit log (after an administrative action succeeded).
+    fn audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// The newest `limit` audit entries: the manager's territory, or all of
+    /// them for `None` (the operator's console).
+    fn audit_log(&self, user: Option<&UserInfo>, limit: u32) -> Result<Vec<AuditEntry>>;
 }
 
 /// Embedded SQLite storage. One connection behind a mutex: writes are
@@ -879,6 +888,27 @@ impl SqliteStore {
                 params![username, now_ms() + LOCKOUT_MS],
             )?;
             tracing::warn!(username, "login locked after repeated failures");
+            let conn = self.lock();
+            let territory: Option<String> = conn
+                .query_row(
+                    "SELECT territory_id FROM users WHERE username = ?1",
+                    [username],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let entry = AuditEntry {
+                territory_id: territory.and_then(|t| t.parse().ok()),
+                actor: username.to_string(),
+                ..AuditEntry::console(None, AuditAction::LoginLocked, username)
+            };
+            Self::write_audit(
+                &conn,
+                &entry.with_detail(format!(
+                    "{MAX_LOGIN_FAILURES} échecs de suite : verrouillée {} minutes",
+                    LOCKOUT_MS / 60_000
+                )),
+            )?;
         }
         Ok(StoreError::InvalidCredentials)
     }
@@ -889,6 +919,22 @@ impl SqliteStore {
             i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+
+    fn write_audit(conn: &Connection, e: &AuditEntry) -> Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO audit (at, territory_id, actor, action, target, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            now_ms(),
+            e.territory_id.map(|t| t.to_string()),
+            e.actor,
+            e.action.code(),
+            e.target,
+            e.detail
+        ])?;
+        Ok(())
     }
 
     fn user_territory(user: &UserInfo) -> Result<TerritoryId> {
@@ -1350,6 +1396,7 @@ impl Storage for SqliteStore {
         &self,
         user: &UserInfo,
         id: InspectionId,
+        audit: &AuditEntry,
         edit: &mut ServerEdit<'_>,
     ) -> Result<()> {
         let territory = Self::user_territory(user)?;
@@ -1376,6 +1423,7 @@ impl Storage for SqliteStore {
             Self::project(&tx, territory, &m)?;
             Self::append(&tx, territory, "server", &m)?;
         }
+        Self::write_audit(&tx, audit)?;
         tx.commit()?;
         Ok(())
     }
@@ -1509,7 +1557,48 @@ impl Storage for SqliteStore {
         if user.role != Role::Manager {
             return Err(StoreError::Forbidden("réservé au responsable du CS".into()));
         }
-        crate::queries::set_settings(&self.lock(), user, settings)
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        crate::queries::set_settings(&tx, user, settings)?;
+        let detail = serde_json::to_string(settings).unwrap_or_default();
+        let audit = AuditEntry::by(user, AuditAction::ChangeSettings, "tarifs et seuils");
+        Self::write_audit(&tx, &audit.with_detail(detail))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        Self::write_audit(&self.lock(), entry)
+    }
+
+    fn audit_log(&self, user: Option<&UserInfo>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let territory = match user {
+            None => None,
+            Some(u) if u.role == Role::Manager => Some(Self::user_territory(u)?.to_string()),
+            Some(_) => return Err(StoreError::Forbidden("réservé au responsable du CS".into())),
+        };
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT at, territory_id, actor, action, target, detail FROM audit
+             WHERE ?1 IS NULL OR territory_id = ?1 ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![territory, limit], |r| {
+                let code: String = r.get(3)?;
+                let territory: Option<String> = r.get(1)?;
+                Ok(AuditEntry {
+                    at: r.get(0)?,
+                    territory_id: territory.and_then(|t| t.parse().ok()),
+                    actor: r.get(2)?,
+                    // Codes are only written from AuditAction; an unknown one
+                    // (a newer server's) reads as the closest generic action.
+                    action: AuditAction::from_code(&code).unwrap_or(AuditAction::ChangeSettings),
+                    target: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn compact(&self) -> Result<CompactReport> {
@@ -1880,6 +1969,93 @@ mod tests {
         assert_eq!(store.user_for_token(&token).unwrap(), None);
         store.set_token_ttl(DEFAULT_TOKEN_TTL);
         assert_eq!(store.user_for_token(&token).unwrap(), Some(user));
+    }
+
+    /// A review decision is written to the audit log in the same
+    /// transaction as the edit: a refused edit leaves no entry, an accepted
+    /// one exactly one. Managers read their own territory's entries only,
+    /// other roles none; the console reads all of them, newest first.
+    #[test]
+    fn review_decisions_and_admin_actions_reach_the_audit_log_with_their_edit() {
+        let (store, inspector, complex) = demo_store();
+        let territory = complex.territory_id;
+        let doc = new_doc(&inspector, &complex, territory);
+        let id = doc.doc_id;
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device_id: DeviceId::new(),
+            cursor: 0,
+            docs: vec![doc],
+        };
+        store.sync(&inspector, req, LIMITS).unwrap();
+        let (_, manager) = store
+            .login("responsable", crate::admin::DEMO_PASSWORD, None)
+            .unwrap();
+        let audit =
+            AuditEntry::by(&manager, AuditAction::Review, id.to_string()).with_detail("Approuvée");
+        // An edit that fails writes neither the change nor the entry.
+        let failed = store.server_edit(&manager, id, &audit, &mut |_, _| {
+            Err(bilan_shared::SharedError::UnknownComponent("X9999".into()))
+        });
+        assert!(failed.is_err());
+        assert!(store.audit_log(Some(&manager), 10).unwrap().is_empty());
+        let changes_before = store.change_count(territory).unwrap();
+        store
+            .server_edit(&manager, id, &audit, &mut |insp, author| {
+                let c = insp.edit(author, |d| {
+                    d.status = InspectionStatus::Approved;
+                    Ok(())
+                })?;
+                Ok(c.into_iter().collect())
+            })
+            .unwrap();
+        assert_eq!(store.change_count(territory).unwrap(), changes_before + 1);
+        let settings = store.settings(&manager).unwrap();
+        store.set_settings(&manager, &settings).unwrap();
+        // Another territory's manager and its console action.
+        let other = store.create_territory("CS ailleurs").unwrap();
+        store
+            .create_user(&NewUser {
+                username: "autre".into(),
+                display_name: "Autre".into(),
+                role: Role::Manager,
+                territory_id: Some(other),
+                office_id: None,
+                password: "motdepasse-long".into(),
+            })
+            .unwrap();
+        store
+            .audit(&AuditEntry::console(
+                Some(other),
+                AuditAction::CreateUser,
+                "autre",
+            ))
+            .unwrap();
+        let mine = store.audit_log(Some(&manager), 10).unwrap();
+        let actions: Vec<_> = mine.iter().map(|e| e.action).collect();
+        assert_eq!(actions, [AuditAction::ChangeSettings, AuditAction::Review]);
+        assert_eq!(mine[1].actor, "responsable");
+        assert_eq!(mine[1].target, id.to_string());
+        assert_eq!(mine[1].detail, "Approuvée");
+        assert!(mine[1].at > 0);
+        let (_, theirs) = store.login("autre", "motdepasse-long", None).unwrap();
+        let theirs = store.audit_log(Some(&theirs), 10).unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!(theirs[0].actor, crate::audit::CONSOLE_ACTOR);
+        assert!(matches!(
+            store.audit_log(Some(&inspector), 10),
+            Err(StoreError::Forbidden(_))
+        ));
+        assert_eq!(store.audit_log(None, 10).unwrap().len(), 3);
+        // A lockout is an entry of the account's territory.
+        for _ in 0..MAX_LOGIN_FAILURES {
+            let _ = store.login("inspecteur1", "mauvais", None);
+        }
+        let newest = &store.audit_log(Some(&manager), 1).unwrap()[0];
+        assert_eq!(
+            (newest.action, newest.actor.as_str()),
+            (AuditAction::LoginLocked, "inspecteur1")
+        );
     }
 
     /// A database written by a newer server is refused, untouched.

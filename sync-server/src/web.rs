@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::error::ApiError;
 use crate::http::{blocking, parse_inspection_id};
 use crate::queries::{InspectionFilter, PAGE_SIZE};
@@ -204,7 +205,7 @@ fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup {
     }
 }
 
-use bilan_shared::fmt::{decimal, iso_date as date, money, percent};
+use bilan_shared::fmt::{decimal, iso_date as date, iso_datetime, money, percent};
 
 #[derive(Deserialize)]
 struct LoginForm {
@@ -1004,9 +1005,13 @@ async fn admin_view(
     preview: Markup,
 ) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let (users, offices) = blocking(state, move |s| {
+    let (users, offices, journal) = blocking(state, move |s| {
         let t = user.territory_id.unwrap_or_default();
-        Ok((s.store.territory_users(&user)?, s.store.offices(t)?))
+        Ok((
+            s.store.territory_users(&user)?,
+            s.store.offices(t)?,
+            s.store.audit_log(Some(&user), AUDIT_PAGE)?,
+        ))
     })
     .await?;
     Ok(page(
@@ -1045,9 +1050,20 @@ async fn admin_view(
                 br; button type="submit" { "Aperçu" }
             }
             (preview)
+            h2 { "Journal des actions" }
+            p.muted { "Les " (AUDIT_PAGE) " dernières révisions, résolutions de conflits et actions d'administration du territoire, les plus récentes d'abord." }
+            table.audit {
+                thead { tr { th { "Quand" } th { "Qui" } th { "Action" } th { "Sur" } th { "Détail" } } }
+                tbody { @for e in &journal { tr {
+                    td { (iso_datetime(e.at)) } td { (e.actor) } td { (e.action.label_fr()) } td { (e.target) } td { (e.detail) }
+                } } }
+            }
         },
     ))
 }
+
+/// How many audit entries the administration page shows.
+const AUDIT_PAGE: u32 = 200;
 
 #[derive(Deserialize)]
 struct NewUserForm {
@@ -1086,14 +1102,19 @@ async fn admin_create_user(
             ),
             None => None,
         };
-        s.store.create_user(&crate::store::NewUser {
+        let id = s.store.create_user(&crate::store::NewUser {
             username: f.username.trim().to_string(),
             display_name: f.name.trim().to_string(),
             role,
             territory_id: Some(t),
             office_id,
             password: f.password,
-        })
+        })?;
+        let target = f.username.trim();
+        s.store.audit(
+            &AuditEntry::by(&user, AuditAction::CreateUser, target).with_detail(role.label_fr()),
+        )?;
+        Ok(id)
     })
     .await;
     let msg = match result {
@@ -1129,7 +1150,11 @@ async fn admin_revoke(
                 "cet utilisateur n'est pas de votre territoire".into(),
             ));
         }
-        s.store.revoke_user_tokens(&name)
+        let n = s.store.revoke_user_tokens(&name)?;
+        let entry = AuditEntry::by(&user, AuditAction::RevokeSessions, name.as_str());
+        s.store
+            .audit(&entry.with_detail(format!("{n} session(s)")))?;
+        Ok(n)
     })
     .await?;
     admin_view(
@@ -1169,7 +1194,7 @@ async fn admin_import(
     let parsed: Parsed = blocking(&state, move |s| {
         let t = user.territory_id.unwrap_or_default();
         let store = s.store.as_ref();
-        Ok(match (kind.as_str(), confirm) {
+        let out = match (kind.as_str(), confirm) {
             ("organismes", false) => crate::admin::parse_offices(&csv_text)
                 .map(|r| (r.len(), r.into_iter().map(|(c, n)| vec![c, n]).collect())),
             ("organismes", true) => {
@@ -1194,7 +1219,16 @@ async fn admin_import(
                 )
             }),
             (_, true) => crate::admin::import_complexes(store, t, &csv_text).map(|n| (n, vec![])),
-        })
+        };
+        if let (true, Ok((n, _))) = (confirm, &out) {
+            let action = match kind.as_str() {
+                "organismes" => AuditAction::ImportOffices,
+                _ => AuditAction::ImportComplexes,
+            };
+            let entry = AuditEntry::by(&user, action, "CSV").with_detail(format!("{n} ligne(s)"));
+            s.store.audit(&entry)?;
+        }
+        Ok(out)
     })
     .await?;
     let (msg, preview) = match parsed {

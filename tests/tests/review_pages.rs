@@ -414,6 +414,29 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
         )
         .await;
     assert!(page.contains("1 ligne(s) importée(s)."));
+    // The journal lists each decision and administrative action, newest first.
+    let journal = &page[page.find("Journal des actions").expect("journal")..];
+    let order: Vec<usize> = [
+        "Import d'ensembles",
+        "Sessions révoquées",
+        "Utilisateur créé",
+        "Révision d'une inspection",
+        "Conflit résolu",
+    ]
+    .iter()
+    .map(|label| {
+        journal
+            .find(label)
+            .unwrap_or_else(|| panic!("{label}: {journal}"))
+    })
+    .collect();
+    assert!(order.is_sorted(), "newest first: {order:?}");
+    assert!(journal.contains("Ajoutez une photo du toit.") && journal.contains("inspecteur3"));
+    assert_eq!(
+        journal.matches("Import d'ensembles").count(),
+        1,
+        "previews are not logged"
+    );
     let (_, home) = m.get("/").await;
     assert!(
         home.contains("<td class=\"num\">9</td>"),
