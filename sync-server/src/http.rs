@@ -374,7 +374,11 @@ async fn head_photo(
     if photos.is_complete(&hash) {
         let h2 = hash.clone();
         let meta = blocking(&state, move |s| s.store.photo_meta(&user, &h2)).await?;
-        let (size, _) = meta.ok_or_else(|| ApiError::not_found("Photo introuvable."))?;
+        // Held for another territory only: this one must send the bytes (see
+        // `put_photo`), and is not told that someone else has them.
+        let Some((size, _)) = meta else {
+            return Ok((StatusCode::NO_CONTENT, [(UPLOAD_OFFSET_HEADER, "0")]).into_response());
+        };
         return Ok((
             StatusCode::OK,
             [
@@ -418,16 +422,16 @@ async fn put_photo(
         .unwrap_or("image/jpeg")
         .to_string();
     let offset_header = |n: u64| [(UPLOAD_OFFSET_HEADER, n.to_string())];
-    if photos.is_complete(&hash) {
+    let (u2, h2) = (user.clone(), hash.clone());
+    if blocking(&state, move |s| s.store.photo_meta(&u2, &h2))
+        .await?
+        .is_some()
+    {
+        // Already this territory's: nothing to send.
         let size = tokio::fs::metadata(photos.path(&hash))
             .await
             .map(|m| m.len())
             .unwrap_or(0);
-        let h2 = hash.clone();
-        blocking(&state, move |s| {
-            s.store.photo_received(&h2, size, &mime, territory)
-        })
-        .await?;
         return Ok((StatusCode::OK, offset_header(size)).into_response());
     }
     let content_length: Option<u64> = headers
@@ -459,7 +463,25 @@ async fn put_photo(
     }
     let _upload = photos.lock_upload(&hash).await;
     if photos.is_complete(&hash) {
-        return Ok((StatusCode::OK, offset_header(total)).into_response());
+        // Stored for another territory: knowing a photo's hash is not having
+        // it, so access is granted only to whoever sends the whole photo.
+        if start != 0 || end + 1 != total {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::OffsetMismatch,
+                "Le serveur détient 0 octet : reprenez l'envoi à partir de là.",
+            ));
+        }
+        let body = read_body(body, max).await?;
+        if body.len() as u64 != total || PhotoHash::of(&body) != hash {
+            return Err(hash_mismatch());
+        }
+        let h2 = hash.clone();
+        blocking(&state, move |s| {
+            s.store.photo_received(&h2, total, &mime, territory)
+        })
+        .await?;
+        return Ok((StatusCode::CREATED, offset_header(total)).into_response());
     }
     let held = photos.received(&hash).await;
     if start != held {
@@ -502,13 +524,17 @@ async fn put_photo(
             .await?;
             Ok((StatusCode::CREATED, offset_header(total)).into_response())
         }
-        ChunkOutcome::HashMismatch => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::HashMismatch,
-            "Les octets reçus ne correspondent pas à l'empreinte de la photo : elle a été refusée, renvoyez-la.",
-        )),
+        ChunkOutcome::HashMismatch => Err(hash_mismatch()),
         ChunkOutcome::Partial(n) => Ok((StatusCode::ACCEPTED, offset_header(n)).into_response()),
     }
+}
+
+fn hash_mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::HashMismatch,
+        "Les octets reçus ne correspondent pas à l'empreinte de la photo : elle a été refusée, renvoyez-la.",
+    )
 }
 
 fn io_error(e: std::io::Error) -> ApiError {

@@ -105,7 +105,6 @@ pub trait Storage: Send + Sync + 'static {
         mime: &str,
         territory: TerritoryId,
     ) -> Result<()>;
-    fn photo_grant(&self, hash: &PhotoHash, territory: TerritoryId) -> Result<()>;
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>>;
     fn photo_may_upload(&self, user: &UserInfo, hash: &PhotoHash) -> Result<bool>;
     fn change_count(&self, territory: TerritoryId) -> Result<u64>;
@@ -1447,21 +1446,16 @@ impl Storage for SqliteStore {
         Ok(())
     }
 
-    fn photo_grant(&self, hash: &PhotoHash, territory: TerritoryId) -> Result<()> {
-        self.lock().execute(
-            "INSERT OR IGNORE INTO photo_access (hash, territory_id) VALUES (?1, ?2)",
-            params![hash.as_str(), territory.to_string()],
-        )?;
-        Ok(())
-    }
-
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>> {
         let territory = Self::user_territory(user)?;
         let conn = self.lock();
         let allowed: bool = match user.role {
             Role::OfficeReader => conn
                 .query_row(
-                    "SELECT 1 FROM photo_refs WHERE hash = ?1 AND territory_id = ?2 AND office_id = ?3",
+                    // A document can name any hash: the photo must also have
+                    // been sent by the territory (photo_access).
+                    "SELECT 1 FROM photo_refs r JOIN photo_access a ON a.hash = r.hash AND a.territory_id = r.territory_id
+                     WHERE r.hash = ?1 AND r.territory_id = ?2 AND r.office_id = ?3",
                     params![hash.as_str(), territory.to_string(), user.office_id.map(|o| o.to_string())],
                     |_| Ok(true),
                 )

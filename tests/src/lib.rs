@@ -211,6 +211,69 @@ pub async fn device(dir: &Path, server_url: &str, user: &str) -> DeviceStore {
     store
 }
 
+/// A browser session of the review pages: a cookie jar of one, no redirects
+/// followed, so tests see the 303s.
+pub struct Browser {
+    http: reqwest::Client,
+    base: String,
+    pub cookie: String,
+}
+
+impl Browser {
+    /// Logs in through the login form (the session cookie must be HttpOnly
+    /// and SameSite=Strict).
+    pub async fn login(base: &str, user: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{base}/connexion"))
+            .form(&[("username", user), ("password", DEMO_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "login redirects");
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        let cookie = set.split(';').next().unwrap().to_string();
+        Browser {
+            http,
+            base: base.to_string(),
+            cookie,
+        }
+    }
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+    /// The CSRF token of the first form on a page.
+    pub fn csrf(html: &str) -> String {
+        let i = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+        html[i..i + 32].to_string()
+    }
+}
+
 /// How the proxy treats traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyMode {

@@ -2,67 +2,9 @@
 //! on every form, territory and office scoping, review decisions reaching the
 //! inspector's device.
 
-use bilan_e2e::{DEMO_PASSWORD, TestServer, device};
+use bilan_e2e::{Browser, TestServer, device};
 use bilan_mobile::{NewFinding, NewRecommendation, SyncEngine};
 use bilan_shared::domain::{InspectionStatus, Rating, Severity, Urgency};
-
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-}
-
-impl Browser {
-    async fn login(base: &str, user: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = http
-            .post(format!("{base}/connexion"))
-            .form(&[("username", user), ("password", DEMO_PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303, "login redirects");
-        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-            "{set}"
-        );
-        let cookie = set.split(';').next().unwrap().to_string();
-        Browser {
-            http,
-            base: base.to_string(),
-            cookie,
-        }
-    }
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-    fn csrf(html: &str) -> String {
-        let i = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-        html[i..i + 32].to_string()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_the_comment() {
