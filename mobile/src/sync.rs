@@ -234,8 +234,18 @@ impl<'a> SyncEngine<'a> {
 
     /// Uploads every due photo; one failing photo does not stop the others.
     pub async fn upload_photos(&self, report: &mut SyncReport) -> Result<()> {
+        self.upload_photos_due_at(now_ms(), report).await
+    }
+
+    /// Uploads every photo not yet on the server, even those waiting out a
+    /// back-off after failures (the inspector asked to retry now).
+    pub async fn retry_photos_now(&self, report: &mut SyncReport) -> Result<()> {
+        self.upload_photos_due_at(i64::MAX, report).await
+    }
+
+    async fn upload_photos_due_at(&self, now: i64, report: &mut SyncReport) -> Result<()> {
         let mut first_error = None;
-        for p in self.store.photos_to_upload(now_ms())? {
+        for p in self.store.photos_to_upload(now)? {
             match self.upload_photo(&p, report).await {
                 Ok(()) => {
                     self.store.photo_outcome(&p.hash, Ok(()))?;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 pub use bilan_server::admin::DEMO_PASSWORD;
 
+pub mod fault_proxy;
 pub mod workload;
 
 /// A server running in this process on a loopback port.

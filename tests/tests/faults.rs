@@ -13,6 +13,8 @@ use bilan_shared::domain::Rating;
 use bilan_shared::ids::InspectionId;
 
 const DEVICES: usize = 5;
+/// Rounds of the faulty-network test.
+const ROUNDS_FAULTY: usize = 150;
 const ROUNDS: usize = 200;
 const COMPONENTS: [&str; 6] = ["A1010", "B2010", "B3010", "C1010", "D2021", "D3020"];
 const RATINGS: [Rating; 5] = [Rating::A, Rating::B, Rating::C, Rating::D, Rating::E];
@@ -268,4 +270,111 @@ async fn device_killed_while_syncing_loses_and_duplicates_nothing() {
     eprintln!(
         "device kills while syncing: {killed} killed ({stored_unacked} after the server stored the push, before the device knew), {finished} finished first; {edits} edits, each on the server once"
     );
+}
+
+/// 3 devices sync through a proxy that breaks 40 % of the
+/// connections at random (refused, delayed, request cut, response cut,
+/// reset), over 150 rounds of edits and photos. Syncs fail and are retried;
+/// at the end, with the network repaired, the server's log holds every edit
+/// exactly once, every device has the same documents as the server and
+/// nothing left to send, and every photo is on the server byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_and_photo_uploads_through_a_faulty_network_lose_and_duplicate_nothing() {
+    use bilan_e2e::TestServer;
+    use bilan_e2e::fault_proxy::FaultProxy;
+    let seed = std::env::var("BILAN_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261122u64);
+    let mut seq = Seq::new(seed ^ 0xFA17);
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let proxy = FaultProxy::start(server.addr, seed).await;
+    let mut devices = Vec::new();
+    for (i, user) in ["inspecteur1", "inspecteur2", "inspecteur1"]
+        .into_iter()
+        .enumerate()
+    {
+        devices.push(device(&tmp.path().join(format!("d{i}")), &proxy.url(), user).await);
+    }
+    proxy.set_rate(40);
+    let (mut edits, mut failed, mut photos) = (0u64, 0u64, Vec::new());
+    for round in 0..ROUNDS_FAULTY {
+        let d = &devices[(seq.next_u64() % devices.len() as u64) as usize];
+        for _ in 0..=(seq.next_u64() % 3) {
+            edit(d, &mut seq);
+            edits += 1;
+        }
+        if round % 5 == 0 {
+            // A photo of 100 to 300 KB on a new finding (two more edits).
+            let id = edit(d, &mut seq);
+            let fid = d.add_finding(id, bilan_e2e::roof_finding()).unwrap();
+            let len = 100_000 + (seq.next_u64() % 200_000) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| seq.next_u64() as u8).collect();
+            photos.push(d.attach_photo(id, fid, &bytes, "image/jpeg", "").unwrap());
+            edits += 3;
+        }
+        if SyncEngine::new(d).sync().await.is_err() {
+            failed += 1;
+        }
+    }
+    let [connections, refused, delayed, cut_req, cut_resp, resets] = proxy.counts.snapshot();
+    proxy.set_rate(0);
+    for _ in 0..2 {
+        for d in &devices {
+            let engine = SyncEngine::new(d);
+            engine.sync().await.expect("final sync");
+            let mut report = bilan_mobile::SyncReport::default();
+            engine.retry_photos_now(&mut report).await.expect("photos");
+        }
+    }
+    println!(
+        "faulty network: {edits} edits, {} photos, {failed} of {ROUNDS_FAULTY} syncs failed; {connections} connections: {refused} refused, {delayed} delayed, {cut_req} requests cut, {cut_resp} responses cut, {resets} reset",
+        photos.len()
+    );
+    assert!(
+        refused > 0 && delayed > 0 && cut_req > 0 && cut_resp > 0 && resets > 0,
+        "every kind of fault was injected"
+    );
+    assert!(failed > 0, "faults broke some syncs");
+
+    let store = server.state.store();
+    let (_, manager) = store.login("responsable", DEMO_PASSWORD, None).unwrap();
+    assert_eq!(
+        store.change_count(manager.territory_id.unwrap()).unwrap(),
+        edits,
+        "the server's log holds each edit exactly once"
+    );
+    let ids: Vec<InspectionId> = store
+        .summaries(&manager)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.inspection_id)
+        .collect();
+    for (i, d) in devices.iter().enumerate() {
+        let status = d.status().unwrap();
+        assert_eq!(
+            (status.pending_changes, status.pending_photos),
+            (0, 0),
+            "device {i} has nothing left to send"
+        );
+        assert_eq!(d.inspection_ids().unwrap().len(), ids.len(), "device {i}");
+        for id in &ids {
+            assert_eq!(
+                d.heads(*id).unwrap(),
+                store
+                    .inspection(&manager, *id)
+                    .unwrap()
+                    .automerge()
+                    .get_heads(),
+                "device {i}, inspection {id}"
+            );
+        }
+    }
+    for hash in &photos {
+        let path = server.state.0.photos.path(hash);
+        let bytes = std::fs::read(&path).expect("photo on the server");
+        assert_eq!(&bilan_shared::ids::PhotoHash::of(&bytes), hash);
+    }
+    server.stop().await;
 }
