@@ -868,7 +868,15 @@ impl DeviceStore {
         if n < COMPACT_AFTER {
             return Ok(());
         }
-        let snapshot = self.save_doc(id)?;
+        // A snapshot that would not load back is not written: the document
+        // keeps being built from its changes (see `Inspection::checked_save`).
+        let snapshot = match self.with_doc(id, |insp| Ok(insp.checked_save()))? {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "snapshot skipped");
+                return Ok(());
+            }
+        };
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute(

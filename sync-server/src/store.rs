@@ -229,6 +229,14 @@ fn unpack(bytes: Vec<u8>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A snapshot of `insp`, or none when it would not load back (the document
+/// then keeps being built from its log, which always applies).
+fn checked_snapshot(doc_id: InspectionId, insp: &Inspection) -> Option<Vec<u8>> {
+    insp.checked_save()
+        .map_err(|e| tracing::warn!(%doc_id, error = %e, "snapshot skipped"))
+        .ok()
+}
+
 /// A document after merging a request's changes, with what the projection
 /// and the log need; computed away from the database so that documents merge
 /// in parallel.
@@ -299,7 +307,9 @@ impl Merged {
         Ok(Some(Self {
             doc_id,
             conflicts: conflicts::list(&insp)?.len(),
-            snapshot: snapshot_due.then(|| insp.save()),
+            snapshot: snapshot_due
+                .then(|| checked_snapshot(doc_id, &insp))
+                .flatten(),
             doc,
             packed: pack(&bundle(&changes))?,
             changes,
@@ -641,8 +651,9 @@ impl SqliteStore {
             )?;
             if behind > 0
                 && let Some((_, insp)) = Self::load_doc(&tx, doc_id)?
+                && let Some(snapshot) = checked_snapshot(doc_id, &insp)
             {
-                Self::write_snapshot(&tx, doc_id, &insp.save())?;
+                Self::write_snapshot(&tx, doc_id, &snapshot)?;
                 report.documents += 1;
             }
             report.rows_cleared += tx.execute(
