@@ -7,9 +7,14 @@ use bilan_shared::protocol::ErrorCode;
 #[derive(Debug, thiserror::Error)]
 pub enum MobileError {
     #[error("stockage local : {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("fichier local : {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// The device's storage is full: the write was refused whole.
+    #[error(
+        "l'appareil n'a plus d'espace libre : la dernière saisie n'a pas été enregistrée. Libérez de l'espace (photos, applications) puis recommencez ; tout ce qui était déjà enregistré est conservé"
+    )]
+    StorageFull,
     #[error("{0}")]
     Document(Box<bilan_shared::SharedError>),
     #[error(
@@ -43,6 +48,27 @@ impl MobileError {
             MobileError::Network(_) => true,
             MobileError::Server { status, .. } => *status >= 500 || *status == 429,
             _ => false,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for MobileError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                MobileError::StorageFull
+            }
+            _ => MobileError::Sqlite(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for MobileError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            MobileError::StorageFull
+        } else {
+            MobileError::Io(e)
         }
     }
 }
