@@ -30,6 +30,11 @@ pub struct Config {
     pub compact_every_s: u64,
     /// Days a login (app or review pages) stays valid; then the person logs in again.
     pub token_ttl_days: u64,
+    /// A reverse proxy on this host forwards the requests: take the client's
+    /// address (for the failed-login limit) from the last `X-Forwarded-For`
+    /// entry instead of the connection's. Leave off when clients connect
+    /// directly, or anyone could pick the address they are counted under.
+    pub behind_proxy: bool,
 }
 
 impl Default for Config {
@@ -44,6 +49,7 @@ impl Default for Config {
             response_page_bytes: 8 << 20,
             compact_every_s: 3600,
             token_ttl_days: 90,
+            behind_proxy: false,
         }
     }
 }

@@ -95,7 +95,63 @@ pub fn api_routes() -> Router<AppState> {
         .route("/photos/{hash}/thumb", get(get_thumb))
 }
 
-async fn login(State(state): State<AppState>, body: Body) -> Result<Json<LoginResponse>, ApiError> {
+/// Where a request comes from: the peer address, or with `behind_proxy` the
+/// address the reverse proxy appended last to `X-Forwarded-For`. `None` when
+/// the router is driven without a socket (tests).
+pub struct ClientAddr(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = state
+            .0
+            .config
+            .behind_proxy
+            .then(|| {
+                let v = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
+                let last = v.rsplit(',').next()?.trim();
+                last.parse::<std::net::IpAddr>().ok()
+            })
+            .flatten();
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(forwarded.or(peer).map(|a| a.to_string())))
+    }
+}
+
+/// Logs in, counting failures per name (in the store) and per client
+/// address; shared by the API and the review pages.
+pub async fn login_checked(
+    state: &AppState,
+    addr: ClientAddr,
+    username: String,
+    password: String,
+    device: Option<bilan_shared::ids::DeviceId>,
+) -> Result<(String, UserInfo), ApiError> {
+    blocking(state, move |s| {
+        if let Some(a) = &addr.0 {
+            s.store.check_address(a)?;
+        }
+        let out = s.store.login(&username, &password, device);
+        if let (Err(crate::StoreError::InvalidCredentials), Some(a)) = (&out, &addr.0) {
+            s.store.address_failed(a)?;
+        }
+        out
+    })
+    .await
+}
+
+async fn login(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    body: Body,
+) -> Result<Json<LoginResponse>, ApiError> {
     let bytes = read_body(body, 64 * 1024).await?;
     let req: LoginRequest = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
@@ -104,10 +160,8 @@ async fn login(State(state): State<AppState>, body: Body) -> Result<Json<LoginRe
             format!("JSON invalide : {e}"),
         )
     })?;
-    let (token, user) = blocking(&state, move |s| {
-        s.store.login(&req.username, &req.password, req.device_id)
-    })
-    .await?;
+    let (token, user) =
+        login_checked(&state, addr, req.username, req.password, req.device_id).await?;
     tracing::info!(user = %user.username, "login");
     Ok(Json(LoginResponse { token, user }))
 }

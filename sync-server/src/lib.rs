@@ -84,7 +84,8 @@ pub async fn launch(
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let every = state.0.config.compact_every_s;
     let compactor = (every > 0).then(|| tokio::spawn(compact_periodically(state.clone(), every)));
-    let served = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     if let Some(task) = compactor {

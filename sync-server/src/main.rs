@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 struct Cli {
     /// TOML settings file (keys: listen, data_dir, max_body_bytes, max_decompressed_bytes,
     /// max_docs_per_request, max_photo_bytes, response_page_bytes, compact_every_s,
-    /// token_ttl_days).
+    /// token_ttl_days, behind_proxy).
     #[arg(long, env = "BILAN_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Folder of the SQLite database and photo store [default: bilan-data].
@@ -52,6 +52,10 @@ struct Cli {
     /// Days a login stays valid [default: 90].
     #[arg(long, env = "BILAN_TOKEN_TTL_DAYS", global = true)]
     token_ttl_days: Option<u64>,
+    /// Behind a reverse proxy on this host: count failed logins under the
+    /// last X-Forwarded-For address [default: off].
+    #[arg(long, env = "BILAN_BEHIND_PROXY", global = true)]
+    behind_proxy: Option<bool>,
     #[command(subcommand)]
     command: Command,
 }
@@ -157,6 +161,9 @@ fn settings(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(v) = cli.token_ttl_days {
         c.token_ttl_days = v;
     }
+    if let Some(v) = cli.behind_proxy {
+        c.behind_proxy = v;
+    }
     Ok(c)
 }
 
@@ -218,6 +225,9 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // A panic (automerge on hostile bytes, for one, caught and refused with
+    // a 4xx) is one log line, not a backtrace on stderr.
+    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
     let cli = Cli::parse();
     if let Command::Restore { src } = &cli.command {
         // Before opening the store, which would create an empty database.

@@ -26,6 +26,11 @@ CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);
 -- Failed logins per user name (known or not, so names cannot be probed).
 CREATE TABLE IF NOT EXISTS login_failures (
   username TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until INTEGER NOT NULL);
+-- Failed logins per client address within a window (password spraying
+-- across many names from one place). Added without a version change.
+CREATE TABLE IF NOT EXISTS address_failures (
+  address TEXT PRIMARY KEY, failures INTEGER NOT NULL, window_start INTEGER NOT NULL,
+  locked_until INTEGER NOT NULL);
 -- A document is its snapshot (covering the log up to snap_seq; NULL before
 -- the first compaction) plus its log bundles after snap_seq.
 CREATE TABLE IF NOT EXISTS documents (

@@ -85,6 +85,11 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<(String, UserInfo)>;
     fn user_for_token(&self, token: &str) -> Result<Option<UserInfo>>;
     fn revoke_token(&self, token: &str) -> Result<()>;
+    /// Refuses a client address that failed too many logins lately, whatever
+    /// the names it tried (the per-name lockout does not see spraying).
+    fn check_address(&self, address: &str) -> Result<()>;
+    /// Counts a failed login from `address`.
+    fn address_failed(&self, address: &str) -> Result<()>;
     fn revoke_user_tokens(&self, username: &str) -> Result<usize>;
     fn sync(&self, user: &UserInfo, req: SyncRequest, limits: SyncLimits) -> Result<SyncResponse>;
     fn inspection(&self, user: &UserInfo, id: InspectionId) -> Result<Inspection>;
@@ -169,6 +174,9 @@ pub struct SqliteStore {
 const MAX_LOGIN_FAILURES: i64 = 5;
 /// How long a locked user name stays locked.
 const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+/// Failed logins from one address, within [`ADDRESS_WINDOW_MS`], that lock it.
+const MAX_ADDRESS_FAILURES: i64 = 20;
+const ADDRESS_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Default token lifetime: 90 days, so a device offline for a season still syncs.
 pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
 
@@ -1232,6 +1240,61 @@ impl Storage for SqliteStore {
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("utilisateur {username}")));
+        }
+        Ok(())
+    }
+
+    fn check_address(&self, address: &str) -> Result<()> {
+        let until: Option<i64> = self
+            .lock()
+            .query_row(
+                "SELECT locked_until FROM address_failures WHERE address = ?1",
+                [address],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match until.filter(|&u| u > now_ms()) {
+            Some(u) => Err(StoreError::TooManyAttempts {
+                minutes: (u - now_ms() + 59_999) / 60_000,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn address_failed(&self, address: &str) -> Result<()> {
+        let now = now_ms();
+        let conn = self.lock();
+        let failures: i64 = conn.query_row(
+            "INSERT INTO address_failures (address, failures, window_start, locked_until)
+             VALUES (?1, 1, ?2, 0)
+             ON CONFLICT(address) DO UPDATE SET
+               failures = CASE WHEN window_start < ?2 - ?3 THEN 1 ELSE failures + 1 END,
+               window_start = CASE WHEN window_start < ?2 - ?3 THEN ?2 ELSE window_start END
+             RETURNING failures",
+            params![address, now, ADDRESS_WINDOW_MS],
+            |r| r.get(0),
+        )?;
+        if failures >= MAX_ADDRESS_FAILURES {
+            conn.execute(
+                "UPDATE address_failures SET failures = 0, window_start = ?2, locked_until = ?3
+                 WHERE address = ?1",
+                params![address, now, now + LOCKOUT_MS],
+            )?;
+            tracing::warn!(
+                address,
+                "logins from this address locked after repeated failures"
+            );
+            let entry = AuditEntry::console(None, AuditAction::LoginLocked, address);
+            Self::write_audit(
+                &conn,
+                &AuditEntry {
+                    actor: address.to_string(),
+                    ..entry.with_detail(format!(
+                        "{MAX_ADDRESS_FAILURES} échecs depuis cette adresse : bloquée {} minutes",
+                        LOCKOUT_MS / 60_000
+                    ))
+                },
+            )?;
         }
         Ok(())
     }

@@ -235,6 +235,7 @@ fn login_form(error: Option<&str>) -> Markup {
 
 async fn login_submit(
     State(state): State<AppState>,
+    addr: crate::http::ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -242,11 +243,7 @@ async fn login_submit(
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         == Some("https");
-    match blocking(&state, move |s| {
-        s.store.login(&f.username, &f.password, None)
-    })
-    .await
-    {
+    match crate::http::login_checked(&state, addr, f.username, f.password, None).await {
         Ok((token, _)) => {
             let cookie = cookie::Cookie::build((COOKIE, token))
                 .http_only(true)

@@ -809,3 +809,85 @@ async fn repeated_wrong_passwords_lock_the_login_with_a_stable_code() {
             .contains("réessayez dans 15 minute")
     );
 }
+
+/// Password spraying: 20 failed logins from one address, each on a
+/// different name (so no name locks), lock that address for 15 minutes, for
+/// the API and the review pages alike, even with a right password. Behind a
+/// reverse proxy (`behind_proxy`), the address is the proxy's last
+/// `X-Forwarded-For` entry, so another client still logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_failed_logins_from_one_address_lock_that_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::start_with(&tmp.path().join("server"), |c| c.behind_proxy = true).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |from: &'static str, username: String, password: &'static str| {
+        http.post(format!("{}/api/v1/login", server.url()))
+            .header("x-forwarded-for", format!("198.51.100.1, {from}"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+    };
+    for i in 0..20 {
+        let r = login("203.0.113.7", format!("nom{i}"), "devine")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "attempt {i}");
+    }
+    let r = login("203.0.113.7", "responsable".into(), DEMO_PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_attempts");
+    let page = http
+        .post(format!("{}/connexion", server.url()))
+        .header("x-forwarded-for", "203.0.113.7")
+        .form(&[("username", "responsable"), ("password", DEMO_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 429, "the review pages too");
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("réessayez dans 15 minute")
+    );
+    // Another client behind the same proxy is not locked out.
+    let r = login("203.0.113.8", "responsable".into(), DEMO_PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The lock is in the audit log.
+    let store = server.state.store();
+    let entries = store.audit_log(None, 10).unwrap();
+    assert!(
+        entries.iter().any(|e| e.actor == "203.0.113.7"
+            && e.action == bilan_server::audit::AuditAction::LoginLocked),
+        "{entries:?}"
+    );
+
+    // Without a proxy, the connection's own address counts (the header is
+    // ignored: a client cannot pick the address it is counted under).
+    let direct = TestServer::start(&tmp.path().join("direct")).await;
+    for i in 0..20 {
+        let r = http
+            .post(format!("{}/api/v1/login", direct.url()))
+            .header("x-forwarded-for", format!("192.0.2.{i}"))
+            .json(&serde_json::json!({"username": format!("nom{i}"), "password": "devine"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = http
+        .post(format!("{}/api/v1/login", direct.url()))
+        .json(&serde_json::json!({"username": "responsable", "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "127.0.0.1 is locked");
+}
