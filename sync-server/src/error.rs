@@ -168,6 +168,28 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Request bodies and query strings that do not parse: 400 `malformed_body`
+/// with what was wrong, instead of axum's English plain text.
+macro_rules! malformed_input {
+    ($($rejection:ty => $what:literal),+ $(,)?) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(e: $rejection) -> Self {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MalformedBody,
+                    format!(concat!($what, " : {}"), e.body_text()),
+                )
+            }
+        }
+    )+};
+}
+
+malformed_input! {
+    axum::extract::rejection::JsonRejection => "JSON invalide",
+    axum::extract::rejection::FormRejection => "Formulaire invalide",
+    axum::extract::rejection::QueryRejection => "Paramètres de l'adresse invalides",
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ApiErrorBody {

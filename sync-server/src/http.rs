@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -94,6 +94,16 @@ pub fn api_routes() -> Router<AppState> {
         )
         .route("/photos/{hash}/thumb", get(get_thumb))
 }
+
+/// A JSON body whose rejection is one of our errors (400 `malformed_body`).
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// A query string whose rejection is one of our errors.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
 
 /// Where a request comes from: the peer address, or with `behind_proxy` the
 /// address the reverse proxy appended last to `X-Forwarded-For`. `None` when
@@ -185,7 +195,7 @@ struct SinceQuery {
 async fn reference(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Query(q): Query<SinceQuery>,
+    ApiQuery(q): ApiQuery<SinceQuery>,
 ) -> Result<Json<protocol::ReferenceResponse>, ApiError> {
     Ok(Json(
         blocking(&state, move |s| s.store.reference(&user, q.since)).await?,
@@ -299,7 +309,7 @@ async fn review(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    Json(req): Json<ReviewRequest>,
+    ApiJson(req): ApiJson<ReviewRequest>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_inspection_id(&id)?;
     review_inspection(&state, user, id, req.status, req.comment).await?;
@@ -390,7 +400,7 @@ async fn resolve(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    Json(req): Json<ResolveRequest>,
+    ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_inspection_id(&id)?;
     resolve_conflict(&state, user, id, req.path, req.value_id).await?;

@@ -40,6 +40,65 @@ pub struct InspectionFilter {
     pub page: Option<u32>,
 }
 
+/// Sort keys of the inspections page.
+const SORT_KEYS: [&str; 6] = ["date", "complex", "office", "status", "cost", "conflicts"];
+
+/// Midnight UTC of an ISO date (`AAAA-MM-JJ`), in milliseconds; a clear
+/// error for anything else.
+pub fn day_start_ms(d: &str) -> Result<i64, StoreError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(d, format).map_err(|_| {
+        StoreError::BadRequest(format!("date invalide « {d} » : attendu AAAA-MM-JJ"))
+    })?;
+    Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+impl InspectionFilter {
+    /// Refuses a value outside each filter's vocabulary, so a typo or a
+    /// forged query gets a 400 saying what is expected instead of an empty page.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let bad = |what: &str, v: &str| {
+            Err(StoreError::BadRequest(format!(
+                "filtre {what} invalide : « {v} »"
+            )))
+        };
+        fn set(o: &Option<String>) -> Option<&str> {
+            o.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        }
+        for (what, v) in [("organisme", &self.office), ("inspecteur", &self.inspector)] {
+            if let Some(v) = set(v)
+                && uuid::Uuid::parse_str(v).is_err()
+            {
+                return bad(what, v);
+            }
+        }
+        if let Some(v) = set(&self.status)
+            && InspectionStatus::from_code(v).is_none()
+        {
+            return bad("statut", v);
+        }
+        if let Some(v) = set(&self.condition)
+            && !["A", "B", "C", "D", "E"].contains(&v)
+        {
+            return bad("état", v);
+        }
+        if let Some(v) = set(&self.conflicts)
+            && v != "oui"
+        {
+            return bad("conflits", v);
+        }
+        for d in [set(&self.from), set(&self.to)].into_iter().flatten() {
+            day_start_ms(d)?;
+        }
+        if let Some(v) = set(&self.sort)
+            && !SORT_KEYS.contains(&v.strip_prefix('-').unwrap_or(v))
+        {
+            return bad("tri", v);
+        }
+        Ok(())
+    }
+}
+
 /// One row of the inspections page.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct InspectionRow {
@@ -153,6 +212,7 @@ pub fn inspections(
     f: &InspectionFilter,
     thresholds: &ConditionThresholds,
 ) -> Result<(Vec<InspectionRow>, u32), StoreError> {
+    f.check()?;
     let (territory, office) = scope(user)?;
     let ivp = "(s.cost_5y / c.replacement_value)";
     let cond = condition_sql(ivp, thresholds);
@@ -185,22 +245,14 @@ pub fn inspections(
     if let Some(i) = nonempty(&f.inspector) {
         add("s.created_by = ?", Value::Text(i));
     }
-    let day_ms = |d: &str| -> Option<i64> {
-        let mut it = d.split('-').map(|p| p.parse::<i64>().ok());
-        let (y, m, dd) = (it.next()??, it.next()??, it.next()??);
-        // Days from civil (Howard Hinnant).
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + dd - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        Some((era * 146_097 + doe - 719_468) * 86_400_000)
-    };
-    if let Some(d) = nonempty(&f.from).and_then(|d| day_ms(&d)) {
-        add("s.created_at >= ?", Value::Integer(d));
+    if let Some(d) = nonempty(&f.from) {
+        add("s.created_at >= ?", Value::Integer(day_start_ms(&d)?));
     }
-    if let Some(d) = nonempty(&f.to).and_then(|d| day_ms(&d)) {
-        add("s.created_at < ?", Value::Integer(d + 86_400_000));
+    if let Some(d) = nonempty(&f.to) {
+        add(
+            "s.created_at < ?",
+            Value::Integer(day_start_ms(&d)? + 86_400_000),
+        );
     }
     let sort = f.sort.clone().unwrap_or_else(|| "-date".into());
     let (key, desc) = match sort.strip_prefix('-') {

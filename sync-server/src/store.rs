@@ -1179,9 +1179,22 @@ impl Storage for SqliteStore {
     }
 
     fn create_user(&self, u: &NewUser) -> Result<UserId> {
-        if u.username.trim().is_empty() || u.password.len() < 8 {
+        // User names are typed on phones and appear in URLs, logs and the
+        // audit log: a small alphabet, no look-alikes, no markup.
+        let name_ok = (2..=64).contains(&u.username.len())
+            && u.username
+                .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && u.username.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            });
+        if !name_ok {
             return Err(StoreError::BadRequest(
-                "nom d'utilisateur requis et mot de passe d'au moins 8 caractères".into(),
+                "nom d'utilisateur invalide : 2 à 64 caractères parmi a-z, 0-9, « . », « _ » et « - »".into(),
+            ));
+        }
+        if u.password.len() < 8 || u.display_name.trim().is_empty() {
+            return Err(StoreError::BadRequest(
+                "nom affiché requis et mot de passe d'au moins 8 caractères".into(),
             ));
         }
         match u.role {

@@ -4,11 +4,11 @@
 //! every form carries a CSRF token derived from the session. Office readers
 //! see their office only, managers their territory, nobody another territory.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use bilan_shared::Catalogue;
 use bilan_shared::domain::{InspectionStatus, Role};
 use bilan_shared::protocol::UserInfo;
@@ -116,6 +116,28 @@ impl From<ApiError> for WebError {
         WebError::Api(e)
     }
 }
+
+impl From<axum::extract::rejection::FormRejection> for WebError {
+    fn from(e: axum::extract::rejection::FormRejection) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for WebError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+/// A form whose rejection is a French error page (400).
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Form), rejection(WebError))]
+struct WebForm<T>(T);
+
+/// A query string whose rejection is a French error page (400).
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(WebError))]
+struct WebQuery<T>(T);
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
@@ -237,7 +259,7 @@ async fn login_submit(
     State(state): State<AppState>,
     addr: crate::http::ClientAddr,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    WebForm(f): WebForm<LoginForm>,
 ) -> Response {
     let secure = headers
         .get("x-forwarded-proto")
@@ -269,7 +291,7 @@ struct CsrfForm {
 async fn logout(
     State(state): State<AppState>,
     u: WebUser,
-    Form(f): Form<CsrfForm>,
+    WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&u, &f.csrf)?;
     let token = u.token.clone();
@@ -353,7 +375,7 @@ fn qs(f: &InspectionFilter, page: u32, sort: Option<&str>) -> String {
 async fn inspections(
     State(state): State<AppState>,
     u: WebUser,
-    Query(f): Query<InspectionFilter>,
+    WebQuery(f): WebQuery<InspectionFilter>,
 ) -> Result<Markup, WebError> {
     let (user, f2) = (u.user.clone(), f.clone());
     let ((rows, total), (offices, inspectors)) = blocking(&state, move |s| {
@@ -545,7 +567,7 @@ async fn review(
     State(state): State<AppState>,
     u: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<ReviewForm>,
+    WebForm(f): WebForm<ReviewForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&u, &f.csrf)?;
     let id = parse_inspection_id(&id)?;
@@ -575,7 +597,7 @@ async fn resolve(
     State(state): State<AppState>,
     u: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<ResolveForm>,
+    WebForm(f): WebForm<ResolveForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&u, &f.csrf)?;
     let id = parse_inspection_id(&id)?;
@@ -730,17 +752,23 @@ struct Period {
 }
 
 impl Period {
-    /// Defaults to the current calendar year.
-    fn bounds(&self) -> (String, String) {
+    /// Defaults to the current calendar year; a date that is not
+    /// `AAAA-MM-JJ` is a 400.
+    fn bounds(&self) -> Result<(String, String), WebError> {
         let year = &date(bilan_shared::doc::now_ms())[..4];
-        let ok = |d: &Option<String>| {
-            d.clone()
-                .filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-')
+        let or = |d: &Option<String>, default: String| -> Result<String, WebError> {
+            match d.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+                None => Ok(default),
+                Some(d) => {
+                    crate::queries::day_start_ms(d).map_err(|e| WebError::Api(e.into()))?;
+                    Ok(d.to_string())
+                }
+            }
         };
-        (
-            ok(&self.from).unwrap_or(format!("{year}-01-01")),
-            ok(&self.to).unwrap_or(format!("{year}-12-31")),
-        )
+        Ok((
+            or(&self.from, format!("{year}-01-01"))?,
+            or(&self.to, format!("{year}-12-31"))?,
+        ))
     }
 }
 
@@ -757,7 +785,7 @@ async fn activity_data(
     ),
     WebError,
 > {
-    let (from, to) = p.bounds();
+    let (from, to) = p.bounds()?;
     let (user, f2, t2) = (u.user.clone(), from.clone(), to.clone());
     let (lines, rates) = blocking(state, move |s| s.store.activity(&user, &f2, &t2)).await?;
     Ok((lines, rates, from, to))
@@ -766,7 +794,7 @@ async fn activity_data(
 async fn activity_page(
     State(state): State<AppState>,
     u: WebUser,
-    Query(p): Query<Period>,
+    WebQuery(p): WebQuery<Period>,
 ) -> Result<Markup, WebError> {
     let (lines, rates, from, to) = activity_data(&state, &u, &p).await?;
     let sum = |f: fn(&crate::queries::ActivityLine) -> f64| lines.iter().map(f).sum::<f64>();
@@ -796,7 +824,7 @@ async fn activity_page(
 async fn activity_csv(
     State(state): State<AppState>,
     u: WebUser,
-    Query(p): Query<Period>,
+    WebQuery(p): WebQuery<Period>,
 ) -> Result<Response, WebError> {
     let (lines, _, from, to) = activity_data(&state, &u, &p).await?;
     let rows = lines
@@ -942,7 +970,7 @@ struct SettingsForm {
 async fn settings_submit(
     State(state): State<AppState>,
     u: WebUser,
-    Form(f): Form<SettingsForm>,
+    WebForm(f): WebForm<SettingsForm>,
 ) -> Result<Markup, WebError> {
     check_csrf(&u, &f.csrf)?;
     let n = |s: &str| {
@@ -1075,7 +1103,7 @@ struct NewUserForm {
 async fn admin_create_user(
     State(state): State<AppState>,
     u: WebUser,
-    Form(f): Form<NewUserForm>,
+    WebForm(f): WebForm<NewUserForm>,
 ) -> Result<Markup, WebError> {
     require_manager(&u)?;
     check_csrf(&u, &f.csrf)?;
@@ -1130,7 +1158,7 @@ struct RevokeForm {
 async fn admin_revoke(
     State(state): State<AppState>,
     u: WebUser,
-    Form(f): Form<RevokeForm>,
+    WebForm(f): WebForm<RevokeForm>,
 ) -> Result<Markup, WebError> {
     require_manager(&u)?;
     check_csrf(&u, &f.csrf)?;
@@ -1177,7 +1205,7 @@ struct ImportForm {
 async fn admin_import(
     State(state): State<AppState>,
     u: WebUser,
-    Form(f): Form<ImportForm>,
+    WebForm(f): WebForm<ImportForm>,
 ) -> Result<Markup, WebError> {
     require_manager(&u)?;
     check_csrf(&u, &f.csrf)?;

@@ -212,6 +212,30 @@ pub async fn device(dir: &Path, server_url: &str, user: &str) -> DeviceStore {
     store
 }
 
+/// What can be counted of everything a write could change, in the
+/// territories of `managers`: change log, audit log, accounts, settings,
+/// complexes. Equal before and after a refused request: nothing changed.
+pub fn fingerprint(server: &TestServer, managers: &[bilan_shared::protocol::UserInfo]) -> String {
+    let store = server.state.store();
+    let mut out = format!("audit {};", store.audit_log(None, 100_000).unwrap().len());
+    for m in managers {
+        let mut users: Vec<String> = store
+            .territory_users(m)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        users.sort();
+        out += &format!(
+            " changes {}; users {users:?}; settings {:?}; complexes {};",
+            store.change_count(m.territory_id.unwrap()).unwrap(),
+            store.settings(m).unwrap(),
+            store.reference(m, 0).unwrap().complexes.len(),
+        );
+    }
+    out
+}
+
 /// A browser session of the review pages: a cookie jar of one, no redirects
 /// followed, so tests see the 303s.
 pub struct Browser {
