@@ -35,6 +35,10 @@ pub struct Config {
     /// entry instead of the connection's. Leave off when clients connect
     /// directly, or anyone could pick the address they are counted under.
     pub behind_proxy: bool,
+    /// Days log compaction keeps each change bundle beside the snapshot: a
+    /// device offline for less than this still receives small bundles
+    /// instead of whole documents. 0 reclaims everything at once.
+    pub log_retention_days: u64,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             compact_every_s: 3600,
             token_ttl_days: 90,
             behind_proxy: false,
+            log_retention_days: 30,
         }
     }
 }

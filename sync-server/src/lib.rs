@@ -48,6 +48,9 @@ impl AppState {
         store.set_token_ttl(std::time::Duration::from_secs(
             config.token_ttl_days.saturating_mul(24 * 3600),
         ));
+        store.set_log_retention(std::time::Duration::from_secs(
+            config.log_retention_days.saturating_mul(24 * 3600),
+        ));
         let photos = photos::PhotoStore::new(config.photo_dir())?;
         Ok(Self(Arc::new(Inner {
             config,

@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 struct Cli {
     /// TOML settings file (keys: listen, data_dir, max_body_bytes, max_decompressed_bytes,
     /// max_docs_per_request, max_photo_bytes, response_page_bytes, compact_every_s,
-    /// token_ttl_days, behind_proxy).
+    /// token_ttl_days, behind_proxy, log_retention_days).
     #[arg(long, env = "BILAN_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Folder of the SQLite database and photo store [default: bilan-data].
@@ -52,6 +52,9 @@ struct Cli {
     /// Days a login stays valid [default: 90].
     #[arg(long, env = "BILAN_TOKEN_TTL_DAYS", global = true)]
     token_ttl_days: Option<u64>,
+    /// Days log compaction keeps change bundles beside snapshots [default: 30].
+    #[arg(long, env = "BILAN_LOG_RETENTION_DAYS", global = true)]
+    log_retention_days: Option<u64>,
     /// Behind a reverse proxy on this host: count failed logins under the
     /// last X-Forwarded-For address [default: off].
     #[arg(long, env = "BILAN_BEHIND_PROXY", global = true)]
@@ -163,6 +166,9 @@ fn settings(cli: &Cli) -> anyhow::Result<Config> {
     }
     if let Some(v) = cli.behind_proxy {
         c.behind_proxy = v;
+    }
+    if let Some(v) = cli.log_retention_days {
+        c.log_retention_days = v;
     }
     Ok(c)
 }

@@ -1,4 +1,4 @@
--- Server database, schema version 2 (PRAGMA user_version; store.rs migrates
+-- Server database, schema version 3 (PRAGMA user_version; store.rs migrates
 -- older versions). Every table with
 -- inspection data carries territory_id and every query filters on it.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,9 +40,11 @@ CREATE TABLE IF NOT EXISTS documents (
 -- changes new to the server as one automerge bundle. Devices pull it by seq.
 -- Compaction clears the bytes of rows folded into the snapshot; pulls then
 -- send the snapshot.
+-- `at`: when the row was written (ms); compaction keeps the bytes of rows
+-- younger than the retention, so a device a little behind gets bundles.
 CREATE TABLE IF NOT EXISTS log (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, territory_id TEXT NOT NULL, doc_id TEXT NOT NULL,
-  device_id TEXT NOT NULL, changes INTEGER NOT NULL, bytes BLOB);
+  device_id TEXT NOT NULL, changes INTEGER NOT NULL, bytes BLOB, at INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS log_territory_seq ON log (territory_id, seq);
 CREATE INDEX IF NOT EXISTS log_doc_seq ON log (doc_id, seq);
 CREATE TABLE IF NOT EXISTS photos (

@@ -168,6 +168,9 @@ pub struct SqliteStore {
     server_actor: ActorId,
     /// Tokens older than this are refused (see [`SqliteStore::set_token_ttl`]).
     token_ttl_ms: std::sync::atomic::AtomicI64,
+    /// Log rows younger than this keep their bytes through compaction (see
+    /// [`SqliteStore::set_log_retention`]).
+    log_retention_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Failed logins in a row that lock a user name.
@@ -177,6 +180,9 @@ const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 /// Failed logins from one address, within [`ADDRESS_WINDOW_MS`], that lock it.
 const MAX_ADDRESS_FAILURES: i64 = 20;
 const ADDRESS_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Default log retention: a month, longer than an inspector stays offline.
+pub const DEFAULT_LOG_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(30 * 24 * 3600);
 /// Default token lifetime: 90 days, so a device offline for a season still syncs.
 pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
 
@@ -192,7 +198,7 @@ struct PushJob {
 const IDLE_READERS: usize = 8;
 
 /// Schema version of the server database written by this build.
-pub const DB_SCHEMA_VERSION: i64 = 2;
+pub const DB_SCHEMA_VERSION: i64 = 3;
 
 /// Log bundles of a document after its snapshot beyond which a push also
 /// rewrites the snapshot, so that loading a document stays cheap.
@@ -369,6 +375,9 @@ impl SqliteStore {
             path,
             server_actor: actor,
             token_ttl_ms: std::sync::atomic::AtomicI64::new(DEFAULT_TOKEN_TTL.as_millis() as i64),
+            log_retention_ms: std::sync::atomic::AtomicI64::new(
+                DEFAULT_LOG_RETENTION.as_millis() as i64
+            ),
         })
     }
 
@@ -390,6 +399,11 @@ impl SqliteStore {
         if version == 1 {
             tx.execute_batch(include_str!("migrate_v1_after.sql"))?;
             tracing::info!("database migrated from schema 1 to 2");
+        }
+        if version == 1 || version == 2 {
+            // Rows written before: as old as can be (cleared by the next compaction).
+            tx.execute_batch("ALTER TABLE log ADD COLUMN at INTEGER NOT NULL DEFAULT 0")?;
+            tracing::info!(from = version, "database migrated to schema 3");
         }
         tx.pragma_update(None, "user_version", DB_SCHEMA_VERSION)?;
         tx.commit()?;
@@ -608,14 +622,15 @@ impl SqliteStore {
         )?
         .execute(params![id, territory.to_string(), now_ms()])?;
         tx.prepare_cached(
-            "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             territory.to_string(),
             id,
             device,
             m.changes.len() as i64,
-            m.packed
+            m.packed,
+            now_ms()
         ])?;
         if let Some(snapshot) = &m.snapshot {
             Self::write_snapshot(tx, m.doc_id, snapshot)?;
@@ -635,16 +650,21 @@ impl SqliteStore {
     }
 
     /// Log compaction: folds every document's log into its snapshot and
-    /// clears the bytes of the rows it covers (pulls of those rows then send
-    /// the snapshot). One transaction per document, so pushes interleave.
+    /// clears the bytes of the rows it covers once they are older than the
+    /// retention (pulls of those rows then send the snapshot). One
+    /// transaction per document, so pushes interleave.
     fn compact_all(&self) -> Result<CompactReport> {
+        let cutoff = now_ms().saturating_sub(
+            self.log_retention_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         let docs: Vec<String> = self
             .lock()
             .prepare(
                 "SELECT DISTINCT l.doc_id FROM log l JOIN documents d ON d.doc_id = l.doc_id
-                 WHERE l.seq > d.snap_seq OR l.bytes IS NOT NULL",
+                 WHERE l.seq > d.snap_seq OR (l.bytes IS NOT NULL AND l.at < ?1)",
             )?
-            .query_map([], |r| r.get(0))?
+            .query_map([cutoff], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut report = CompactReport::default();
         for doc in docs {
@@ -665,9 +685,9 @@ impl SqliteStore {
                 report.documents += 1;
             }
             report.rows_cleared += tx.execute(
-                "UPDATE log SET bytes = NULL WHERE doc_id = ?1 AND bytes IS NOT NULL
+                "UPDATE log SET bytes = NULL WHERE doc_id = ?1 AND bytes IS NOT NULL AND at < ?2
                    AND seq <= (SELECT snap_seq FROM documents WHERE doc_id = ?1)",
-                [doc_id.to_string()],
+                params![doc_id.to_string(), cutoff],
             )? as u64;
             tx.commit()?;
         }
@@ -929,6 +949,17 @@ impl SqliteStore {
             )?;
         }
         Ok(StoreError::InvalidCredentials)
+    }
+
+    /// How long compaction keeps the bytes of log rows: a device that was
+    /// behind by less than this gets the few changes it misses, not the whole
+    /// snapshot of each document that changed. Older rows are cleared and
+    /// their space reclaimed.
+    pub fn set_log_retention(&self, keep: std::time::Duration) {
+        self.log_retention_ms.store(
+            i64::try_from(keep.as_millis()).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// How long a token stays valid after its login (sessions and devices).
@@ -2137,6 +2168,48 @@ mod tests {
             (newest.action, newest.actor.as_str()),
             (AuditAction::LoginLocked, "inspecteur1")
         );
+    }
+
+    /// A schema-2 database (log rows without a write time) opens migrated:
+    /// its rows count as old, so the next compaction clears them, and its
+    /// changes are still served.
+    #[test]
+    fn a_schema_2_database_is_migrated_with_old_rows_as_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bilan.sqlite");
+        let (territory, changes) = {
+            let store = SqliteStore::open(&path).unwrap();
+            crate::admin::seed_demo(&store).unwrap();
+            let (_, user) = store
+                .login("inspecteur1", crate::admin::DEMO_PASSWORD, None)
+                .unwrap();
+            let complex = store.reference(&user, 0).unwrap().complexes[0].clone();
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device_id: DeviceId::new(),
+                cursor: 0,
+                docs: vec![new_doc(&user, &complex, complex.territory_id)],
+            };
+            store.sync(&user, req, LIMITS).unwrap();
+            store
+                .with_conn(|c| {
+                    c.execute_batch("ALTER TABLE log DROP COLUMN at; PRAGMA user_version = 2;")?;
+                    Ok(())
+                })
+                .unwrap();
+            (
+                complex.territory_id,
+                store.change_count(complex.territory_id).unwrap(),
+            )
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        let at: i64 = store
+            .with_conn(|c| Ok(c.query_row("SELECT MAX(at) FROM log", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(at, 0);
+        assert_eq!(store.change_count(territory).unwrap(), changes);
+        let r = store.compact().unwrap();
+        assert_eq!((r.documents, r.rows_cleared), (1, 1), "old rows cleared");
     }
 
     /// A database written by a newer server is refused, untouched.

@@ -163,6 +163,8 @@ fn storage_per_inspection(server_dir: &Path, n: usize, compact: bool) -> anyhow:
     // A second connection beside the running server's, as SQLite's WAL allows.
     let store = bilan_server::store::SqliteStore::open(&config.db_path())?;
     if compact {
+        // Storage once the retention window has passed: everything folded.
+        store.set_log_retention(std::time::Duration::ZERO);
         bilan_server::Storage::compact(&store)?;
     }
     let bytes = store.with_conn(|c| {
