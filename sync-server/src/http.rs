@@ -472,8 +472,9 @@ async fn put_photo(
     let territory = user
         .territory_id
         .ok_or_else(|| ApiError::forbidden("Aucun territoire."))?;
-    let (u2, h2) = (user.clone(), hash.clone());
-    if !blocking(&state, move |s| s.store.photo_may_upload(&u2, &h2)).await? {
+    // A role check without I/O: called in place, so nothing is awaited
+    // before the upload lock below.
+    if !state.store().photo_may_upload(&user, &hash)? {
         return Err(ApiError::forbidden(
             "Ce rôle ne peut pas envoyer de photos.",
         ));
@@ -486,18 +487,6 @@ async fn put_photo(
         .unwrap_or("image/jpeg")
         .to_string();
     let offset_header = |n: u64| [(UPLOAD_OFFSET_HEADER, n.to_string())];
-    let (u2, h2) = (user.clone(), hash.clone());
-    if blocking(&state, move |s| s.store.photo_meta(&u2, &h2))
-        .await?
-        .is_some()
-    {
-        // Already this territory's: nothing to send.
-        let size = tokio::fs::metadata(photos.path(&hash))
-            .await
-            .map(|m| m.len())
-            .unwrap_or(0);
-        return Ok((StatusCode::OK, offset_header(size)).into_response());
-    }
     let content_length: Option<u64> = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -525,8 +514,15 @@ async fn put_photo(
             format!("Photo trop volumineuse ({total} octets, limite {max})."),
         ));
     }
+    // Taken before anything else is awaited, so that a `HEAD` after a cut
+    // waits for this upload to keep what reached it.
     let _upload = photos.lock_upload(&hash).await;
     if photos.is_complete(&hash) {
+        let (u2, h2) = (user.clone(), hash.clone());
+        if let Some((size, _)) = blocking(&state, move |s| s.store.photo_meta(&u2, &h2)).await? {
+            // Already this territory's: nothing to send.
+            return Ok((StatusCode::OK, offset_header(size)).into_response());
+        }
         // Stored for another territory: knowing a photo's hash is not having
         // it, so access is granted only to whoever sends the whole photo.
         if start != 0 || end + 1 != total {

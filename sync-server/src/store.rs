@@ -111,6 +111,8 @@ pub trait Storage: Send + Sync + 'static {
         territory: TerritoryId,
     ) -> Result<()>;
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>>;
+    /// Whether this account may send photos at all. Must not block (no
+    /// I/O): the upload handler calls it before taking the upload lock.
     fn photo_may_upload(&self, user: &UserInfo, hash: &PhotoHash) -> Result<bool>;
     fn change_count(&self, territory: TerritoryId) -> Result<u64>;
     /// Territory overview for the review pages; conditions use the CS's thresholds.
