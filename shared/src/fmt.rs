@@ -1,31 +1,25 @@
 //! French display formats shared by the app's screens and the review pages,
 //! so a date or an amount reads the same everywhere.
 
-/// `AAAA-MM-JJ` (UTC) from milliseconds since the epoch, without a time-zone database.
+/// `AAAA-MM-JJ` (UTC) from milliseconds since the epoch.
 pub fn iso_date(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    utc(ms)
+        .format(time::macros::format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default()
 }
 
 /// `AAAA-MM-JJ HH:MM UTC`: when something was done (audit log).
 pub fn iso_datetime(ms: i64) -> String {
-    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
-    format!(
-        "{} {:02}:{:02} UTC",
-        iso_date(ms),
-        minutes / 60,
-        minutes % 60
-    )
+    utc(ms)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default()
+}
+
+fn utc(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Whole dollars the French way: narrow no-break spaces between thousands and
@@ -70,6 +64,7 @@ mod tests {
         assert_eq!(iso_date(0), "1970-01-01");
         assert_eq!(iso_date(1_795_346_304_420), "2026-11-22");
         assert_eq!(iso_date(951_782_400_000), "2000-02-29");
+        assert_eq!(iso_datetime(1_795_346_304_420), "2026-11-22 11:18 UTC");
         assert_eq!(money(1_234_567.4), "1\u{202f}234\u{202f}567\u{a0}$");
         assert_eq!(money(-5.0), "-5\u{a0}$");
         assert_eq!(decimal(0.55, 2), "0,55");

@@ -2,8 +2,9 @@
 //! and [`launch`] serves it on a bound listener until a shutdown future
 //! resolves. The binary only parses configuration. What belongs here: storage
 //! (SQLite by default, behind [`store::Storage`]), the HTTP API, the photo
-//! store, the CS review pages ([`web`]), and the admin operations (demo seed,
-//! CSV import, backups).
+//! store, the CS review pages ([`web`]), the admin operations (demo seed,
+//! CSV import, backups) and the audit log of decisions and admin actions
+//! ([`audit`]).
 
 pub mod admin;
 pub mod audit;

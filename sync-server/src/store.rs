@@ -1700,19 +1700,31 @@ impl Storage for SqliteStore {
             .query_map(params![territory, limit], |r| {
                 let code: String = r.get(3)?;
                 let territory: Option<String> = r.get(1)?;
-                Ok(AuditEntry {
-                    at: r.get(0)?,
-                    territory_id: territory.and_then(|t| t.parse().ok()),
-                    actor: r.get(2)?,
-                    // Codes are only written from AuditAction; an unknown one
-                    // (a newer server's) reads as the closest generic action.
-                    action: AuditAction::from_code(&code).unwrap_or(AuditAction::ChangeSettings),
-                    target: r.get(4)?,
-                    detail: r.get(5)?,
-                })
+                Ok((
+                    code,
+                    AuditEntry {
+                        at: r.get(0)?,
+                        territory_id: territory.and_then(|t| t.parse().ok()),
+                        actor: r.get(2)?,
+                        action: AuditAction::Review,
+                        target: r.get(4)?,
+                        detail: r.get(5)?,
+                    },
+                ))
             })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Codes are only written from AuditAction (and a newer server's
+        // database is refused), so an unknown one is damage: skipped, logged.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(code, e)| match AuditAction::from_code(&code) {
+                Some(action) => Some(AuditEntry { action, ..e }),
+                None => {
+                    tracing::warn!(code, "unknown audit action skipped");
+                    None
+                }
+            })
+            .collect())
     }
 
     fn compact(&self) -> Result<CompactReport> {
