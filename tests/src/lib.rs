@@ -212,6 +212,34 @@ pub async fn device(dir: &Path, server_url: &str, user: &str) -> DeviceStore {
     store
 }
 
+/// A second territory ("CS de l'Estrie") with one office (`OH-SHE`) and one
+/// complex (`SHE-1`, named `complex_name`), for tests of what crosses
+/// territories.
+pub fn second_territory(
+    store: &dyn bilan_server::Storage,
+    complex_name: &str,
+) -> bilan_shared::ids::TerritoryId {
+    let tb = store.create_territory("CS de l'Estrie").unwrap();
+    let ob = store
+        .create_office(tb, "OH-SHE", "OH de Sherbrooke")
+        .unwrap();
+    store
+        .upsert_complex(&bilan_shared::domain::Complex {
+            id: bilan_shared::ids::ComplexId::new(),
+            territory_id: tb,
+            office_id: ob,
+            code: "SHE-1".into(),
+            name: complex_name.into(),
+            address: "1 rue King".into(),
+            city: "Sherbrooke".into(),
+            dwellings: 30,
+            year_built: 1980,
+            replacement_value: 5e6,
+        })
+        .unwrap();
+    tb
+}
+
 /// What can be counted of everything a write could change, in the
 /// territories of `managers`: change log, audit log, accounts, settings,
 /// complexes. Equal before and after a refused request: nothing changed.

@@ -140,24 +140,7 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
     let store = server.state.store();
 
     // Territory B, with an inspector and a manager; an administrator.
-    let tb = store.create_territory("CS de l'Estrie").unwrap();
-    let ob = store
-        .create_office(tb, "OH-SHE", "OH de Sherbrooke")
-        .unwrap();
-    store
-        .upsert_complex(&bilan_shared::domain::Complex {
-            id: ComplexId::new(),
-            territory_id: tb,
-            office_id: ob,
-            code: "SHE-1".into(),
-            name: "Les Cèdres de l'Estrie".into(),
-            address: "1 rue King".into(),
-            city: "Sherbrooke".into(),
-            dwellings: 30,
-            year_built: 1980,
-            replacement_value: 5e6,
-        })
-        .unwrap();
+    let tb = bilan_e2e::second_territory(store, "Les Cèdres de l'Estrie");
     for (username, role, territory) in [
         ("inspecteur-b", Role::Inspector, Some(tb)),
         ("responsable-b", Role::Manager, Some(tb)),
@@ -623,8 +606,18 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
         .unwrap();
     let token = inspector.token.clone().unwrap();
     let b_photo = photo_of(Target::OtherTerritory);
+    let photo_url = format!("{url}/api/v1/photos/{b_photo}");
+    let range_of = |bytes: &[u8]| format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len());
+    let put = |range: String, body: Vec<u8>| {
+        http.put(&photo_url)
+            .bearer_auth(&token)
+            .header("content-range", range)
+            .body(body)
+            .send()
+    };
+    let get = || http.get(&photo_url).bearer_auth(&token).send();
     let head = http
-        .head(format!("{url}/api/v1/photos/{b_photo}"))
+        .head(&photo_url)
         .bearer_auth(&token)
         .send()
         .await
@@ -642,54 +635,23 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
     for (body, range, expect) in [
         (b"x".to_vec(), "bytes 0-0/1".to_string(), 422),
         (b"photo".to_vec(), "bytes 5-9/10".to_string(), 409),
-        (
-            other.clone(),
-            format!("bytes 0-{}/{}", other.len() - 1, other.len()),
-            422,
-        ),
+        (other.clone(), range_of(&other), 422),
     ] {
-        let r = http
-            .put(format!("{url}/api/v1/photos/{b_photo}"))
-            .bearer_auth(&token)
-            .header("content-range", &range)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = put(range.clone(), body).await.unwrap();
         assert_eq!(r.status().as_u16(), expect, "{range}");
         walked += 1;
         refused += 1;
     }
-    let r = http
-        .get(format!("{url}/api/v1/photos/{b_photo}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = get().await.unwrap();
     assert!(
         matches!(r.status().as_u16(), 403 | 404),
         "still not readable"
     );
     // Whoever sends the very bytes gets access (the same photo taken twice).
     let bytes = jpeg(Target::OtherTerritory as u8);
-    let r = http
-        .put(format!("{url}/api/v1/photos/{b_photo}"))
-        .bearer_auth(&token)
-        .header(
-            "content-range",
-            format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len()),
-        )
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = put(range_of(&bytes), bytes.clone()).await.unwrap();
     assert_eq!(r.status().as_u16(), 201);
-    let r = http
-        .get(format!("{url}/api/v1/photos/{b_photo}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = get().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), bytes.as_slice());
     println!("access walk: {walked} requests, {refused} refused as expected");
     assert!(walked > 250);

@@ -19,6 +19,37 @@ const ROUNDS: usize = 200;
 const COMPONENTS: [&str; 6] = ["A1010", "B2010", "B3010", "C1010", "D2021", "D3020"];
 const RATINGS: [Rating; 5] = [Rating::A, Rating::B, Rating::C, Rating::D, Rating::E];
 
+/// Every device has nothing left to send and lists exactly the server's
+/// inspections (`ids`, sorted), each with the server's automerge heads.
+fn assert_devices_hold_the_servers_inspections(
+    store: &dyn Storage,
+    manager: &bilan_shared::protocol::UserInfo,
+    devices: &[DeviceStore],
+    ids: &[InspectionId],
+) {
+    for (i, d) in devices.iter().enumerate() {
+        assert_eq!(
+            d.status().unwrap().pending_changes,
+            0,
+            "device {i} has unsent edits"
+        );
+        let mut mine = d.inspection_ids().unwrap();
+        mine.sort();
+        assert_eq!(mine, ids, "device {i} lists the server's inspections");
+        for id in ids {
+            assert_eq!(
+                d.heads(*id).unwrap(),
+                store
+                    .inspection(manager, *id)
+                    .unwrap()
+                    .automerge()
+                    .get_heads(),
+                "device {i}, inspection {id}"
+            );
+        }
+    }
+}
+
 /// Makes one edit that certainly changes the document (a new inspection, or
 /// a rating different from the current one), so every edit is one change.
 fn edit(d: &DeviceStore, seq: &mut Seq) -> InspectionId {
@@ -121,27 +152,7 @@ async fn server_killed_at_random_moments_loses_and_duplicates_nothing() {
         .map(|s| s.inspection_id)
         .collect();
     ids.sort();
-    for (i, d) in devices.iter().enumerate() {
-        assert_eq!(
-            d.status().unwrap().pending_changes,
-            0,
-            "device {i} has unsent edits"
-        );
-        let mut mine = d.inspection_ids().unwrap();
-        mine.sort();
-        assert_eq!(mine, ids, "device {i} lists the server's inspections");
-        for id in &ids {
-            assert_eq!(
-                d.heads(*id).unwrap(),
-                store
-                    .inspection(&manager, *id)
-                    .unwrap()
-                    .automerge()
-                    .get_heads(),
-                "device {i}, inspection {id}"
-            );
-        }
-    }
+    assert_devices_hold_the_servers_inspections(&store, &manager, &devices, &ids);
     assert!(kills >= 10, "the seed injected too few faults ({kills})");
     eprintln!(
         "faults: seed {seed}, {ROUNDS} rounds, {edits} edits on {} inspections, {kills} SIGKILLs ({kills_mid_sync} during a sync), {failed_syncs} failed syncs, nothing lost or duplicated",
@@ -345,31 +356,20 @@ async fn syncs_and_photo_uploads_through_a_faulty_network_lose_and_duplicate_not
         edits,
         "the server's log holds each edit exactly once"
     );
-    let ids: Vec<InspectionId> = store
+    let mut ids: Vec<InspectionId> = store
         .summaries(&manager)
         .unwrap()
         .into_iter()
         .map(|s| s.inspection_id)
         .collect();
+    ids.sort();
+    assert_devices_hold_the_servers_inspections(store, &manager, &devices, &ids);
     for (i, d) in devices.iter().enumerate() {
-        let status = d.status().unwrap();
         assert_eq!(
-            (status.pending_changes, status.pending_photos),
-            (0, 0),
-            "device {i} has nothing left to send"
+            d.status().unwrap().pending_photos,
+            0,
+            "device {i} has photos left to send"
         );
-        assert_eq!(d.inspection_ids().unwrap().len(), ids.len(), "device {i}");
-        for id in &ids {
-            assert_eq!(
-                d.heads(*id).unwrap(),
-                store
-                    .inspection(&manager, *id)
-                    .unwrap()
-                    .automerge()
-                    .get_heads(),
-                "device {i}, inspection {id}"
-            );
-        }
     }
     for hash in &photos {
         let path = server.state.0.photos.path(hash);

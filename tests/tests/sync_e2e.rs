@@ -325,24 +325,7 @@ async fn nobody_reads_or_writes_beyond_their_territory_office_or_token() {
     let server = TestServer::start(&tmp.path().join("server")).await;
     let store = server.state.store();
     // Territory B with its own inspector, office and complex.
-    let tb = store.create_territory("CS de l'Estrie").unwrap();
-    let ob = store
-        .create_office(tb, "OH-SHE", "OH de Sherbrooke")
-        .unwrap();
-    store
-        .upsert_complex(&bilan_shared::domain::Complex {
-            id: ComplexId::new(),
-            territory_id: tb,
-            office_id: ob,
-            code: "SHE-1".into(),
-            name: "Les Cèdres".into(),
-            address: "1 rue King".into(),
-            city: "Sherbrooke".into(),
-            dwellings: 30,
-            year_built: 1980,
-            replacement_value: 5e6,
-        })
-        .unwrap();
+    let tb = bilan_e2e::second_territory(store, "Les Cèdres");
     store
         .create_user(&NewUser {
             username: "inspecteur-b".into(),
