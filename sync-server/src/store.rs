@@ -972,6 +972,18 @@ impl SqliteStore {
         );
     }
 
+    /// `TooManyAttempts` while the lock `sql` reads for `key` (a user name or
+    /// a client address) is in the future.
+    fn refuse_if_locked(&self, sql: &str, key: &str) -> Result<()> {
+        let until: Option<i64> = self.lock().query_row(sql, [key], |r| r.get(0)).optional()?;
+        match until.filter(|&u| u > now_ms()) {
+            Some(u) => Err(StoreError::TooManyAttempts {
+                minutes: (u - now_ms() + 59_999) / 60_000,
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn write_audit(conn: &Connection, e: &AuditEntry) -> Result<()> {
         conn.prepare_cached(
             "INSERT INTO audit (at, territory_id, actor, action, target, detail)
@@ -1291,20 +1303,10 @@ impl Storage for SqliteStore {
     }
 
     fn check_address(&self, address: &str) -> Result<()> {
-        let until: Option<i64> = self
-            .lock()
-            .query_row(
-                "SELECT locked_until FROM address_failures WHERE address = ?1",
-                [address],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match until.filter(|&u| u > now_ms()) {
-            Some(u) => Err(StoreError::TooManyAttempts {
-                minutes: (u - now_ms() + 59_999) / 60_000,
-            }),
-            None => Ok(()),
-        }
+        self.refuse_if_locked(
+            "SELECT locked_until FROM address_failures WHERE address = ?1",
+            address,
+        )
     }
 
     fn address_failed(&self, address: &str) -> Result<()> {
@@ -1351,19 +1353,10 @@ impl Storage for SqliteStore {
         password: &str,
         device: Option<DeviceId>,
     ) -> Result<(String, UserInfo)> {
-        let locked_until: Option<i64> = self
-            .lock()
-            .query_row(
-                "SELECT locked_until FROM login_failures WHERE username = ?1",
-                [username],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(until) = locked_until.filter(|&u| u > now_ms()) {
-            return Err(StoreError::TooManyAttempts {
-                minutes: (until - now_ms() + 59_999) / 60_000,
-            });
-        }
+        self.refuse_if_locked(
+            "SELECT locked_until FROM login_failures WHERE username = ?1",
+            username,
+        )?;
         let row = {
             let conn = self.lock();
             conn.query_row(

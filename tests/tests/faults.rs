@@ -20,13 +20,20 @@ const COMPONENTS: [&str; 6] = ["A1010", "B2010", "B3010", "C1010", "D2021", "D30
 const RATINGS: [Rating; 5] = [Rating::A, Rating::B, Rating::C, Rating::D, Rating::E];
 
 /// Every device has nothing left to send and lists exactly the server's
-/// inspections (`ids`, sorted), each with the server's automerge heads.
+/// inspections, each with the server's automerge heads; returns their ids.
 fn assert_devices_hold_the_servers_inspections(
     store: &dyn Storage,
     manager: &bilan_shared::protocol::UserInfo,
     devices: &[DeviceStore],
-    ids: &[InspectionId],
-) {
+) -> Vec<InspectionId> {
+    let mut ids: Vec<InspectionId> = store
+        .summaries(manager)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.inspection_id)
+        .collect();
+    ids.sort();
+    let ids = &ids[..];
     for (i, d) in devices.iter().enumerate() {
         assert_eq!(
             d.status().unwrap().pending_changes,
@@ -48,6 +55,7 @@ fn assert_devices_hold_the_servers_inspections(
             );
         }
     }
+    ids.to_vec()
 }
 
 /// Makes one edit that certainly changes the document (a new inspection, or
@@ -145,14 +153,7 @@ async fn server_killed_at_random_moments_loses_and_duplicates_nothing() {
         edits,
         "the server's log holds each edit exactly once ({kills} kills, {kills_mid_sync} during a sync, {failed_syncs} failed syncs)"
     );
-    let mut ids: Vec<InspectionId> = store
-        .summaries(&manager)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.inspection_id)
-        .collect();
-    ids.sort();
-    assert_devices_hold_the_servers_inspections(&store, &manager, &devices, &ids);
+    let ids = assert_devices_hold_the_servers_inspections(&store, &manager, &devices);
     assert!(kills >= 10, "the seed injected too few faults ({kills})");
     eprintln!(
         "faults: seed {seed}, {ROUNDS} rounds, {edits} edits on {} inspections, {kills} SIGKILLs ({kills_mid_sync} during a sync), {failed_syncs} failed syncs, nothing lost or duplicated",
@@ -356,14 +357,7 @@ async fn syncs_and_photo_uploads_through_a_faulty_network_lose_and_duplicate_not
         edits,
         "the server's log holds each edit exactly once"
     );
-    let mut ids: Vec<InspectionId> = store
-        .summaries(&manager)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.inspection_id)
-        .collect();
-    ids.sort();
-    assert_devices_hold_the_servers_inspections(store, &manager, &devices, &ids);
+    assert_devices_hold_the_servers_inspections(store, &manager, &devices);
     for (i, d) in devices.iter().enumerate() {
         assert_eq!(
             d.status().unwrap().pending_photos,
