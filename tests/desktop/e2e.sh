@@ -28,13 +28,21 @@ trap cleanup EXIT
 # On failure, what the app and the server printed, so that a CI log tells why.
 fail() {
   echo "ÉCHEC : $*" >&2
+  # What was running and what the screen showed: tells a slow start from a hang.
+  ps -eo pid,etimes,time,args | grep -E 'bilan|portal|WebKit|dbus' | grep -v grep >&2 || true
+  import -window root "$SHOTS/echec.png" 2>/dev/null && echo "capture : target/screens/echec.png" >&2
   for log in app server; do
     [ -f "$WORK/$log.log" ] && { echo "--- fin de $log.log ---" >&2; tail -n 40 "$WORK/$log.log" >&2; }
   done
   exit 1
 }
-# Waits (up to 20 s) until a command succeeds: readiness by condition, not by guess.
-wait_for() { local i; for i in $(seq 1 100); do if eval "$1" >/dev/null 2>&1; then return 0; fi; sleep 0.2; done; fail "$2"; }
+# Waits until a command succeeds (up to $3 seconds, 20 by default): readiness by
+# condition, not by guess.
+wait_for() {
+  local i tries=$(( ${3:-20} * 5 ))
+  for i in $(seq 1 "$tries"); do if eval "$1" >/dev/null 2>&1; then return 0; fi; sleep 0.2; done
+  fail "$2"
+}
 shot() { import -window root "$SHOTS/$1.png"; echo "capture : target/screens/$1.png"; }
 click() { xdotool mousemove "$1" "$2" click 1; sleep 0.6; }
 typ() { xdotool type --delay 25 "$1"; }
@@ -54,13 +62,26 @@ launch() {
   export BILAN_WINDOW_SIZE=${BILAN_WINDOW_SIZE:-480x900}
   cat >"$WORK/app.sh" <<INNER
 #!/bin/bash
+# The portals own their bus names before the app starts: otherwise the app's
+# first portal call races them through D-Bus activation (a second portal
+# process), which stalled the app's start on a cold CI machine. No
+# accessibility bus either: one daemon fewer to start and wait for.
+export NO_AT_BRIDGE=1
 /usr/libexec/xdg-desktop-portal-gtk >/dev/null 2>&1 &
 /usr/libexec/xdg-desktop-portal >/dev/null 2>&1 &
+owned() { dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+  org.freedesktop.DBus.NameHasOwner "string:\$1" 2>/dev/null | grep -q 'boolean true'; }
+for i in \$(seq 1 300); do
+  owned org.freedesktop.portal.Desktop && owned org.freedesktop.impl.portal.desktop.gtk && break
+  sleep 0.2
+done
+echo "portails prêts en \$SECONDS s"
 exec env BILAN_DEVICE_DIR=$DEV BILAN_SERVER_URL=$URL BILAN_WINDOW_SIZE=\${BILAN_WINDOW_SIZE:-480x900} $BIN/bilan-app
 INNER
   chmod +x "$WORK/app.sh"
   dbus-run-session -- "$WORK/app.sh" >"$WORK/app.log" 2>&1 & PIDS+=($!); disown
-  wait_for "xdotool search --onlyvisible --name 'Bilan'" "la fenêtre de l'application n'apparaît pas"
+  # A cold machine (first WebKit start, portals) can take far longer than a warm one.
+  wait_for "xdotool search --onlyvisible --name 'Bilan'" "la fenêtre de l'application n'apparaît pas" 120
   sleep 1.5
 }
 
