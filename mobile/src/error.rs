@@ -27,6 +27,12 @@ pub enum MobileError {
         code: ErrorCode,
         message: String,
     },
+    /// The server stored changes, then refused to merge them (see
+    /// `SyncResponse::rejected`); they stay on this device.
+    #[error(
+        "le serveur a refusé des modifications de l'inspection {doc} : {message}. Elles restent sur cet appareil ; signalez-le au responsable du CS"
+    )]
+    Rejected { doc: String, message: String },
     #[error("réponse illisible du serveur : {0}")]
     Protocol(String),
     #[error("connectez-vous d'abord (adresse du serveur, utilisateur et mot de passe)")]

@@ -40,6 +40,9 @@ pub struct SyncReport {
     /// Time spent waiting for the server's answers (network and server
     /// work), apart from preparing requests and storing answers.
     pub waited: Duration,
+    /// This device's changes the server refused to merge (other than for
+    /// missing history, which is resent at once).
+    pub rejected: Vec<bilan_shared::protocol::Rejection>,
 }
 
 /// Tries of one photo upload within a sync (each asks the server's offset first).
@@ -195,6 +198,15 @@ impl<'a> SyncEngine<'a> {
         let chunks = std::mem::take(&mut r.changes);
         report.received_changes += self.store.apply_sync(&ids, chunks, r.cursor)?;
         report.waited += answered - prepared;
+        for rejection in std::mem::take(&mut r.rejected) {
+            tracing::warn!(doc = %rejection.doc_id, code = ?rejection.code, message = %rejection.message, "changes refused by the server");
+            if rejection.code == ErrorCode::MissingDependencies {
+                self.store.resend_all(rejection.doc_id)?;
+                r.more = true;
+            } else {
+                report.rejected.push(rejection);
+            }
+        }
         tracing::debug!(
             prepare_ms = prepared.as_secs_f64() * 1000.0,
             wait_ms = (answered - prepared).as_secs_f64() * 1000.0,
@@ -210,10 +222,20 @@ impl<'a> SyncEngine<'a> {
     pub async fn sync(&self) -> Result<SyncReport> {
         let result = self.sync_inner().await;
         match &result {
-            Ok(_) => {
+            Ok(report) => {
                 self.store
                     .set_setting("last_sync_ms", &now_ms().to_string())?;
-                self.store.clear_setting("last_error")?;
+                match report.rejected.last() {
+                    Some(r) => self.store.set_setting(
+                        "last_error",
+                        &MobileError::Rejected {
+                            doc: r.doc_id.to_string(),
+                            message: r.message.clone(),
+                        }
+                        .to_string(),
+                    )?,
+                    None => self.store.clear_setting("last_error")?,
+                }
             }
             Err(e) => self.store.set_setting("last_error", &e.to_string())?,
         }

@@ -59,9 +59,25 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// More changes wait after `cursor`: sync again at once.
     pub more: bool,
-    /// How many of the sent changes were new to the server (the rest it already had).
+    /// How many of the sent changes the server stored (each once; those it
+    /// already had are dropped when it merges them).
     pub accepted: u32,
     pub changes: Vec<DocChanges>,
+    /// This device's changes the server refused when merging them (since
+    /// the request's cursor): tell the user, or resend the whole history
+    /// for `missing_dependencies`. Absent from older servers.
+    #[serde(default)]
+    pub rejected: Vec<Rejection>,
+}
+
+/// Changes of one document that the server accepted, then refused to merge.
+/// Wire format (protocol 2): do not rename fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub doc_id: InspectionId,
+    pub code: ErrorCode,
+    /// French, for the person using the app.
+    pub message: String,
 }
 
 /// `POST /api/v1/login` body.

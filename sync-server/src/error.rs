@@ -47,6 +47,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The code of an error in what a device sent (its changes or the
+    /// document they make), as opposed to a failure of the server: the
+    /// merger refuses such changes instead of retrying them.
+    pub fn content_code(&self) -> Option<ErrorCode> {
+        match self {
+            StoreError::MalformedChange { .. } => Some(ErrorCode::MalformedChange),
+            StoreError::MissingDependencies(_) => Some(ErrorCode::MissingDependencies),
+            StoreError::Document(d)
+                if matches!(**d, bilan_shared::SharedError::SchemaTooNew { .. }) =>
+            {
+                Some(ErrorCode::SchemaVersion)
+            }
+            StoreError::InvalidDocument { .. } | StoreError::Document(_) => {
+                Some(ErrorCode::InvalidDocument)
+            }
+            _ => None,
+        }
+    }
+
     /// The same failure for another waiter (group commit answers every push
     /// of a failed commit): SQLite codes are kept, so "disk full" stays 503.
     pub fn duplicate(&self) -> StoreError {

@@ -12,6 +12,7 @@ pub mod backup;
 pub mod config;
 pub mod error;
 pub mod http;
+mod merge;
 pub mod photos;
 pub mod queries;
 pub mod store;

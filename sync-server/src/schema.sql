@@ -42,9 +42,12 @@ CREATE TABLE IF NOT EXISTS documents (
 -- send the snapshot.
 -- `at`: when the row was written (ms); compaction keeps the bytes of rows
 -- younger than the retention, so a device a little behind gets bundles.
+-- Rows after meta.merged_seq wait for the merger (merge.rs); `rejected` (an
+-- error code) and `reason` mark a row the merger refused: kept, never served.
 CREATE TABLE IF NOT EXISTS log (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, territory_id TEXT NOT NULL, doc_id TEXT NOT NULL,
-  device_id TEXT NOT NULL, changes INTEGER NOT NULL, bytes BLOB, at INTEGER NOT NULL DEFAULT 0);
+  device_id TEXT NOT NULL, changes INTEGER NOT NULL, bytes BLOB, at INTEGER NOT NULL DEFAULT 0,
+  rejected TEXT, reason TEXT);
 CREATE INDEX IF NOT EXISTS log_territory_seq ON log (territory_id, seq);
 CREATE INDEX IF NOT EXISTS log_doc_seq ON log (doc_id, seq);
 CREATE TABLE IF NOT EXISTS photos (

@@ -9,13 +9,14 @@ use std::sync::Mutex;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use automerge::{ActorId, Change, ReadDoc};
+use automerge::{ActorId, Change};
 use bilan_shared::doc::{Author, now_ms};
 use bilan_shared::doc::{bundle, changes_of_chunks};
 use bilan_shared::domain::{Complex, InspectionStatus, Office, Role, Territory};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{
-    DocChanges, PROTOCOL_VERSION, ReferenceResponse, SyncRequest, SyncResponse, UserInfo,
+    DocChanges, ErrorCode, PROTOCOL_VERSION, ReferenceResponse, Rejection, SyncRequest,
+    SyncResponse, UserInfo,
 };
 use bilan_shared::{Inspection, InspectionDoc, conflicts};
 use rand::RngCore;
@@ -156,7 +157,38 @@ pub trait Storage: Send + Sync + 'static {
 /// Embedded SQLite storage. One connection behind a mutex: writes are
 /// serialised, so log sequence numbers become visible in order and a cursor
 /// never skips a change committed late.
+/// The embedded SQLite store.
+///
+/// A push is answered once its changes are checked (each parses as an
+/// automerge change) and durable in the log; a background thread, the merger
+/// (`merge.rs`), then folds the log into the documents and the projection the
+/// review pages read, in log order. Reads of the projection wait for the
+/// merger to reach what was committed before them (read your writes); pulls
+/// serve only merged rows, so a change the merger refuses never reaches
+/// another device.
 pub struct SqliteStore {
+    core: std::sync::Arc<StoreCore>,
+    merger: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::ops::Deref for SqliteStore {
+    type Target = StoreCore;
+    fn deref(&self) -> &StoreCore {
+        &self.core
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.core.stop_merger();
+        if let Some(merger) = self.merger.take() {
+            let _ = merger.join();
+        }
+    }
+}
+
+/// What the store and its merger thread share.
+pub struct StoreCore {
     conn: Mutex<Connection>,
     /// Pushes waiting for the write lock (group commit, see `push`).
     pushes: Mutex<Vec<PushJob>>,
@@ -173,6 +205,9 @@ pub struct SqliteStore {
     /// Log rows younger than this keep their bytes through compaction (see
     /// [`SqliteStore::set_log_retention`]).
     log_retention_ms: std::sync::atomic::AtomicI64,
+    /// How far the log is committed and merged (see `merge.rs`).
+    pub(crate) progress: Mutex<crate::merge::Progress>,
+    pub(crate) progress_changed: std::sync::Condvar,
 }
 
 /// Failed logins in a row that lock a user name.
@@ -196,15 +231,24 @@ struct PushJob {
     reply: std::sync::mpsc::SyncSender<Result<u32>>,
 }
 
+/// What a pull sends back.
+#[derive(Default)]
+struct Pulled {
+    changes: Vec<DocChanges>,
+    cursor: u64,
+    more: bool,
+    rejected: Vec<Rejection>,
+}
+
 /// Read connections kept open between pulls.
 const IDLE_READERS: usize = 8;
 
 /// Schema version of the server database written by this build.
-pub const DB_SCHEMA_VERSION: i64 = 3;
+pub const DB_SCHEMA_VERSION: i64 = 4;
 
 /// Log bundles of a document after its snapshot beyond which a push also
 /// rewrites the snapshot, so that loading a document stays cheap.
-const SNAPSHOT_AFTER: i64 = 16;
+pub(crate) const SNAPSHOT_AFTER: i64 = 16;
 
 /// What a compaction did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -230,13 +274,13 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Log bundles are stored zstd-compressed: a fifth of the bytes to write,
 /// fsync and keep. Compressed on the merging threads, not under the lock.
-fn pack(bundle: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn pack(bundle: &[u8]) -> Result<Vec<u8>> {
     Ok(zstd::bulk::compress(bundle, 1)?)
 }
 
 /// Reads a log row's bytes back: compressed bundles (schema 2) or raw
 /// changes (rows migrated from schema 1).
-fn unpack(bytes: Vec<u8>) -> Result<Vec<u8>> {
+pub(crate) fn unpack(bytes: Vec<u8>) -> Result<Vec<u8>> {
     if !bytes.starts_with(&ZSTD_MAGIC) {
         return Ok(bytes);
     }
@@ -245,74 +289,53 @@ fn unpack(bytes: Vec<u8>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A pushed document's id, change count and packed bundle.
+type CheckedDoc = (InspectionId, usize, Vec<u8>);
+
+/// A pushed document's changes checked and packed for the log: every chunk
+/// must parse as automerge changes; each change is kept once. `None` when
+/// nothing was sent.
+fn checked_bundle(d: DocChanges) -> Result<Option<CheckedDoc>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut changes: Vec<Change> = Vec::new();
+    for item in &d.changes {
+        let parsed = changes_of_chunks(item).map_err(|e| StoreError::MalformedChange {
+            doc: d.doc_id.to_string(),
+            reason: e.to_string(),
+        })?;
+        changes.extend(parsed.into_iter().filter(|c| seen.insert(c.hash())));
+    }
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((d.doc_id, changes.len(), pack(&bundle(&changes))?)))
+}
+
 /// A snapshot of `insp`, or none when it would not load back (the document
 /// then keeps being built from its log, which always applies).
-fn checked_snapshot(doc_id: InspectionId, insp: &Inspection) -> Option<Vec<u8>> {
+pub(crate) fn checked_snapshot(doc_id: InspectionId, insp: &Inspection) -> Option<Vec<u8>> {
     insp.checked_save()
         .map_err(|e| tracing::warn!(%doc_id, error = %e, "snapshot skipped"))
         .ok()
 }
 
-/// A document after merging a request's changes, with what the projection
-/// and the log need; computed away from the database so that documents merge
-/// in parallel.
-struct Merged {
-    doc_id: InspectionId,
+/// A merged document with what its projection needs; computed away from the
+/// database so that documents merge in parallel.
+pub(crate) struct Merged {
+    pub(crate) doc_id: InspectionId,
     /// A new snapshot, when enough log bundles follow the stored one.
-    snapshot: Option<Vec<u8>>,
+    pub(crate) snapshot: Option<Vec<u8>>,
     doc: InspectionDoc,
     conflicts: usize,
-    /// The changes new to the server.
-    changes: Vec<Change>,
-    /// The same changes as one bundle, packed for the log.
-    packed: Vec<u8>,
 }
 
 impl Merged {
-    /// Applies `new` to the stored document; `None` when nothing is left to
-    /// record (a new document whose changes all wait for missing ones is an error).
-    fn new(
-        doc_id: InspectionId,
-        mut insp: Inspection,
-        existed: bool,
-        behind: i64,
-        raw: Vec<serde_bytes::ByteBuf>,
-    ) -> Result<Option<Self>> {
-        let mut new: Vec<Change> = Vec::new();
-        for item in &raw {
-            let parsed = changes_of_chunks(item).map_err(|e| StoreError::MalformedChange {
-                doc: doc_id.to_string(),
-                reason: e.to_string(),
-            })?;
-            new.extend(
-                parsed
-                    .into_iter()
-                    .filter(|c| insp.automerge().get_change_by_hash(&c.hash()).is_none()),
-            );
-        }
-        // The same change may come twice in one request (a bundle and a retry).
-        let mut seen = std::collections::HashSet::new();
-        new.retain(|c| seen.insert(c.hash()));
-        if new.is_empty() {
-            return Ok(None);
-        }
-        insp.apply_changes(new.clone())?;
-        if !insp.automerge().get_missing_deps(&[]).is_empty() {
-            return Err(StoreError::MissingDependencies(doc_id.to_string()));
-        }
-        if !existed && insp.automerge().get_heads().is_empty() {
-            return Ok(None);
-        }
-        Self::derive(doc_id, insp, new, behind + 1 >= SNAPSHOT_AFTER)
-    }
-
     /// Reads the merged document back for the projection.
-    fn derive(
+    pub(crate) fn derive(
         doc_id: InspectionId,
-        insp: Inspection,
-        changes: Vec<Change>,
+        insp: &Inspection,
         snapshot_due: bool,
-    ) -> Result<Option<Self>> {
+    ) -> Result<Self> {
         let doc: InspectionDoc = insp.read().map_err(|e| match e {
             e @ bilan_shared::SharedError::SchemaTooNew { .. } => StoreError::from(e),
             other => StoreError::InvalidDocument {
@@ -320,16 +343,50 @@ impl Merged {
                 reason: other.to_string(),
             },
         })?;
-        Ok(Some(Self {
+        Ok(Self {
             doc_id,
-            conflicts: conflicts::list(&insp)?.len(),
+            conflicts: conflicts::list(insp)?.len(),
             snapshot: snapshot_due
-                .then(|| checked_snapshot(doc_id, &insp))
+                .then(|| checked_snapshot(doc_id, insp))
                 .flatten(),
             doc,
-            packed: pack(&bundle(&changes))?,
-            changes,
-        }))
+        })
+    }
+}
+
+impl StoreCore {
+    /// Runs `f` on an idle read connection (the writer's, under its lock, for
+    /// an in-memory database).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Some(path) = &self.path else {
+            return f(&self.lock());
+        };
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        // A burst of pulls opens as many readers as it needs; a few stay open.
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (the
+        // transaction rolls back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -370,7 +427,8 @@ impl SqliteStore {
                 a
             }
         };
-        Ok(Self {
+        let progress = crate::merge::Progress::read(&conn)?;
+        let core = std::sync::Arc::new(StoreCore {
             conn: Mutex::new(conn),
             pushes: Mutex::new(Vec::new()),
             readers: Mutex::new(Vec::new()),
@@ -380,6 +438,13 @@ impl SqliteStore {
             log_retention_ms: std::sync::atomic::AtomicI64::new(
                 DEFAULT_LOG_RETENTION.as_millis() as i64
             ),
+            progress: Mutex::new(progress),
+            progress_changed: std::sync::Condvar::new(),
+        });
+        let merger = crate::merge::spawn(core.clone())?;
+        Ok(Self {
+            core,
+            merger: Some(merger),
         })
     }
 
@@ -407,43 +472,19 @@ impl SqliteStore {
             tx.execute_batch("ALTER TABLE log ADD COLUMN at INTEGER NOT NULL DEFAULT 0")?;
             tracing::info!(from = version, "database migrated to schema 3");
         }
+        if (1..=3).contains(&version) {
+            // Rows written before were merged when pushed.
+            tx.execute_batch(
+                "ALTER TABLE log ADD COLUMN rejected TEXT;
+                 ALTER TABLE log ADD COLUMN reason TEXT;
+                 INSERT OR REPLACE INTO meta (key, value)
+                   SELECT 'merged_seq', COALESCE(MAX(seq), 0) FROM log;",
+            )?;
+            tracing::info!(from = version, "database migrated to schema 4");
+        }
         tx.pragma_update(None, "user_version", DB_SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(())
-    }
-
-    /// Runs `f` on an idle read connection (the writer's, under its lock, for
-    /// an in-memory database).
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let Some(path) = &self.path else {
-            return f(&self.lock());
-        };
-        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(std::time::Duration::from_secs(5))?;
-                c
-            }
-        };
-        let out = f(&conn);
-        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        // A burst of pulls opens as many readers as it needs; a few stay open.
-        if idle.len() < IDLE_READERS {
-            idle.push(conn);
-        }
-        out
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (the
-        // transaction rolls back on drop), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` on the raw connection (admin commands, backups, tests).
@@ -464,18 +505,22 @@ impl SqliteStore {
             .map_err(|_| StoreError::BadRequest("ref_rev".into()))
     }
 
-    /// A document as stored: its snapshot, then its log bundles after it.
-    fn load_doc(
+    /// A document as merged: its snapshot, then its merged log bundles after
+    /// it (rows the merger has not reached yet, or refused, are left out).
+    pub(crate) fn load_doc(
         tx: &Connection,
         doc_id: InspectionId,
     ) -> Result<Option<(TerritoryId, Inspection)>> {
-        Ok(Self::load_doc_counted(tx, doc_id)?.map(|(t, insp, _)| (t, insp)))
+        let upto = crate::merge::merged_seq(tx)?;
+        Ok(Self::load_doc_counted(tx, doc_id, upto)?.map(|(t, insp, _)| (t, insp)))
     }
 
-    /// Like [`Self::load_doc`], also counting the log bundles after the snapshot.
-    fn load_doc_counted(
+    /// Like [`Self::load_doc`] as of log row `upto`, also counting the log
+    /// bundles after the snapshot.
+    pub(crate) fn load_doc_counted(
         tx: &Connection,
         doc_id: InspectionId,
+        upto: i64,
     ) -> Result<Option<(TerritoryId, Inspection, i64)>> {
         let row: Option<(String, Option<Vec<u8>>, i64)> = tx
             .prepare_cached(
@@ -493,9 +538,10 @@ impl SqliteStore {
             None => Inspection::empty(),
         };
         let mut stmt = tx.prepare_cached(
-            "SELECT bytes FROM log WHERE doc_id = ?1 AND seq > ?2 AND bytes IS NOT NULL ORDER BY seq",
+            "SELECT bytes FROM log WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3
+               AND bytes IS NOT NULL AND rejected IS NULL ORDER BY seq",
         )?;
-        let mut rows = stmt.query(params![doc_id.to_string(), snap_seq])?;
+        let mut rows = stmt.query(params![doc_id.to_string(), snap_seq, upto])?;
         let mut changes = Vec::new();
         let mut behind = 0;
         while let Some(r) = rows.next()? {
@@ -513,7 +559,7 @@ impl SqliteStore {
     }
 
     /// Validates a merged document and rewrites its projection rows.
-    fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Result<()> {
+    pub(crate) fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Result<()> {
         let (doc_id, d) = (m.doc_id, &m.doc);
         let invalid = |reason: &str| StoreError::InvalidDocument {
             doc: doc_id.to_string(),
@@ -614,10 +660,17 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Appends the new changes to the log as one bundle, and rewrites the
-    /// snapshot once enough bundles follow it.
-    fn append(tx: &Connection, territory: TerritoryId, device: &str, m: &Merged) -> Result<u32> {
-        let id = m.doc_id.to_string();
+    /// Appends changes to the log as one packed bundle (a push's, waiting
+    /// for the merger, or a server edit's, already merged). Returns its seq.
+    fn append(
+        tx: &Connection,
+        territory: TerritoryId,
+        device: &str,
+        doc_id: InspectionId,
+        changes: usize,
+        packed: &[u8],
+    ) -> Result<i64> {
+        let id = doc_id.to_string();
         tx.prepare_cached(
             "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at) VALUES (?1, ?2, NULL, 0, ?3)
              ON CONFLICT(doc_id) DO UPDATE SET updated_at = excluded.updated_at",
@@ -630,24 +683,23 @@ impl SqliteStore {
             territory.to_string(),
             id,
             device,
-            m.changes.len() as i64,
-            m.packed,
+            changes as i64,
+            packed,
             now_ms()
         ])?;
-        if let Some(snapshot) = &m.snapshot {
-            Self::write_snapshot(tx, m.doc_id, snapshot)?;
-        }
-        Ok(m.changes.len() as u32)
+        Ok(tx.last_insert_rowid())
     }
 
-    /// Stores a snapshot of the document, covering its whole log so far.
-    fn write_snapshot(tx: &Connection, doc_id: InspectionId, snapshot: &[u8]) -> Result<()> {
-        tx.prepare_cached(
-            "UPDATE documents SET snapshot = ?2,
-               snap_seq = (SELECT COALESCE(MAX(seq), 0) FROM log WHERE doc_id = ?1)
-             WHERE doc_id = ?1",
-        )?
-        .execute(params![doc_id.to_string(), snapshot])?;
+    /// Stores a snapshot of the document as of log row `upto` (the merged
+    /// rows up to there are folded into it).
+    pub(crate) fn write_snapshot(
+        tx: &Connection,
+        doc_id: InspectionId,
+        snapshot: &[u8],
+        upto: i64,
+    ) -> Result<()> {
+        tx.prepare_cached("UPDATE documents SET snapshot = ?2, snap_seq = ?3 WHERE doc_id = ?1")?
+            .execute(params![doc_id.to_string(), snapshot, upto])?;
         Ok(())
     }
 
@@ -656,6 +708,7 @@ impl SqliteStore {
     /// retention (pulls of those rows then send the snapshot). One
     /// transaction per document, so pushes interleave.
     fn compact_all(&self) -> Result<CompactReport> {
+        self.settle();
         let cutoff = now_ms().saturating_sub(
             self.log_retention_ms
                 .load(std::sync::atomic::Ordering::Relaxed),
@@ -679,11 +732,12 @@ impl SqliteStore {
                 [doc_id.to_string()],
                 |r| r.get(0),
             )?;
+            let upto = crate::merge::merged_seq(&tx)?;
             if behind > 0
-                && let Some((_, insp)) = Self::load_doc(&tx, doc_id)?
+                && let Some((_, insp, _)) = Self::load_doc_counted(&tx, doc_id, upto)?
                 && let Some(snapshot) = checked_snapshot(doc_id, &insp)
             {
-                Self::write_snapshot(&tx, doc_id, &snapshot)?;
+                Self::write_snapshot(&tx, doc_id, &snapshot, upto)?;
                 report.documents += 1;
             }
             report.rows_cleared += tx.execute(
@@ -718,7 +772,7 @@ impl SqliteStore {
             return done;
         }
         let jobs = std::mem::take(&mut *self.pushes.lock().unwrap_or_else(|p| p.into_inner()));
-        Self::write_group(&mut conn, jobs);
+        Self::write_group(self, &mut conn, jobs);
         drop(conn);
         answer
             .recv()
@@ -726,7 +780,7 @@ impl SqliteStore {
     }
 
     /// Writes queued pushes in one transaction and answers each.
-    fn write_group(conn: &mut Connection, jobs: Vec<PushJob>) {
+    fn write_group(core: &StoreCore, conn: &mut Connection, jobs: Vec<PushJob>) {
         let group = jobs.len();
         let started = std::time::Instant::now();
         let mut tx = match conn.transaction() {
@@ -740,11 +794,13 @@ impl SqliteStore {
             }
         };
         let mut answers = Vec::with_capacity(group);
+        let mut last_seq = 0i64;
         let mut queue = jobs.into_iter();
         while let Some(job) = queue.next() {
             let outcome = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-                let n = Self::write_push(&sp, job.territory, &job.device, job.docs)?;
+                let (n, last) = Self::write_push(&sp, job.territory, &job.device, job.docs)?;
                 sp.commit()?;
+                last_seq = last_seq.max(last);
                 Ok(n)
             });
             match outcome {
@@ -769,6 +825,7 @@ impl SqliteStore {
         let written = started.elapsed();
         match tx.commit() {
             Ok(()) => {
+                core.note_committed(last_seq);
                 for (reply, outcome) in answers {
                     let _ = reply.send(outcome);
                 }
@@ -789,127 +846,130 @@ impl SqliteStore {
         );
     }
 
-    /// One push inside the group's transaction: parse and load (SQL, in
-    /// order), merge and derive (CPU, on every core), then validate and
-    /// write (SQL, in order). The first error rolls this push back.
+    /// One push inside the group's transaction: every document must belong
+    /// to the caller's territory (or be new) and every change must parse;
+    /// the changes (each once) go to the log as one packed bundle per
+    /// document, for the merger. Parsing and packing run on every core. The
+    /// first error rolls this push back. Returns the changes stored and the
+    /// seq of the last row written.
     fn write_push(
         tx: &Connection,
         territory: TerritoryId,
         device: &str,
         docs: Vec<DocChanges>,
-    ) -> Result<u32> {
+    ) -> Result<(u32, i64)> {
         let started = std::time::Instant::now();
-        let mut loaded = Vec::with_capacity(docs.len());
-        for DocChanges { doc_id, changes } in docs {
-            let (insp, existed, behind) = match Self::load_doc_counted(tx, doc_id)? {
-                Some((t, _, _)) if t != territory => {
-                    return Err(StoreError::Forbidden(format!(
-                        "l'inspection {doc_id} appartient à un autre territoire"
-                    )));
-                }
-                Some((_, insp, behind)) => (insp, true, behind),
-                None => (Inspection::empty(), false, 0),
-            };
-            loaded.push((doc_id, insp, existed, behind, changes));
-        }
-        let loaded_at = started.elapsed();
-        // Documents merge on the rayon pool while this thread writes each
-        // one as it comes: SQL overlaps with merging instead of following it.
-        let (results, merged) = std::sync::mpsc::sync_channel::<Result<Option<Merged>>>(64);
-        let mut accepted = 0;
-        let mut failed: Option<StoreError> = None;
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                loaded.into_par_iter().for_each_with(
-                    results,
-                    |out, (doc_id, insp, existed, behind, raw)| {
-                        let _ = out.send(Merged::new(doc_id, insp, existed, behind, raw));
-                    },
-                );
-            });
-            for m in merged {
-                if failed.is_some() {
-                    continue;
-                }
-                let written = m.and_then(|m| match m {
-                    Some(m) => {
-                        Self::project(tx, territory, &m)?;
-                        Self::append(tx, territory, device, &m)
-                    }
-                    None => Ok(0),
-                });
-                match written {
-                    Ok(n) => accepted += n,
-                    Err(e) => failed = Some(e),
-                }
+        for d in &docs {
+            let owner: Option<String> = tx
+                .prepare_cached("SELECT territory_id FROM documents WHERE doc_id = ?1")?
+                .query_row([d.doc_id.to_string()], |r| r.get(0))
+                .optional()?;
+            if owner.is_some_and(|t| t != territory.to_string()) {
+                return Err(StoreError::Forbidden(format!(
+                    "l'inspection {} appartient à un autre territoire",
+                    d.doc_id
+                )));
             }
-        });
-        if let Some(e) = failed {
-            return Err(e);
+        }
+        let checked: Vec<Result<Option<CheckedDoc>>> =
+            docs.into_par_iter().map(checked_bundle).collect();
+        let parsed = started.elapsed();
+        let (mut accepted, mut last) = (0u32, 0i64);
+        for c in checked {
+            if let Some((doc_id, n, packed)) = c? {
+                last = Self::append(tx, territory, device, doc_id, n, &packed)?;
+                accepted += n as u32;
+            }
         }
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         tracing::debug!(
-            load_ms = ms(loaded_at),
-            merge_and_write_ms = ms(started.elapsed() - loaded_at),
+            parse_ms = ms(parsed),
+            write_ms = ms(started.elapsed() - parsed),
             "push phases"
         );
-        Ok(accepted)
+        Ok((accepted, last))
     }
 
-    /// The read half of a sync: log bundles after `cursor`, the device's own
-    /// left out, within about `page_bytes`. A row whose bytes compaction
-    /// cleared is sent as the document's snapshot (once per response).
+    /// The read half of a sync: merged log bundles after `cursor` (up to
+    /// `upto`, the merger's progress), the device's own left out, within
+    /// about `page_bytes`. A row whose bytes compaction cleared is sent as the
+    /// document's snapshot (once per response). The device's own rows that
+    /// the merger refused are reported, so it can tell its user (or resend).
+    /// With `look_ahead`, `more` is also set while another device's rows wait
+    /// for the merger.
     fn pull(
         conn: &Connection,
         territory: TerritoryId,
         device: &str,
         cursor: u64,
+        upto: i64,
         page_bytes: u64,
-    ) -> Result<(Vec<DocChanges>, u64, bool)> {
-        let mut out: Vec<DocChanges> = Vec::new();
-        let mut cursor = cursor;
+        look_ahead: bool,
+    ) -> Result<Pulled> {
+        let mut out = Pulled {
+            cursor,
+            ..Pulled::default()
+        };
         let mut budget = 0u64;
-        let mut more = false;
         let mut snapshots_sent = std::collections::HashSet::new();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, doc_id, device_id, bytes FROM log WHERE territory_id = ?1 AND seq > ?2 ORDER BY seq",
+            "SELECT seq, doc_id, device_id, bytes, rejected, reason FROM log
+             WHERE territory_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
         )?;
-        let mut rows = stmt.query(params![territory.to_string(), cursor as i64])?;
+        let mut rows = stmt.query(params![territory.to_string(), cursor as i64, upto])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
             let from: String = r.get(2)?;
-            if from != device {
-                let doc: String = r.get(1)?;
-                let bytes: Option<Vec<u8>> = match r.get::<_, Option<Vec<u8>>>(3)? {
-                    Some(b) => Some(unpack(b)?),
-                    None if snapshots_sent.insert(doc.clone()) => conn
-                        .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
-                        .query_row([&doc], |r| r.get(0))
-                        .optional()?
-                        .flatten(),
-                    None => None,
-                };
-                if let Some(bytes) = bytes {
-                    if budget > 0 && budget + bytes.len() as u64 > page_bytes {
-                        more = true;
-                        break;
-                    }
-                    budget += bytes.len() as u64;
-                    let doc_id: InspectionId = parse_id(doc)?;
-                    match out.last_mut() {
-                        Some(last) if last.doc_id == doc_id => {
-                            last.changes.push(ByteBuf::from(bytes))
+            let rejected: Option<String> = r.get(4)?;
+            let doc: String = r.get(1)?;
+            match rejected {
+                Some(code) if from == device => out.rejected.push(Rejection {
+                    doc_id: parse_id(doc)?,
+                    code: serde_json::from_value(serde_json::Value::String(code))
+                        .unwrap_or(ErrorCode::InvalidDocument),
+                    message: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                }),
+                Some(_) => {}
+                None if from == device => {}
+                None => {
+                    let bytes: Option<Vec<u8>> = match r.get::<_, Option<Vec<u8>>>(3)? {
+                        Some(b) => Some(unpack(b)?),
+                        None if snapshots_sent.insert(doc.clone()) => conn
+                            .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
+                            .query_row([&doc], |r| r.get(0))
+                            .optional()?
+                            .flatten(),
+                        None => None,
+                    };
+                    if let Some(bytes) = bytes {
+                        if budget > 0 && budget + bytes.len() as u64 > page_bytes {
+                            out.more = true;
+                            break;
                         }
-                        _ => out.push(DocChanges {
-                            doc_id,
-                            changes: vec![ByteBuf::from(bytes)],
-                        }),
+                        budget += bytes.len() as u64;
+                        let doc_id: InspectionId = parse_id(doc)?;
+                        match out.changes.last_mut() {
+                            Some(last) if last.doc_id == doc_id => {
+                                last.changes.push(ByteBuf::from(bytes))
+                            }
+                            _ => out.changes.push(DocChanges {
+                                doc_id,
+                                changes: vec![ByteBuf::from(bytes)],
+                            }),
+                        }
                     }
                 }
             }
-            cursor = seq as u64;
+            out.cursor = seq as u64;
         }
-        Ok((out, cursor, more))
+        if !out.more && look_ahead {
+            out.more = conn
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM log WHERE territory_id = ?1 AND seq > ?2 AND device_id != ?3)",
+                )?
+                .query_row(params![territory.to_string(), upto, device], |r| r.get(0))?;
+        }
+        Ok(out)
     }
 
     /// Counts a failed login; the fifth in a row locks the name for 15
@@ -1443,8 +1503,25 @@ impl Storage for SqliteStore {
             self.push(territory, &device, req.docs)?
         };
         let pushed = started.elapsed();
-        let (changes, cursor, more) =
-            self.read(|conn| Self::pull(conn, territory, &device, req.cursor, limits.page_bytes))?;
+        if docs == 0 {
+            // A pull alone (the device came back for more): wait for the
+            // merger to reach what is committed, so it gets everything.
+            self.settle();
+        }
+        let upto = self.merged();
+        // A failing merger (disk full) would make devices come back forever.
+        let look_ahead = !self.merger_failing();
+        let pulled = self.read(|conn| {
+            Self::pull(
+                conn,
+                territory,
+                &device,
+                req.cursor,
+                upto,
+                limits.page_bytes,
+                look_ahead,
+            )
+        })?;
         tracing::debug!(
             docs,
             accepted,
@@ -1454,14 +1531,16 @@ impl Storage for SqliteStore {
         );
         Ok(SyncResponse {
             protocol: PROTOCOL_VERSION,
-            cursor,
-            more,
+            cursor: pulled.cursor,
+            more: pulled.more,
             accepted,
-            changes,
+            changes: pulled.changes,
+            rejected: pulled.rejected,
         })
     }
 
     fn inspection(&self, user: &UserInfo, id: InspectionId) -> Result<Inspection> {
+        self.settle();
         let mut conn = self.lock();
         Self::check_reader(&conn, user, id)?;
         let tx = conn.transaction()?;
@@ -1471,6 +1550,7 @@ impl Storage for SqliteStore {
     }
 
     fn summaries(&self, user: &UserInfo) -> Result<Vec<InspectionSummary>> {
+        self.settle();
         let territory = Self::user_territory(user)?;
         let office = match user.role {
             Role::OfficeReader => user
@@ -1513,6 +1593,9 @@ impl Storage for SqliteStore {
     ) -> Result<()> {
         let territory = Self::user_territory(user)?;
         let mut conn = self.lock();
+        // Everything pushed so far is merged first (under the lock, so no
+        // push slips in): the edit sees it, and its row is merged as written.
+        self.drain(&mut conn)?;
         Self::check_reader(&conn, user, id)?;
         let tx = conn.transaction()?;
         let (_, mut insp) = Self::load_doc(&tx, id)?
@@ -1531,12 +1614,15 @@ impl Storage for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
-        if let Some(m) = Merged::derive(id, insp, changes, false)? {
-            Self::project(&tx, territory, &m)?;
-            Self::append(&tx, territory, "server", &m)?;
-        }
+        let m = Merged::derive(id, &insp, false)?;
+        Self::project(&tx, territory, &m)?;
+        let packed = pack(&bundle(&changes))?;
+        let seq = Self::append(&tx, territory, "server", id, changes.len(), &packed)?;
+        crate::merge::set_merged_seq(&tx, seq)?;
         Self::write_audit(&tx, audit)?;
         tx.commit()?;
+        self.note_committed(seq);
+        self.note_merged(seq);
         Ok(())
     }
 
@@ -1560,6 +1646,7 @@ impl Storage for SqliteStore {
     }
 
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>> {
+        self.settle();
         let territory = Self::user_territory(user)?;
         let conn = self.lock();
         let allowed: bool = match user.role {
@@ -1600,6 +1687,7 @@ impl Storage for SqliteStore {
     }
 
     fn overview(&self, user: &UserInfo) -> Result<Vec<crate::queries::OfficeOverview>> {
+        self.settle();
         let conn = self.lock();
         let settings = crate::queries::settings(&conn, user)?;
         crate::queries::overview(&conn, user, &settings.thresholds, now_ms())
@@ -1610,12 +1698,14 @@ impl Storage for SqliteStore {
         user: &UserInfo,
         filter: &crate::queries::InspectionFilter,
     ) -> Result<(Vec<crate::queries::InspectionRow>, u32)> {
+        self.settle();
         let conn = self.lock();
         let settings = crate::queries::settings(&conn, user)?;
         crate::queries::inspections(&conn, user, filter, &settings.thresholds)
     }
 
     fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions> {
+        self.settle();
         let conn = self.lock();
         Ok((
             crate::queries::offices(&conn, user)?,
@@ -1636,6 +1726,7 @@ impl Storage for SqliteStore {
     }
 
     fn works_plan(&self, user: &UserInfo) -> Result<Vec<crate::queries::PlanLine>> {
+        self.settle();
         crate::queries::works_plan(&self.lock(), user)
     }
 
@@ -1648,6 +1739,7 @@ impl Storage for SqliteStore {
         Vec<crate::queries::ActivityLine>,
         crate::queries::CsSettings,
     )> {
+        self.settle();
         let conn = self.lock();
         let rates = crate::queries::settings(&conn, user)?;
         Ok((
@@ -1725,8 +1817,9 @@ impl Storage for SqliteStore {
     }
 
     fn change_count(&self, territory: TerritoryId) -> Result<u64> {
+        self.settle();
         Ok(self.lock().query_row(
-            "SELECT COALESCE(SUM(changes), 0) FROM log WHERE territory_id = ?1",
+            "SELECT COALESCE(SUM(changes), 0) FROM log WHERE territory_id = ?1 AND rejected IS NULL",
             [territory.to_string()],
             |r| r.get::<_, i64>(0),
         )? as u64)
@@ -1882,6 +1975,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(pushed.accepted, 1);
+        store.settle();
         assert_eq!(
             ratings(&store),
             2,
@@ -1987,16 +2081,21 @@ mod tests {
                 .unwrap();
             assert_eq!(push(&store).unwrap().accepted, 5, "{what}: recovered");
             stored += 5;
+            // Merged before the next fault is set.
+            store.settle();
+            assert_eq!(store.summaries(&user).unwrap().len() as u64, stored);
         }
     }
 
     /// Pushes that arrive while another holds the write lock are written
-    /// together, in one transaction with one commit; a bad push among them
-    /// fails alone and the others are stored.
+    /// together, in one transaction with one commit; a document that is not
+    /// valid for the territory is refused alone when merged, kept out of the
+    /// projection and of other devices' pulls, and reported to its device.
     #[test]
-    fn concurrent_pushes_share_one_commit_and_a_bad_one_fails_alone() {
+    fn concurrent_pushes_share_one_commit_and_a_bad_document_is_refused_alone() {
         let (store, user, complex) = demo_store();
         let doc = |territory| new_doc(&user, &complex, territory);
+        let devices: Vec<DeviceId> = (0..6).map(|_| DeviceId::new()).collect();
         let held = store.lock();
         let outcomes = std::thread::scope(|s| {
             let handles: Vec<_> = (0..6)
@@ -2008,7 +2107,7 @@ mod tests {
                     };
                     let req = SyncRequest {
                         protocol: PROTOCOL_VERSION,
-                        device_id: DeviceId::new(),
+                        device_id: devices[i],
                         cursor: 0,
                         docs: vec![doc(territory)],
                     };
@@ -2026,18 +2125,28 @@ mod tests {
                 .map(|h| h.join().unwrap())
                 .collect::<Vec<_>>()
         });
-        for (i, outcome) in outcomes.iter().enumerate() {
-            if i == 3 {
-                assert!(
-                    matches!(outcome, Err(StoreError::InvalidDocument { .. })),
-                    "{outcome:?}"
-                );
-            } else {
-                assert_eq!(outcome.as_ref().unwrap(), &1);
-            }
+        for outcome in &outcomes {
+            assert_eq!(outcome.as_ref().unwrap(), &1, "stored for the merger");
         }
         assert_eq!(store.change_count(complex.territory_id).unwrap(), 5);
         assert_eq!(store.summaries(&user).unwrap().len(), 5);
+        let pull = |device: DeviceId| {
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device_id: device,
+                cursor: 0,
+                docs: vec![],
+            };
+            store.sync(&user, req, LIMITS).unwrap()
+        };
+        let bad = pull(devices[3]);
+        assert_eq!(bad.changes.len(), 5, "the five good documents");
+        assert_eq!(bad.rejected.len(), 1);
+        assert_eq!(bad.rejected[0].code, ErrorCode::InvalidDocument);
+        assert!(bad.rejected[0].message.contains("autre territoire"));
+        let good = pull(devices[0]);
+        assert_eq!(good.changes.len(), 4, "the refused document is not served");
+        assert!(good.rejected.is_empty());
     }
 
     /// Five failed logins in a row lock a user name for 15 minutes, even
@@ -2198,16 +2307,19 @@ mod tests {
                 docs: vec![new_doc(&user, &complex, complex.territory_id)],
             };
             store.sync(&user, req, LIMITS).unwrap();
+            let changes = store.change_count(complex.territory_id).unwrap();
+            // Back to schema 2: no write time, no merger (pushes were merged).
             store
                 .with_conn(|c| {
-                    c.execute_batch("ALTER TABLE log DROP COLUMN at; PRAGMA user_version = 2;")?;
+                    c.execute_batch(
+                        "ALTER TABLE log DROP COLUMN at; ALTER TABLE log DROP COLUMN rejected;
+                         ALTER TABLE log DROP COLUMN reason; DELETE FROM meta WHERE key = 'merged_seq';
+                         PRAGMA user_version = 2;",
+                    )?;
                     Ok(())
                 })
                 .unwrap();
-            (
-                complex.territory_id,
-                store.change_count(complex.territory_id).unwrap(),
-            )
+            (complex.territory_id, changes)
         };
         let store = SqliteStore::open(&path).unwrap();
         let at: i64 = store

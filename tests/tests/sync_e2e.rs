@@ -7,7 +7,9 @@ use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
 use bilan_server::store::NewUser;
 use bilan_shared::domain::{Rating, Role, Severity};
 use bilan_shared::ids::*;
-use bilan_shared::protocol::{self, DocChanges, PROTOCOL_VERSION, SyncRequest};
+use bilan_shared::protocol::{
+    self, DocChanges, ErrorCode, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
 
 fn first_complex(d: &DeviceStore) -> ComplexId {
     d.complexes().unwrap()[0].id
@@ -182,11 +184,8 @@ async fn a_sync_whose_response_is_cut_is_retried_without_loss_or_duplicate() {
     assert_eq!(server.state.store().change_count(territory).unwrap(), 3);
     assert_eq!(a.status().unwrap().pending_changes, 3);
     let r = sync(&a).await;
-    assert_eq!(
-        (r.sent_changes, r.accepted),
-        (3, 0),
-        "resent, recognised, not stored twice"
-    );
+    // Resent and stored again for the merger, which drops what it had.
+    assert_eq!((r.sent_changes, r.accepted), (3, 3), "resent");
     assert_eq!(server.state.store().change_count(territory).unwrap(), 3);
     assert_eq!(a.status().unwrap().pending_changes, 0);
     assert!(a.status().unwrap().last_error.is_none());
@@ -380,26 +379,45 @@ async fn nobody_reads_or_writes_beyond_their_territory_office_or_token() {
     let mut report = bilan_mobile::SyncReport::default();
     SyncEngine::new(&a).sync_round(&mut report).await.unwrap();
     assert!(a.inspection_ids().unwrap().is_empty());
-    // A document claiming territory B, created through A's account: refused as invalid.
+    // A document claiming territory B, created through A's account: stored,
+    // then refused as invalid when merged, and the device is told.
+    let forged_id = InspectionId::new();
     let forged = DocChanges {
-        doc_id: InspectionId::new(),
+        doc_id: forged_id,
         changes: b_changes[0].changes.clone(),
     };
-    let req = SyncRequest {
-        protocol: PROTOCOL_VERSION,
-        device_id: DeviceId::new(),
-        cursor: 0,
-        docs: vec![forged],
+    let forger = DeviceId::new();
+    let post_sync = |docs: Vec<DocChanges>| {
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device_id: forger,
+            cursor: 0,
+            docs,
+        };
+        http.post(format!("{}/api/v1/sync", server.url()))
+            .bearer_auth(&a_token)
+            .body(protocol::encode(&req).unwrap())
+            .send()
     };
-    let r = http
-        .post(format!("{}/api/v1/sync", server.url()))
-        .bearer_auth(&a_token)
-        .body(protocol::encode(&req).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
+    assert_eq!(post_sync(vec![forged]).await.unwrap().status(), 200);
     assert_eq!(store.change_count(tb).unwrap(), count_before);
+    let told: SyncResponse = protocol::decode(
+        &post_sync(vec![]).await.unwrap().bytes().await.unwrap(),
+        1 << 24,
+    )
+    .unwrap();
+    assert_eq!(told.rejected.len(), 1, "{told:?}");
+    assert_eq!(
+        (told.rejected[0].doc_id, told.rejected[0].code),
+        (forged_id, ErrorCode::InvalidDocument)
+    );
+    assert!(
+        store
+            .summaries(&a.user().unwrap().unwrap())
+            .unwrap()
+            .iter()
+            .all(|s| s.inspection_id != forged_id)
+    );
 
     // Office reader of Trois-Rivières: sees that office's inspections only.
     let in_tr = a

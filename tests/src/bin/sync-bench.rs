@@ -100,6 +100,38 @@ async fn measured<T>(
     ))
 }
 
+/// A token of the demo territory's manager.
+async fn manager_token(url: &str) -> anyhow::Result<String> {
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/api/v1/login"))
+        .json(&serde_json::json!({
+            "username": "responsable",
+            "password": bilan_server::admin::DEMO_PASSWORD,
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    login["token"]
+        .as_str()
+        .map(str::to_string)
+        .context("no token in the login answer")
+}
+
+/// How long until the server has merged everything it acknowledged: the
+/// manager's list of inspections waits for its merger (read your writes).
+async fn merged_within(url: &str, token: &str) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    reqwest::Client::new()
+        .get(format!("{url}/api/v1/inspections"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(t.elapsed())
+}
+
 /// A server process of this binary on `dir`, and a counting proxy in front.
 async fn server(dir: &Path) -> anyhow::Result<(ProcessServer, Proxy)> {
     let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
@@ -190,12 +222,18 @@ async fn cold_scenarios(root: &Path, n: usize) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
+    let token = manager_token(&proxy.url()).await?;
     let (r, line) = measured(&proxy, async { Ok(SyncEngine::new(&a).sync().await?) }).await?;
+    let merged = merged_within(&proxy.url(), &token).await?;
     ensure!(r.accepted > 0, "the server accepted nothing");
     ensure!(a.status()?.pending_changes == 0, "changes left unsent");
     line.print(
         &format!("N={n:<6} 1. envoi à froid"),
-        &format!("({} changements)", r.sent_changes),
+        &format!(
+            "({} changements ; tout intégré côté serveur {:.0} ms après la réponse)",
+            r.sent_changes,
+            merged.as_secs_f64() * 1000.0
+        ),
     );
 
     // 2. The app restarts (a new store and engine on the same files), one field changes.
