@@ -135,10 +135,26 @@ fn run(core: &StoreCore) {
     }
 }
 
+/// A log row's seq and its changes as its push parsed them.
+pub(crate) type ParsedRow = (i64, Vec<Change>);
+
+/// Raw bytes of handed-over changes kept at most (beyond, the merger reads
+/// and parses rows from the database, as after a restart).
+const HANDED_OVER_MAX_BYTES: usize = 128 << 20;
+
+/// Changes of committed rows, parsed by their push, waiting for the merger:
+/// it would otherwise decompress and parse every row a second time.
+#[derive(Default)]
+pub(crate) struct HandedOver {
+    rows: HashMap<i64, Vec<Change>>,
+    bytes: usize,
+}
+
 /// A log row waiting for the merger.
 struct Pending {
     seq: i64,
     bytes: Option<Vec<u8>>,
+    parsed: Option<Vec<Change>>,
 }
 
 /// One document's rows of a batch, with the document as merged before them.
@@ -196,13 +212,17 @@ fn rejection(e: &StoreError) -> (ErrorCode, String) {
 }
 
 /// Applies one row's changes to `insp`; on refusal `insp` is left as it was.
-fn merge_row(insp: &mut Inspection, doc_id: InspectionId, bytes: Option<Vec<u8>>) -> RowOutcome {
+fn merge_row(insp: &mut Inspection, doc_id: InspectionId, row: Pending) -> RowOutcome {
     let merged = (|| -> Result<RowOutcome> {
-        let bytes = unpack(bytes.unwrap_or_default())?;
-        let parsed = changes_of_chunks(&bytes).map_err(|e| StoreError::MalformedChange {
-            doc: doc_id.to_string(),
-            reason: e.to_string(),
-        })?;
+        let parsed = match row.parsed {
+            Some(parsed) => parsed,
+            None => changes_of_chunks(&unpack(row.bytes.unwrap_or_default())?).map_err(|e| {
+                StoreError::MalformedChange {
+                    doc: doc_id.to_string(),
+                    reason: e.to_string(),
+                }
+            })?,
+        };
         let total = parsed.len();
         let mut seen = HashSet::new();
         let new: Vec<Change> = parsed
@@ -268,11 +288,12 @@ fn merge_group(g: Group) -> DocOutcome {
     };
     let mut accepted = 0;
     for row in g.rows {
-        let outcome = merge_row(&mut insp, g.doc_id, row.bytes);
+        let seq = row.seq;
+        let outcome = merge_row(&mut insp, g.doc_id, row);
         if matches!(outcome, RowOutcome::Keep | RowOutcome::Rewrite { .. }) {
             accepted += 1;
         }
-        out.rows.push((row.seq, outcome));
+        out.rows.push((seq, outcome));
     }
     if accepted > 0 {
         match Merged::derive(g.doc_id, &insp, behind + accepted >= SNAPSHOT_AFTER) {
@@ -297,6 +318,30 @@ impl DocOutcome {
 }
 
 impl StoreCore {
+    /// Keeps committed rows' parsed changes for the merger, within
+    /// [`HANDED_OVER_MAX_BYTES`].
+    pub(crate) fn hand_over(&self, rows: Vec<ParsedRow>) {
+        let mut h = self.handed_over.lock().unwrap_or_else(|p| p.into_inner());
+        for (seq, changes) in rows {
+            let bytes: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
+            if h.bytes + bytes > HANDED_OVER_MAX_BYTES {
+                break;
+            }
+            h.bytes += bytes;
+            h.rows.insert(seq, changes);
+        }
+    }
+
+    /// Takes a row's handed-over changes, and forgets any row at or before
+    /// `merged` (merged by another process on the same database).
+    fn take_handed_over(&self, seqs: &[i64], merged: i64) -> Vec<Option<Vec<Change>>> {
+        let mut h = self.handed_over.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = seqs.iter().map(|s| h.rows.remove(s)).collect();
+        h.rows.retain(|&s, _| s > merged);
+        h.bytes = h.rows.values().flatten().map(|c| c.raw_bytes().len()).sum();
+        taken
+    }
+
     pub(crate) fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -380,7 +425,7 @@ impl StoreCore {
     fn merge_batch(&self, conn: &mut Connection) -> Result<bool> {
         let started = Instant::now();
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let merged = Self::merge_batch_in(conn);
+        let merged = self.merge_batch_in(conn);
         conn.pragma_update(None, "synchronous", "FULL")?;
         match merged? {
             Some((last, rows)) => {
@@ -407,7 +452,7 @@ impl StoreCore {
     /// a console command, never merges the same rows), their documents as
     /// merged so far, the merge on every core, then the writes. Returns the
     /// new progress and the rows merged, or `None` when nothing was pending.
-    fn merge_batch_in(conn: &mut Connection) -> Result<Option<(i64, usize)>> {
+    fn merge_batch_in(&self, conn: &mut Connection) -> Result<Option<(i64, usize)>> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let from = merged_seq(&tx)?;
         let rows: Vec<(i64, String, String, Option<Vec<u8>>)> = tx
@@ -422,9 +467,11 @@ impl StoreCore {
             return Ok(None);
         };
         let n_rows = rows.len();
+        let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let handed = self.take_handed_over(&seqs, from);
         let mut groups: Vec<Group> = Vec::new();
         let mut by_doc: HashMap<String, usize> = HashMap::new();
-        for (seq, territory, doc, bytes) in rows {
+        for ((seq, territory, doc, bytes), parsed) in rows.into_iter().zip(handed) {
             let i = match by_doc.get(&doc) {
                 Some(&i) => i,
                 None => {
@@ -444,7 +491,9 @@ impl StoreCore {
                     groups.len() - 1
                 }
             };
-            groups[i].rows.push(Pending { seq, bytes });
+            // Handed-over changes need not be read back from the database.
+            let bytes = if parsed.is_some() { None } else { bytes };
+            groups[i].rows.push(Pending { seq, bytes, parsed });
         }
         for g in &mut groups {
             g.base = match SqliteStore::load_doc_counted(&tx, g.doc_id, from) {

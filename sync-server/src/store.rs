@@ -208,6 +208,8 @@ pub struct StoreCore {
     /// How far the log is committed and merged (see `merge.rs`).
     pub(crate) progress: Mutex<crate::merge::Progress>,
     pub(crate) progress_changed: std::sync::Condvar,
+    /// Committed rows' changes as the push parsed them, for the merger.
+    pub(crate) handed_over: Mutex<crate::merge::HandedOver>,
 }
 
 /// Failed logins in a row that lock a user name.
@@ -290,7 +292,7 @@ pub(crate) fn unpack(bytes: Vec<u8>) -> Result<Vec<u8>> {
 }
 
 /// A pushed document's id, change count and packed bundle.
-type CheckedDoc = (InspectionId, usize, Vec<u8>);
+type CheckedDoc = (InspectionId, Vec<Change>, Vec<u8>);
 
 /// A pushed document's changes checked and packed for the log: every chunk
 /// must parse as automerge changes; each change is kept once. `None` when
@@ -308,7 +310,8 @@ fn checked_bundle(d: DocChanges) -> Result<Option<CheckedDoc>> {
     if changes.is_empty() {
         return Ok(None);
     }
-    Ok(Some((d.doc_id, changes.len(), pack(&bundle(&changes))?)))
+    let packed = pack(&bundle(&changes))?;
+    Ok(Some((d.doc_id, changes, packed)))
 }
 
 /// A snapshot of `insp`, or none when it would not load back (the document
@@ -440,6 +443,7 @@ impl SqliteStore {
             ),
             progress: Mutex::new(progress),
             progress_changed: std::sync::Condvar::new(),
+            handed_over: Mutex::new(crate::merge::HandedOver::default()),
         });
         let merger = crate::merge::spawn(core.clone())?;
         Ok(Self {
@@ -795,12 +799,14 @@ impl SqliteStore {
         };
         let mut answers = Vec::with_capacity(group);
         let mut last_seq = 0i64;
+        let mut parsed = Vec::new();
         let mut queue = jobs.into_iter();
         while let Some(job) = queue.next() {
             let outcome = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-                let (n, last) = Self::write_push(&sp, job.territory, &job.device, job.docs)?;
+                let (n, last, rows) = Self::write_push(&sp, job.territory, &job.device, job.docs)?;
                 sp.commit()?;
                 last_seq = last_seq.max(last);
+                parsed.extend(rows);
                 Ok(n)
             });
             match outcome {
@@ -825,6 +831,7 @@ impl SqliteStore {
         let written = started.elapsed();
         match tx.commit() {
             Ok(()) => {
+                core.hand_over(parsed);
                 core.note_committed(last_seq);
                 for (reply, outcome) in answers {
                     let _ = reply.send(outcome);
@@ -850,14 +857,15 @@ impl SqliteStore {
     /// to the caller's territory (or be new) and every change must parse;
     /// the changes (each once) go to the log as one packed bundle per
     /// document, for the merger. Parsing and packing run on every core. The
-    /// first error rolls this push back. Returns the changes stored and the
-    /// seq of the last row written.
+    /// first error rolls this push back. Returns the changes stored, the seq
+    /// of the last row written, and each row's parsed changes (handed to the
+    /// merger once committed, so it need not read and parse them again).
     fn write_push(
         tx: &Connection,
         territory: TerritoryId,
         device: &str,
         docs: Vec<DocChanges>,
-    ) -> Result<(u32, i64)> {
+    ) -> Result<(u32, i64, Vec<crate::merge::ParsedRow>)> {
         let started = std::time::Instant::now();
         for d in &docs {
             let owner: Option<String> = tx
@@ -875,10 +883,12 @@ impl SqliteStore {
             docs.into_par_iter().map(checked_bundle).collect();
         let parsed = started.elapsed();
         let (mut accepted, mut last) = (0u32, 0i64);
+        let mut rows = Vec::with_capacity(checked.len());
         for c in checked {
-            if let Some((doc_id, n, packed)) = c? {
-                last = Self::append(tx, territory, device, doc_id, n, &packed)?;
-                accepted += n as u32;
+            if let Some((doc_id, changes, packed)) = c? {
+                last = Self::append(tx, territory, device, doc_id, changes.len(), &packed)?;
+                accepted += changes.len() as u32;
+                rows.push((last, changes));
             }
         }
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
@@ -887,7 +897,7 @@ impl SqliteStore {
             write_ms = ms(started.elapsed() - parsed),
             "push phases"
         );
-        Ok((accepted, last))
+        Ok((accepted, last, rows))
     }
 
     /// The read half of a sync: merged log bundles after `cursor` (up to
