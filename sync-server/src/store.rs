@@ -357,12 +357,47 @@ impl Merged {
     }
 }
 
+/// A read connection borrowed from the pool (the writer's, under its lock,
+/// for an in-memory database); back to the pool when dropped.
+pub(crate) enum ReadConn<'a> {
+    Pooled {
+        conn: Option<Connection>,
+        pool: &'a Mutex<Vec<Connection>>,
+    },
+    Writer(std::sync::MutexGuard<'a, Connection>),
+}
+
+impl std::ops::Deref for ReadConn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            ReadConn::Pooled { conn, .. } => conn.as_ref().expect("read connection"),
+            ReadConn::Writer(guard) => guard,
+        }
+    }
+}
+
+impl Drop for ReadConn<'_> {
+    fn drop(&mut self) {
+        if let ReadConn::Pooled { conn, pool } = self
+            && let Some(conn) = conn.take()
+        {
+            let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+            // A burst of reads opens as many connections as it needs; a few stay open.
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
 impl StoreCore {
-    /// Runs `f` on an idle read connection (the writer's, under its lock, for
-    /// an in-memory database).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// A read connection: reads of committed data (tokens, the projection,
+    /// the log) do not wait for the write lock, which the merger holds for
+    /// a batch at a time.
+    pub(crate) fn reader(&self) -> Result<ReadConn<'_>> {
         let Some(path) = &self.path else {
-            return f(&self.lock());
+            return Ok(ReadConn::Writer(self.lock()));
         };
         let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
@@ -377,13 +412,16 @@ impl StoreCore {
                 c
             }
         };
-        let out = f(&conn);
-        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        // A burst of pulls opens as many readers as it needs; a few stay open.
-        if idle.len() < IDLE_READERS {
-            idle.push(conn);
-        }
-        out
+        Ok(ReadConn::Pooled {
+            conn: Some(conn),
+            pool: &self.readers,
+        })
+    }
+
+    /// Runs `f` on an idle read connection (the writer's, under its lock, for
+    /// an in-memory database).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&*self.reader()?)
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -1462,7 +1500,7 @@ impl Storage for SqliteStore {
     fn user_for_token(&self, token: &str) -> Result<Option<UserInfo>> {
         let oldest = now_ms() - self.token_ttl_ms.load(std::sync::atomic::Ordering::Relaxed);
         Ok(self
-            .lock()
+            .reader()?
             .query_row(
                 &format!(
                     "SELECT {USER_COLS} FROM tokens t JOIN users u ON u.id = t.user_id
@@ -1551,10 +1589,9 @@ impl Storage for SqliteStore {
 
     fn inspection(&self, user: &UserInfo, id: InspectionId) -> Result<Inspection> {
         self.settle();
-        let mut conn = self.lock();
+        let conn = self.reader()?;
         Self::check_reader(&conn, user, id)?;
-        let tx = conn.transaction()?;
-        let doc = Self::load_doc(&tx, id)?
+        let doc = Self::load_doc(&conn, id)?
             .ok_or_else(|| StoreError::NotFound(format!("inspection {id}")))?;
         Ok(doc.1)
     }
@@ -1569,7 +1606,7 @@ impl Storage for SqliteStore {
                 .unwrap_or_else(|| "-".into()),
             _ => String::new(),
         };
-        let conn = self.lock();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
             "SELECT doc_id, office_id, complex_id, status, rated, present, findings, total_cost, cost_5y, conflicts, updated_at
              FROM inspection_summary WHERE territory_id = ?1 AND (?2 = '' OR office_id = ?2) ORDER BY updated_at DESC",
@@ -1658,7 +1695,7 @@ impl Storage for SqliteStore {
     fn photo_meta(&self, user: &UserInfo, hash: &PhotoHash) -> Result<Option<(u64, String)>> {
         self.settle();
         let territory = Self::user_territory(user)?;
-        let conn = self.lock();
+        let conn = self.reader()?;
         let allowed: bool = match user.role {
             Role::OfficeReader => conn
                 .query_row(
@@ -1698,7 +1735,7 @@ impl Storage for SqliteStore {
 
     fn overview(&self, user: &UserInfo) -> Result<Vec<crate::queries::OfficeOverview>> {
         self.settle();
-        let conn = self.lock();
+        let conn = self.reader()?;
         let settings = crate::queries::settings(&conn, user)?;
         crate::queries::overview(&conn, user, &settings.thresholds, now_ms())
     }
@@ -1709,14 +1746,14 @@ impl Storage for SqliteStore {
         filter: &crate::queries::InspectionFilter,
     ) -> Result<(Vec<crate::queries::InspectionRow>, u32)> {
         self.settle();
-        let conn = self.lock();
+        let conn = self.reader()?;
         let settings = crate::queries::settings(&conn, user)?;
         crate::queries::inspections(&conn, user, filter, &settings.thresholds)
     }
 
     fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions> {
         self.settle();
-        let conn = self.lock();
+        let conn = self.reader()?;
         Ok((
             crate::queries::offices(&conn, user)?,
             crate::queries::inspectors(&conn, user)?,
@@ -1737,7 +1774,7 @@ impl Storage for SqliteStore {
 
     fn works_plan(&self, user: &UserInfo) -> Result<Vec<crate::queries::PlanLine>> {
         self.settle();
-        crate::queries::works_plan(&self.lock(), user)
+        crate::queries::works_plan(&*self.reader()?, user)
     }
 
     fn activity(
@@ -1750,7 +1787,7 @@ impl Storage for SqliteStore {
         crate::queries::CsSettings,
     )> {
         self.settle();
-        let conn = self.lock();
+        let conn = self.reader()?;
         let rates = crate::queries::settings(&conn, user)?;
         Ok((
             crate::queries::activity(&conn, user, from, to, &rates)?,
