@@ -140,7 +140,7 @@ pub(crate) type ParsedRow = (i64, Vec<Change>);
 
 /// Raw bytes of handed-over changes kept at most (beyond, the merger reads
 /// and parses rows from the database, as after a restart).
-const HANDED_OVER_MAX_BYTES: usize = 128 << 20;
+const HANDED_OVER_MAX_BYTES: usize = 48 << 20;
 
 /// Changes of committed rows, parsed by their push, waiting for the merger:
 /// it would otherwise decompress and parse every row a second time.
@@ -418,16 +418,14 @@ impl StoreCore {
     }
 
     /// Merges the next batch of pending rows in one transaction. Its commit
-    /// does not wait for the disk (`synchronous=NORMAL`): what it writes is
-    /// derived from the log, a power cut only rolls the merger back, and the
-    /// next push's commit makes it durable anyway. Returns false when nothing
-    /// was pending.
+    /// waits for the disk like a push's: committing without it
+    /// (`synchronous=NORMAL`) left the next push's commit to write out
+    /// everything the merger had written (one edit after a cold push of
+    /// 10,000 inspections went from 44 to 81-95 ms). Returns false when
+    /// nothing was pending.
     fn merge_batch(&self, conn: &mut Connection) -> Result<bool> {
         let started = Instant::now();
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let merged = self.merge_batch_in(conn);
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        match merged? {
+        match self.merge_batch_in(conn)? {
             Some((last, rows)) => {
                 self.note_merged(last);
                 tracing::debug!(
