@@ -910,8 +910,12 @@ impl DeviceStore {
     /// server's limits however long the device was offline.
     pub fn outbox_page(&self, max_docs: usize, max_bytes: u64) -> Result<OutboxPage> {
         let conn = self.lock();
+        // CROSS JOIN makes SQLite walk the (small) outbox and sort it: with a
+        // plain JOIN it walked every change of the device through the
+        // `changes_doc` index to avoid the sort, so one edit's sync cost grew
+        // with the device's history (57 ms of 73 at 10,000 inspections).
         let mut stmt = conn.prepare_cached(
-            "SELECT c.id, c.doc_id, c.bytes FROM outbox o JOIN changes c ON c.id = o.id ORDER BY c.doc_id, c.id",
+            "SELECT c.id, c.doc_id, c.bytes FROM outbox o CROSS JOIN changes c ON c.id = o.id ORDER BY c.doc_id, c.id",
         )?;
         let mut page = OutboxPage::default();
         let mut bytes_in_page = 0u64;
