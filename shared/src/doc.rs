@@ -404,6 +404,8 @@ impl Inspection {
 const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// Chunk type of a saved document (changes are 1, compressed changes 2).
 const CHUNK_DOCUMENT: u8 = 0;
+/// Highest chunk type automerge writes (a compressed change).
+const CHUNK_COMPRESSED_CHANGE: u8 = 2;
 
 /// Splits automerge bytes holding one or more chunks (a single change,
 /// changes concatenated as [`bundle`] writes them, or a saved document) into
@@ -426,9 +428,25 @@ pub fn contain_panics<T>(f: impl FnOnce() -> Result<T, SharedError>) -> Result<T
     })
 }
 
-fn split_chunks(bytes: &[u8]) -> Result<Vec<Change>, SharedError> {
+/// Checks that `bytes` are whole automerge chunks (magic, type, length)
+/// without parsing them, and counts them: what a server can check in
+/// microseconds before storing bytes that [`changes_of_chunks`] parses later.
+pub fn count_chunks(bytes: &[u8]) -> Result<usize, SharedError> {
+    let mut n = 0;
+    for_each_chunk(bytes, |_, _| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// Calls `f` with each chunk's type and bytes; refuses bytes that are not
+/// whole chunks.
+fn for_each_chunk(
+    bytes: &[u8],
+    mut f: impl FnMut(u8, &[u8]) -> Result<(), SharedError>,
+) -> Result<(), SharedError> {
     let bad = |why: &str| SharedError::BadChunk(why.to_string());
-    let mut out = Vec::new();
     let mut rest = bytes;
     if rest.is_empty() {
         return Err(bad("aucun octet"));
@@ -439,6 +457,9 @@ fn split_chunks(bytes: &[u8]) -> Result<Vec<Change>, SharedError> {
             return Err(bad("en-tête de bloc absent"));
         }
         let chunk_type = rest[8];
+        if chunk_type > CHUNK_COMPRESSED_CHANGE {
+            return Err(bad("type de bloc inconnu"));
+        }
         let mut len_field = &rest[9..];
         let before = len_field.len();
         let len = leb128::read::unsigned(&mut len_field).map_err(|_| bad("longueur illisible"))?;
@@ -449,6 +470,16 @@ fn split_chunks(bytes: &[u8]) -> Result<Vec<Change>, SharedError> {
             .filter(|&end| end <= rest.len())
             .ok_or_else(|| bad("bloc tronqué"))?;
         let (chunk, tail) = rest.split_at(end);
+        f(chunk_type, chunk)?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+fn split_chunks(bytes: &[u8]) -> Result<Vec<Change>, SharedError> {
+    let bad = |why: &str| SharedError::BadChunk(why.to_string());
+    let mut out = Vec::new();
+    for_each_chunk(bytes, |chunk_type, chunk| {
         if chunk_type == CHUNK_DOCUMENT {
             let doc = Automerge::load(chunk)?;
             out.extend(doc.get_changes(&[]).into_iter().cloned());
@@ -461,8 +492,8 @@ fn split_chunks(bytes: &[u8]) -> Result<Vec<Change>, SharedError> {
             }
             out.push(change);
         }
-        rest = tail;
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -621,6 +652,7 @@ mod tests {
             h
         };
         let from_bundle = changes_of_chunks(&bundle(&all)).unwrap();
+        assert_eq!(count_chunks(&bundle(&all)).unwrap(), all.len());
         assert_eq!(hashes(&from_bundle), hashes(&all));
         let from_doc = changes_of_chunks(&insp.save()).unwrap();
         assert_eq!(hashes(&from_doc), hashes(&all));
@@ -640,6 +672,8 @@ mod tests {
                 changes_of_chunks(bad),
                 Err(SharedError::BadChunk(_) | SharedError::Automerge(_))
             ));
+            // The server's cheap framing check refuses them too.
+            assert!(count_chunks(bad).is_err());
         }
         let mut flipped = b.clone();
         let last = flipped.len() - 1;

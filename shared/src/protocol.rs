@@ -59,8 +59,9 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// More changes wait after `cursor`: sync again at once.
     pub more: bool,
-    /// How many of the sent changes the server stored (each once; those it
-    /// already had are dropped when it merges them).
+    /// How many automerge chunks of the request (changes, or saved
+    /// documents) the server stored; those it already had are dropped when
+    /// it merges them.
     pub accepted: u32,
     pub changes: Vec<DocChanges>,
     /// This device's changes the server refused when merging them (since

@@ -55,9 +55,19 @@ where
     T: Send + 'static,
     F: FnOnce(&crate::Inner) -> Result<T, crate::error::StoreError> + Send + 'static,
 {
+    off_runtime(state, move |s| f(s).map_err(ApiError::from)).await
+}
+
+/// Runs CPU or storage work on the blocking pool, so that the runtime's
+/// threads (one per core) keep reading and writing other connections.
+async fn off_runtime<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&crate::Inner) -> Result<T, ApiError> + Send + 'static,
+{
     let inner = Arc::clone(&state.0);
     match tokio::task::spawn_blocking(move || f(&inner)).await {
-        Ok(r) => r.map_err(ApiError::from),
+        Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "storage task panicked");
             Err(ApiError::internal())
@@ -209,9 +219,22 @@ async fn sync(
 ) -> Result<Response, ApiError> {
     let cfg = state.0.config.clone();
     let bytes = read_body(body, cfg.max_body_bytes).await?;
+    // Decoding a request and compressing its answer are milliseconds of CPU
+    // each: off the runtime, with the sync itself.
+    let body = off_runtime(&state, move |s| sync_body(s, &cfg, user, &bytes)).await?;
+    Ok(([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], body).into_response())
+}
+
+/// A sync from its request body to its answer's body.
+fn sync_body(
+    s: &crate::Inner,
+    cfg: &crate::config::Config,
+    user: UserInfo,
+    bytes: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     let started = std::time::Instant::now();
     let req: SyncRequest =
-        protocol::decode(&bytes, cfg.max_decompressed_bytes).map_err(|e| match e {
+        protocol::decode(bytes, cfg.max_decompressed_bytes).map_err(|e| match e {
             protocol::CodecError::TooLarge(_) => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
@@ -247,16 +270,15 @@ async fn sync(
         max_docs: cfg.max_docs_per_request,
         page_bytes: cfg.response_page_bytes,
     };
-    let up = bytes.len();
     let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let resp = blocking(&state, move |s| s.store.sync(&user, req, limits)).await?;
+    let resp = s.store.sync(&user, req, limits)?;
     let encode_started = std::time::Instant::now();
     let body = protocol::encode(&resp).map_err(|e| {
         tracing::error!(error = %e, "encode sync response");
         ApiError::internal()
     })?;
     tracing::debug!(
-        up,
+        up = bytes.len(),
         decode_ms,
         encode_ms = encode_started.elapsed().as_secs_f64() * 1000.0,
         down = body.len(),
@@ -264,7 +286,7 @@ async fn sync(
         cursor = resp.cursor,
         "sync"
     );
-    Ok(([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], body).into_response())
+    Ok(body)
 }
 
 async fn list_inspections(

@@ -1,11 +1,12 @@
 //! The merger: folds accepted pushes into the documents and the projection.
 //!
-//! A push is answered as soon as its changes parse and are durable in the log
-//! (`store.rs`); the merging itself (automerge apply, conflict count, the
-//! projection rows the review pages read) runs here, on one background
-//! thread, in log order, a batch of rows at a time under the write lock. So a
-//! device is not kept waiting for the merges of every other device that
-//! pushed at the same moment.
+//! A push is answered as soon as its bytes are whole automerge chunks and
+//! durable in the log (`store.rs`); the merging itself (parsing, automerge
+//! apply, conflict count, the projection rows the review pages read) runs
+//! here, in log order, a batch of rows at a time: computed on a low-priority
+//! pool without the write lock, written under it. So a device is not kept
+//! waiting for the merges of every other device that pushed at the same
+//! moment, nor for the parsing of its own changes.
 //!
 //! The merger's progress is `merged_seq` (in `meta`): every log row up to it
 //! is merged, refused or dropped as a duplicate, in the same transaction as
@@ -33,9 +34,8 @@ use crate::store::{Merged, SNAPSHOT_AFTER, SqliteStore, StoreCore, pack, unpack}
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Log rows merged per batch. The write lock is held for one batch, so a
-/// push waits at most that long for the merger (about 70 ms on this 2-core
-/// machine for rows of new 60-component inspections).
+/// Log rows merged per batch: one commit (one fsync) each. The write lock is
+/// held only while a batch's outcome is written.
 const MERGE_BATCH: i64 = 64;
 
 /// How long a read waits for the merger before serving what is merged.
@@ -96,6 +96,43 @@ pub(crate) fn spawn(core: Arc<StoreCore>) -> Result<std::thread::JoinHandle<()>>
         .spawn(move || run(&core))?)
 }
 
+/// The merge pool: one thread per core, below the priority of the threads
+/// that answer requests (nice 10, `SCHED_BATCH`, on Linux), so that merging,
+/// a background job, does not slow down devices' pushes and pulls on a busy
+/// server. It only computes: the writes happen on the merger thread.
+pub(crate) fn pool() -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("bilan-merge-{i}"))
+        .start_handler(|_| lower_priority())
+        .build()
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    // 22 of 0..=99 maps to nice 10 in thread-priority's scale.
+    let lowered = ThreadPriorityValue::try_from(22u8)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            set_thread_priority_and_policy(
+                thread_native_id(),
+                ThreadPriority::Crossplatform(p),
+                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+            )
+            .map_err(|e| e.to_string())
+        });
+    if let Err(error) = lowered {
+        tracing::debug!(%error, "merge thread keeps its priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
 fn run(core: &StoreCore) {
     loop {
         {
@@ -112,10 +149,7 @@ fn run(core: &StoreCore) {
                 return;
             }
         }
-        let outcome = {
-            let mut conn = core.lock();
-            core.merge_batch(&mut conn)
-        };
+        let outcome = core.merge_in_background();
         let failing = outcome.is_err();
         if let Err(e) = outcome {
             tracing::warn!(error = %e, "merge failed; retrying in a second");
@@ -135,26 +169,10 @@ fn run(core: &StoreCore) {
     }
 }
 
-/// A log row's seq and its changes as its push parsed them.
-pub(crate) type ParsedRow = (i64, Vec<Change>);
-
-/// Raw bytes of handed-over changes kept at most (beyond, the merger reads
-/// and parses rows from the database, as after a restart).
-const HANDED_OVER_MAX_BYTES: usize = 48 << 20;
-
-/// Changes of committed rows, parsed by their push, waiting for the merger:
-/// it would otherwise decompress and parse every row a second time.
-#[derive(Default)]
-pub(crate) struct HandedOver {
-    rows: HashMap<i64, Vec<Change>>,
-    bytes: usize,
-}
-
 /// A log row waiting for the merger.
 struct Pending {
     seq: i64,
     bytes: Option<Vec<u8>>,
-    parsed: Option<Vec<Change>>,
 }
 
 /// One document's rows of a batch, with the document as merged before them.
@@ -214,15 +232,12 @@ fn rejection(e: &StoreError) -> (ErrorCode, String) {
 /// Applies one row's changes to `insp`; on refusal `insp` is left as it was.
 fn merge_row(insp: &mut Inspection, doc_id: InspectionId, row: Pending) -> RowOutcome {
     let merged = (|| -> Result<RowOutcome> {
-        let parsed = match row.parsed {
-            Some(parsed) => parsed,
-            None => changes_of_chunks(&unpack(row.bytes.unwrap_or_default())?).map_err(|e| {
-                StoreError::MalformedChange {
-                    doc: doc_id.to_string(),
-                    reason: e.to_string(),
-                }
-            })?,
-        };
+        let parsed = changes_of_chunks(&unpack(row.bytes.unwrap_or_default())?).map_err(|e| {
+            StoreError::MalformedChange {
+                doc: doc_id.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
         let total = parsed.len();
         let mut seen = HashSet::new();
         let new: Vec<Change> = parsed
@@ -318,30 +333,6 @@ impl DocOutcome {
 }
 
 impl StoreCore {
-    /// Keeps committed rows' parsed changes for the merger, within
-    /// [`HANDED_OVER_MAX_BYTES`].
-    pub(crate) fn hand_over(&self, rows: Vec<ParsedRow>) {
-        let mut h = self.handed_over.lock().unwrap_or_else(|p| p.into_inner());
-        for (seq, changes) in rows {
-            let bytes: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
-            if h.bytes + bytes > HANDED_OVER_MAX_BYTES {
-                break;
-            }
-            h.bytes += bytes;
-            h.rows.insert(seq, changes);
-        }
-    }
-
-    /// Takes a row's handed-over changes, and forgets any row at or before
-    /// `merged` (merged by another process on the same database).
-    fn take_handed_over(&self, seqs: &[i64], merged: i64) -> Vec<Option<Vec<Change>>> {
-        let mut h = self.handed_over.lock().unwrap_or_else(|p| p.into_inner());
-        let taken = seqs.iter().map(|s| h.rows.remove(s)).collect();
-        h.rows.retain(|&s, _| s > merged);
-        h.bytes = h.rows.values().flatten().map(|c| c.raw_bytes().len()).sum();
-        taken
-    }
-
     pub(crate) fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -413,122 +404,158 @@ impl StoreCore {
     /// Merges everything pending, holding the write lock throughout (a
     /// server edit needs the document with nothing left behind).
     pub(crate) fn drain(&self, conn: &mut Connection) -> Result<()> {
-        while self.merge_batch(conn)? {}
-        Ok(())
-    }
-
-    /// Merges the next batch of pending rows in one transaction. Its commit
-    /// waits for the disk like a push's: committing without it
-    /// (`synchronous=NORMAL`) left the next push's commit to write out
-    /// everything the merger had written (one edit after a cold push of
-    /// 10,000 inspections went from 44 to 81-95 ms). Returns false when
-    /// nothing was pending.
-    fn merge_batch(&self, conn: &mut Connection) -> Result<bool> {
-        let started = Instant::now();
-        match self.merge_batch_in(conn)? {
-            Some((last, rows)) => {
-                self.note_merged(last);
-                tracing::debug!(
-                    rows,
-                    ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "merge batch"
-                );
-                Ok(true)
-            }
-            None => {
+        loop {
+            let started = Instant::now();
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let from = merged_seq(&tx)?;
+            let Some(batch) = read_batch(&tx, from)? else {
                 // Nothing pending under the write lock: all committed is merged.
+                drop(tx);
                 let committed = self.progress().committed;
-                let stored = merged_seq(conn)?;
-                self.note_merged(committed.max(stored));
-                Ok(false)
-            }
+                self.note_merged(committed.max(from));
+                return Ok(());
+            };
+            let (last, rows) = (batch.last, batch.rows);
+            let outcomes = self.merge_groups(batch.groups);
+            write_batch(&tx, last, outcomes)?;
+            tx.commit()?;
+            self.note_merged(last);
+            log_batch(rows, started, None);
         }
     }
 
-    /// One batch: the pending rows (read in the transaction, which is taken
-    /// for writing at once, so that a second process on the same database,
-    /// a console command, never merges the same rows), their documents as
-    /// merged so far, the merge on every core, then the writes. Returns the
-    /// new progress and the rows merged, or `None` when nothing was pending.
-    fn merge_batch_in(&self, conn: &mut Connection) -> Result<Option<(i64, usize)>> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let from = merged_seq(&tx)?;
-        let rows: Vec<(i64, String, String, Option<Vec<u8>>)> = tx
-            .prepare_cached(
-                "SELECT seq, territory_id, doc_id, bytes FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?
-            .query_map(params![from, MERGE_BATCH], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let Some(last) = rows.last().map(|r| r.0) else {
-            return Ok(None);
+    /// The merger thread's batch: the pending rows and their documents are
+    /// read from a read connection and merged on the merge pool without the
+    /// write lock, so pushes keep committing meanwhile; the lock is taken
+    /// only to write the outcome (projection rows, snapshots, refusals) and
+    /// the new progress. If anything merged those rows in between (a server
+    /// edit drains under the lock), the outcome is dropped and the batch
+    /// starts again. Its commit waits for the disk like a push's: committing
+    /// without it (`synchronous=NORMAL`) left the next push's commit to write
+    /// out everything the merger had written. Returns false when nothing was
+    /// pending.
+    fn merge_in_background(&self) -> Result<bool> {
+        let started = Instant::now();
+        // Rows committed before the read below are all visible to it.
+        let committed = self.progress().committed;
+        let (from, batch) = {
+            let conn = self.reader()?;
+            let tx = conn.unchecked_transaction()?;
+            let from = merged_seq(&tx)?;
+            (from, read_batch(&tx, from)?)
         };
-        let n_rows = rows.len();
-        let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let handed = self.take_handed_over(&seqs, from);
-        let mut groups: Vec<Group> = Vec::new();
-        let mut by_doc: HashMap<String, usize> = HashMap::new();
-        for ((seq, territory, doc, bytes), parsed) in rows.into_iter().zip(handed) {
-            let i = match by_doc.get(&doc) {
-                Some(&i) => i,
-                None => {
-                    let doc_id: InspectionId = doc
-                        .parse()
-                        .map_err(|_| StoreError::BadRequest(format!("log: document {doc}")))?;
-                    let territory: TerritoryId = territory.parse().map_err(|_| {
-                        StoreError::BadRequest(format!("log: territory {territory}"))
-                    })?;
-                    groups.push(Group {
-                        doc_id,
-                        territory,
-                        base: Base::New,
-                        rows: Vec::new(),
-                    });
-                    by_doc.insert(doc, groups.len() - 1);
-                    groups.len() - 1
-                }
-            };
-            // Handed-over changes need not be read back from the database.
-            let bytes = if parsed.is_some() { None } else { bytes };
-            groups[i].rows.push(Pending { seq, bytes, parsed });
+        let Some(batch) = batch else {
+            self.note_merged(committed.max(from));
+            return Ok(false);
+        };
+        let (last, rows) = (batch.last, batch.rows);
+        let outcomes = self.merge_groups(batch.groups);
+        let merged_at = started.elapsed();
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if merged_seq(&tx)? != from {
+            return Ok(true);
         }
-        for g in &mut groups {
-            g.base = match SqliteStore::load_doc_counted(&tx, g.doc_id, from) {
-                Ok(None) => Base::New,
-                Ok(Some((_, insp, behind))) => Base::Loaded {
-                    insp: Box::new(insp),
-                    behind,
-                },
-                Err(e) if e.content_code().is_some() => {
-                    let (code, message) = rejection(&e);
-                    Base::Broken(code, message)
-                }
-                Err(e) => return Err(e),
-            };
-        }
-        // Documents merge on the rayon pool while this thread writes each
-        // one as it comes: SQL overlaps with merging instead of following it.
-        let (results, merged) = std::sync::mpsc::sync_channel::<DocOutcome>(16);
-        let written = std::thread::scope(|s| {
-            s.spawn(move || {
-                groups
-                    .into_par_iter()
-                    .for_each_with(results, |out, g| drop(out.send(merge_group(g))));
-            });
-            let mut written = Ok(());
-            for o in merged {
-                if written.is_ok() {
-                    written = write_outcome(&tx, o, last);
-                }
-            }
-            written
-        });
-        written?;
-        set_merged_seq(&tx, last)?;
+        write_batch(&tx, last, outcomes)?;
         tx.commit()?;
-        Ok(Some((last, n_rows)))
+        drop(conn);
+        self.note_merged(last);
+        log_batch(rows, started, Some(merged_at));
+        Ok(true)
     }
+
+    /// Merges a batch's documents on the merge pool (below the priority of
+    /// request threads where the system allows it).
+    fn merge_groups(&self, groups: Vec<Group>) -> Vec<DocOutcome> {
+        self.merge_pool
+            .install(|| groups.into_par_iter().map(merge_group).collect())
+    }
+}
+
+fn log_batch(rows: usize, started: Instant, merged: Option<Duration>) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    tracing::debug!(
+        rows,
+        ms = ms(started.elapsed()),
+        unlocked_ms = merged.map(ms),
+        "merge batch"
+    );
+}
+
+/// Pending log rows of one batch, grouped by document with each document as
+/// merged so far.
+struct Batch {
+    last: i64,
+    rows: usize,
+    groups: Vec<Group>,
+}
+
+/// Reads the next batch of rows after `from` and their documents' bases, in
+/// one read transaction (or the write transaction that will store it).
+fn read_batch(tx: &Connection, from: i64) -> Result<Option<Batch>> {
+    let rows: Vec<(i64, String, String, Option<Vec<u8>>)> = tx
+        .prepare_cached(
+            "SELECT seq, territory_id, doc_id, bytes FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?
+        .query_map(params![from, MERGE_BATCH], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some(last) = rows.last().map(|r| r.0) else {
+        return Ok(None);
+    };
+    let n_rows = rows.len();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_doc: HashMap<String, usize> = HashMap::new();
+    for (seq, territory, doc, bytes) in rows {
+        let i = match by_doc.get(&doc) {
+            Some(&i) => i,
+            None => {
+                let doc_id: InspectionId = doc
+                    .parse()
+                    .map_err(|_| StoreError::BadRequest(format!("log: document {doc}")))?;
+                let territory: TerritoryId = territory
+                    .parse()
+                    .map_err(|_| StoreError::BadRequest(format!("log: territory {territory}")))?;
+                groups.push(Group {
+                    doc_id,
+                    territory,
+                    base: Base::New,
+                    rows: Vec::new(),
+                });
+                by_doc.insert(doc, groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        groups[i].rows.push(Pending { seq, bytes });
+    }
+    for g in &mut groups {
+        g.base = match SqliteStore::load_doc_counted(tx, g.doc_id, from) {
+            Ok(None) => Base::New,
+            Ok(Some((_, insp, behind))) => Base::Loaded {
+                insp: Box::new(insp),
+                behind,
+            },
+            Err(e) if e.content_code().is_some() => {
+                let (code, message) = rejection(&e);
+                Base::Broken(code, message)
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(Some(Batch {
+        last,
+        rows: n_rows,
+        groups,
+    }))
+}
+
+/// Writes a batch's outcome and the merger's new progress.
+fn write_batch(tx: &Connection, last: i64, outcomes: Vec<DocOutcome>) -> Result<()> {
+    for o in outcomes {
+        write_outcome(tx, o, last)?;
+    }
+    set_merged_seq(tx, last)
 }
 
 /// Writes one document's merge: its projection and snapshot, then what
