@@ -434,12 +434,6 @@ impl StoreCore {
         })
     }
 
-    /// Runs `f` on an idle read connection (the writer's, under its lock, for
-    /// an in-memory database).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        f(&*self.reader()?)
-    }
-
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (the
         // transaction rolls back on drop), so a poisoned lock is still usable.
@@ -1567,16 +1561,19 @@ impl Storage for SqliteStore {
         } else {
             limits.page_bytes.min(PUSH_ANSWER_PAGE_BYTES)
         };
-        let pulled = self.read(|conn| {
-            Self::pull(
-                conn, territory, &device, req.cursor, upto, page_bytes, look_ahead,
-            )
-        })?;
+        let conn = self.reader()?;
+        let reader = started.elapsed();
+        let pulled = Self::pull(
+            &conn, territory, &device, req.cursor, upto, page_bytes, look_ahead,
+        )?;
+        drop(conn);
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         tracing::debug!(
             docs,
             accepted,
-            push_ms = pushed.as_secs_f64() * 1000.0,
-            pull_ms = (started.elapsed() - pushed).as_secs_f64() * 1000.0,
+            push_ms = ms(pushed),
+            reader_ms = ms(reader - pushed),
+            pull_ms = ms(started.elapsed() - reader),
             "sync phases"
         );
         Ok(SyncResponse {
