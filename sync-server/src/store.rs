@@ -2070,6 +2070,50 @@ mod tests {
         page_bytes: 1 << 20,
     };
 
+    /// A push is answered while the merger is busy merging: with every
+    /// thread of the merge pool held, a second push still commits and
+    /// answers (the merger holds no lock while it computes), and both
+    /// inspections are listed once the pool is free.
+    #[test]
+    fn a_push_commits_while_the_merger_is_computing() {
+        let (store, user, complex) = demo_store();
+        let push = |store: &SqliteStore| {
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device_id: DeviceId::new(),
+                cursor: 0,
+                docs: vec![new_doc(&user, &complex, complex.territory_id)],
+            };
+            store.sync(&user, req, LIMITS).map(|r| r.accepted)
+        };
+        let gate = std::sync::Arc::new(std::sync::RwLock::new(()));
+        let held = gate.write().unwrap();
+        let (started, running) = std::sync::mpsc::channel();
+        let threads = store.merge_pool.current_num_threads();
+        for _ in 0..threads {
+            let (gate, started) = (gate.clone(), started.clone());
+            store.merge_pool.spawn(move || {
+                started.send(()).unwrap();
+                drop(gate.read());
+            });
+        }
+        for _ in 0..threads {
+            running.recv().unwrap();
+        }
+        assert_eq!(push(&store).unwrap(), 1);
+        let (done, answered) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| done.send(push(&store)).unwrap());
+            let second = answered
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the second push waited for the merger");
+            assert_eq!(second.unwrap(), 1);
+            assert_eq!(store.merged(), 0, "nothing merged while the pool is held");
+            drop(held);
+        });
+        assert_eq!(store.summaries(&user).unwrap().len(), 2);
+    }
+
     /// A full disk (SQLite's page limit reached) or a read-only database
     /// refuses a push whole with an error the HTTP layer answers 503
     /// `unavailable`; nothing of it is kept, and the same push is accepted
