@@ -30,6 +30,9 @@ const OUTBOX_PAGE_BYTES: u64 = 48 << 20;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncReport {
     pub round_trips: u32,
+    /// Pulls sent before the previous answer was stored (pipelining), and
+    /// used.
+    pub pulls_ahead: u32,
     pub sent_changes: u64,
     pub accepted: u64,
     pub received_changes: u64,
@@ -43,6 +46,19 @@ pub struct SyncReport {
     /// This device's changes the server refused to merge (other than for
     /// missing history, which is resent at once).
     pub rejected: Vec<bilan_shared::protocol::Rejection>,
+}
+
+/// A pull sent before the previous answer was stored: the cursor it asked
+/// from and its answer. Dropped unused, it is cancelled.
+struct Ahead {
+    cursor: u64,
+    answer: tokio::task::JoinHandle<Result<Vec<u8>>>,
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.answer.abort();
+    }
 }
 
 /// Tries of one photo upload within a sync (each asks the server's offset first).
@@ -146,6 +162,44 @@ impl<'a> SyncEngine<'a> {
     /// One request: send a page of the outbox, receive what is new, store it.
     /// `more` in the answer is set while either side has more to send.
     pub async fn sync_round(&self, report: &mut SyncReport) -> Result<SyncResponse> {
+        self.round(report, None).await
+    }
+
+    /// The sync request as a task of its own (it owns everything it needs),
+    /// so it can run while the previous answer is being stored.
+    fn post_sync(
+        &self,
+        url: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>>> + Send + 'static {
+        let request = self
+            .http
+            .post(format!("{url}/api/v1/sync"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .header(CONTENT_TYPE, SYNC_CONTENT_TYPE)
+            .body(body);
+        async move {
+            let resp = request.send().await?;
+            if !resp.status().is_success() {
+                return Err(Self::error_of(resp).await);
+            }
+            Ok(resp.bytes().await?.to_vec())
+        }
+    }
+
+    /// A round of [`Self::sync_round`]; with `ahead`, an answer that says
+    /// `more` while the device has nothing left to send starts the next pull
+    /// at once, and storing this answer overlaps with the server preparing
+    /// the next (a cold pull of many pages then waits for the network once,
+    /// not once per page). The pull sent ahead is used only if the round
+    /// that follows would have sent the same request: nothing to send and
+    /// the cursor it asked from; otherwise it is dropped.
+    async fn round(
+        &self,
+        report: &mut SyncReport,
+        ahead: Option<&mut Option<Ahead>>,
+    ) -> Result<SyncResponse> {
         let (url, token) = self.server()?;
         let started = std::time::Instant::now();
         let OutboxPage {
@@ -155,44 +209,75 @@ impl<'a> SyncEngine<'a> {
         } = self
             .store
             .outbox_page(OUTBOX_PAGE_DOCS, OUTBOX_PAGE_BYTES)?;
+        let device_id = self.store.device_id()?;
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
-            device_id: self.store.device_id()?,
+            device_id,
             cursor: self.store.cursor()?,
             docs,
         };
-        let body = protocol::encode(&req).map_err(|e| MobileError::Protocol(e.to_string()))?;
-        report.bytes_up += body.len() as u64;
-        let prepared = started.elapsed();
         report.sent_changes += ids.len() as u64;
-        let resp = self
-            .http
-            .post(format!("{url}/api/v1/sync"))
-            .header(AUTHORIZATION, format!("Bearer {token}"))
-            .header(CONTENT_TYPE, SYNC_CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await?;
-        if !resp.status().is_success() {
-            let err = Self::error_of(resp).await;
-            if let MobileError::Server {
-                code: ErrorCode::MissingDependencies,
-                ..
-            } = &err
-            {
-                for d in &req.docs {
-                    self.store.resend_all(d.doc_id)?;
-                }
+        let mut ahead = ahead;
+        let sent_ahead = ahead
+            .as_deref_mut()
+            .and_then(Option::take)
+            .filter(|a| req.docs.is_empty() && a.cursor == req.cursor);
+        let (prepared, answer) = match sent_ahead {
+            Some(mut a) => {
+                report.pulls_ahead += 1;
+                (
+                    started.elapsed(),
+                    (&mut a.answer)
+                        .await
+                        .map_err(|e| MobileError::Network(e.to_string()))
+                        .and_then(|r| r),
+                )
             }
-            return Err(err);
-        }
-        let bytes = resp.bytes().await?;
+            None => {
+                let body =
+                    protocol::encode(&req).map_err(|e| MobileError::Protocol(e.to_string()))?;
+                report.bytes_up += body.len() as u64;
+                (started.elapsed(), self.post_sync(&url, &token, body).await)
+            }
+        };
+        let bytes = match answer {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                if let MobileError::Server {
+                    code: ErrorCode::MissingDependencies,
+                    ..
+                } = &err
+                {
+                    for d in &req.docs {
+                        self.store.resend_all(d.doc_id)?;
+                    }
+                }
+                return Err(err);
+            }
+        };
         let answered = started.elapsed();
         report.bytes_down += bytes.len() as u64;
         report.round_trips += 1;
         let mut r: SyncResponse = protocol::decode(&bytes, MAX_RESPONSE_BYTES)
             .map_err(|e| MobileError::Protocol(e.to_string()))?;
         drop(bytes);
+        if let Some(slot) = ahead
+            && r.more
+            && !more_to_send
+        {
+            let next = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device_id,
+                cursor: r.cursor,
+                docs: Vec::new(),
+            };
+            let body = protocol::encode(&next).map_err(|e| MobileError::Protocol(e.to_string()))?;
+            report.bytes_up += body.len() as u64;
+            *slot = Some(Ahead {
+                cursor: r.cursor,
+                answer: tokio::spawn(self.post_sync(&url, &token, body)),
+            });
+        }
         report.accepted += u64::from(r.accepted);
         // The chunks are stored, not handed back: the caller needs the rest.
         let chunks = std::mem::take(&mut r.changes);
@@ -244,8 +329,9 @@ impl<'a> SyncEngine<'a> {
 
     async fn sync_inner(&self) -> Result<SyncReport> {
         let mut report = SyncReport::default();
+        let mut ahead = None;
         loop {
-            let r = self.sync_round(&mut report).await?;
+            let r = self.round(&mut report, Some(&mut ahead)).await?;
             if !r.more {
                 break;
             }

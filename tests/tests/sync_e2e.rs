@@ -92,6 +92,45 @@ async fn offline_edits_of_different_components_merge_to_the_union_everywhere() {
     assert!(a.conflicts(id).unwrap().is_empty());
 }
 
+/// A pull of many pages is pipelined: each answer that says `more` starts
+/// the next pull before it is stored. With one bundle per page, a new
+/// device gets every inspection, in order, once; the pulls sent ahead are
+/// used; and the next sync has nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_pull_sends_the_next_request_while_storing_and_misses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(&tmp.path().join("server"), |c| {
+        c.response_page_bytes = 1;
+    })
+    .await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let complex = first_complex(&a);
+    let ids: Vec<InspectionId> = (0..6)
+        .map(|_| a.start_inspection(complex).unwrap())
+        .collect();
+    for id in &ids {
+        a.rate(*id, "B3010", Rating::C).unwrap();
+    }
+    sync(&a).await;
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
+    let rb = sync(&b).await;
+    assert_eq!(rb.round_trips, 6, "one page per inspection");
+    assert_eq!(
+        rb.pulls_ahead, 5,
+        "every page after the first was asked ahead"
+    );
+    let mut listed: Vec<InspectionId> = b.summaries(None).unwrap().iter().map(|s| s.id).collect();
+    let mut expected = ids.clone();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    for id in &ids {
+        assert_eq!(b.inspection(*id).unwrap(), a.inspection(*id).unwrap());
+    }
+    let again = sync(&b).await;
+    assert_eq!((again.round_trips, again.received_changes), (1, 0));
+}
+
 /// Two ratings of one component are one conflict with both values on both
 /// devices and on the server; resolving it on one device clears it everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
