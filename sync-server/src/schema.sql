@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS log (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, territory_id TEXT NOT NULL, doc_id TEXT NOT NULL,
   device_id TEXT NOT NULL, changes INTEGER NOT NULL, bytes BLOB, at INTEGER NOT NULL DEFAULT 0,
   rejected TEXT, reason TEXT);
-CREATE INDEX IF NOT EXISTS log_territory_seq ON log (territory_id, seq);
+-- Pulls walk a territory's log by seq on the covering index `log_pull`
+-- (created after the migrations, in store.rs, as it needs `rejected`).
 CREATE INDEX IF NOT EXISTS log_doc_seq ON log (doc_id, seq);
 CREATE TABLE IF NOT EXISTS photos (
   hash TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT NOT NULL, created_at INTEGER NOT NULL);

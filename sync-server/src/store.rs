@@ -247,6 +247,10 @@ struct Pulled {
 /// answer to a pull alone carries up to [`SyncLimits::page_bytes`].
 const PUSH_ANSWER_PAGE_BYTES: u64 = 256 << 10;
 
+/// A pull's walk of the territory's log (see the index `log_pull`).
+const PULL_WALK: &str = "SELECT seq, device_id, rejected FROM log
+     WHERE territory_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq";
+
 /// Read connections kept open between pulls.
 const IDLE_READERS: usize = 8;
 
@@ -534,6 +538,15 @@ impl SqliteStore {
             )?;
             tracing::info!(from = version, "database migrated to schema 4");
         }
+        // Pulls walk a territory's log on this covering index: who wrote each
+        // row and whether it was refused are read without touching the row,
+        // whose bundle (kilobytes, in overflow pages) comes before `rejected`.
+        // It replaces the (territory, seq) index of earlier builds, which can
+        // still open the database (an index is not part of the format).
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS log_territory_seq;
+             CREATE INDEX IF NOT EXISTS log_pull ON log (territory_id, seq, device_id, rejected);",
+        )?;
         tx.pragma_update(None, "user_version", DB_SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(())
@@ -954,27 +967,34 @@ impl SqliteStore {
         };
         let mut budget = 0u64;
         let mut snapshots_sent = std::collections::HashSet::new();
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, doc_id, device_id, bytes, rejected, reason FROM log
-             WHERE territory_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+        // The walk reads the covering index `log_pull` only; a row's document
+        // and bundle (or reason) are read for the rows that need them.
+        let mut stmt = conn.prepare_cached(PULL_WALK)?;
+        let mut row_of = conn.prepare_cached(
+            "SELECT doc_id, CASE WHEN rejected IS NULL THEN bytes END, reason FROM log WHERE seq = ?1",
         )?;
         let mut rows = stmt.query(params![territory.to_string(), cursor as i64, upto])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
-            let from: String = r.get(2)?;
-            let rejected: Option<String> = r.get(4)?;
-            let doc: String = r.get(1)?;
+            let from: String = r.get(1)?;
+            let rejected: Option<String> = r.get(2)?;
+            let mine = from == device;
+            if mine == rejected.is_none() {
+                // Its own merged rows, or another device's refused ones.
+                out.cursor = seq as u64;
+                continue;
+            }
+            let (doc, stored, reason): (String, Option<Vec<u8>>, Option<String>) =
+                row_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             match rejected {
-                Some(code) if from == device => out.rejected.push(Rejection {
+                Some(code) => out.rejected.push(Rejection {
                     doc_id: parse_id(doc)?,
                     code: serde_json::from_value(serde_json::Value::String(code))
                         .unwrap_or(ErrorCode::InvalidDocument),
-                    message: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    message: reason.unwrap_or_default(),
                 }),
-                Some(_) => {}
-                None if from == device => {}
                 None => {
-                    let bytes: Option<Vec<u8>> = match r.get::<_, Option<Vec<u8>>>(3)? {
+                    let bytes: Option<Vec<u8>> = match stored {
                         Some(b) => Some(unpack(b)?),
                         None if snapshots_sent.insert(doc.clone()) => conn
                             .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
@@ -2070,6 +2090,23 @@ mod tests {
         page_bytes: 1 << 20,
     };
 
+    /// A pull walks the log on the covering index alone: rows it skips (the
+    /// device's own, others' refused ones) cost no read of their bundle.
+    #[test]
+    fn a_pull_walks_the_log_on_its_covering_index() {
+        let (store, _, _) = demo_store();
+        let plan: String = store
+            .with_conn(|c| {
+                Ok(c.query_row(
+                    &format!("EXPLAIN QUERY PLAN {PULL_WALK}"),
+                    params!["t", 0, 1],
+                    |r| r.get(3),
+                )?)
+            })
+            .unwrap();
+        assert!(plan.contains("COVERING INDEX log_pull"), "{plan}");
+    }
+
     /// A push is answered while the merger is busy merging: with every
     /// thread of the merge pool held, a second push still commits and
     /// answers (the merger holds no lock while it computes), and both
@@ -2418,7 +2455,8 @@ mod tests {
             store
                 .with_conn(|c| {
                     c.execute_batch(
-                        "ALTER TABLE log DROP COLUMN at; ALTER TABLE log DROP COLUMN rejected;
+                        "DROP INDEX log_pull; CREATE INDEX log_territory_seq ON log (territory_id, seq);
+                         ALTER TABLE log DROP COLUMN at; ALTER TABLE log DROP COLUMN rejected;
                          ALTER TABLE log DROP COLUMN reason; DELETE FROM meta WHERE key = 'merged_seq';
                          PRAGMA user_version = 2;",
                     )?;
