@@ -12,9 +12,7 @@ use std::sync::Mutex;
 
 use automerge::Change;
 use bilan_shared::conflicts::{self, Conflict};
-use bilan_shared::doc::{
-    Finding, PhotoRef, Recommendation, SiteVisit, changes_of_chunks, inflate_chunks, now_ms,
-};
+use bilan_shared::doc::{Finding, PhotoRef, Recommendation, SiteVisit, changes_of_chunks, now_ms};
 use bilan_shared::domain::{Complex, InspectionStatus, Office, Rating, Severity, Urgency};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{DocChanges, ReferenceResponse, UserInfo};
@@ -89,10 +87,6 @@ pub struct NewRecommendation {
     pub unit: String,
     pub unit_cost: f64,
 }
-
-/// Largest item of a sync answer once decompressed (one document's bundle;
-/// a 60-component inspection's whole history is about 50 KB).
-const MAX_ITEM_BYTES: u64 = 64 << 20;
 
 /// The device's local database plus its loaded documents.
 pub struct DeviceStore {
@@ -959,22 +953,17 @@ impl DeviceStore {
     pub fn apply_sync(&self, acked: &[i64], remote: Vec<DocChanges>, cursor: u64) -> Result<u64> {
         let started = std::time::Instant::now();
         // Every chunk is checked before anything is stored (on every core).
-        // Items compressed by the server (protocol 3) are stored opened.
         let parsed: Vec<(InspectionId, Vec<ByteBuf>, Vec<Change>)> = remote
             .into_par_iter()
             .map(|d| {
                 let mut changes = Vec::new();
-                let mut items = Vec::with_capacity(d.changes.len());
-                for item in d.changes {
-                    let bad = |e: bilan_shared::SharedError| MobileError::Protocol(e.to_string());
-                    let raw = match inflate_chunks(&item, MAX_ITEM_BYTES).map_err(bad)? {
-                        std::borrow::Cow::Borrowed(_) => item,
-                        std::borrow::Cow::Owned(raw) => ByteBuf::from(raw),
-                    };
-                    changes.extend(changes_of_chunks(&raw).map_err(bad)?);
-                    items.push(raw);
+                for item in &d.changes {
+                    changes.extend(
+                        changes_of_chunks(item)
+                            .map_err(|e| MobileError::Protocol(e.to_string()))?,
+                    );
                 }
-                Ok((d.doc_id, items, changes))
+                Ok((d.doc_id, d.changes, changes))
             })
             .collect::<Result<_>>()?;
         // A document may come in several runs of one response: one entry each.

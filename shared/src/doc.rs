@@ -400,32 +400,6 @@ impl Inspection {
     }
 }
 
-/// Magic bytes of a zstd frame (automerge chunks start differently).
-pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
-/// Opens an item of a sync answer: a zstd frame is decompressed (at most
-/// `max` bytes: a small frame can expand to gigabytes), anything else is
-/// returned as it is. What comes out is read with [`changes_of_chunks`].
-pub fn inflate_chunks(bytes: &[u8], max: u64) -> Result<std::borrow::Cow<'_, [u8]>, SharedError> {
-    use std::io::Read;
-    if !bytes.starts_with(&ZSTD_MAGIC) {
-        return Ok(std::borrow::Cow::Borrowed(bytes));
-    }
-    let bad = |e: std::io::Error| SharedError::BadChunk(format!("bloc compressé illisible : {e}"));
-    let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(bytes)
-        .map_err(bad)?
-        .take(max + 1)
-        .read_to_end(&mut out)
-        .map_err(bad)?;
-    if out.len() as u64 > max {
-        return Err(SharedError::BadChunk(format!(
-            "bloc compressé trop volumineux (plus de {max} octets)"
-        )));
-    }
-    Ok(std::borrow::Cow::Owned(out))
-}
-
 /// Magic bytes that open every automerge chunk.
 const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// Chunk type of a saved document (changes are 1, compressed changes 2).
@@ -678,13 +652,6 @@ mod tests {
             h
         };
         let from_bundle = changes_of_chunks(&bundle(&all)).unwrap();
-        let packed = zstd::bulk::compress(&bundle(&all), 1).unwrap();
-        assert_eq!(*inflate_chunks(&packed, 1 << 20).unwrap(), bundle(&all)[..]);
-        assert!(inflate_chunks(&packed, 10).is_err(), "bounded");
-        assert_eq!(
-            *inflate_chunks(&bundle(&all), 10).unwrap(),
-            bundle(&all)[..]
-        );
         assert_eq!(count_chunks(&bundle(&all)).unwrap(), all.len());
         assert_eq!(hashes(&from_bundle), hashes(&all));
         let from_doc = changes_of_chunks(&insp.save()).unwrap();

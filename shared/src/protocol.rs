@@ -14,12 +14,6 @@
 //! sequence: one change, several changes concatenated (the server sends one
 //! bundle per document per push it received), or a saved document (after log
 //! compaction). Read it with `bilan_shared::doc::changes_of_chunks`.
-//!
-//! Version 3: in an answer, an item may also be a zstd frame holding such a
-//! sequence (the server sends its stored, compressed bundles as they are,
-//! instead of decompressing them to compress the whole answer again); open
-//! it with `bilan_shared::doc::inflate_chunks`. Requests are unchanged, and
-//! the server still answers version 2 requests with plain chunks.
 
 use std::io::Read;
 
@@ -30,9 +24,7 @@ use crate::domain::{Complex, Office, Role, Territory};
 use crate::ids::{DeviceId, InspectionId, OfficeId, TerritoryId, UserId};
 
 /// Version of the sync protocol spoken by this build.
-pub const PROTOCOL_VERSION: u32 = 3;
-/// Oldest version the server still answers (in that version's format).
-pub const OLDEST_PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Content type of sync bodies.
 pub const SYNC_CONTENT_TYPE: &str = "application/vnd.bilan.sync+msgpack+zstd";
 /// Header with the number of bytes of a photo the server holds (resumable uploads).
@@ -201,15 +193,8 @@ pub enum CodecError {
 
 /// Encodes a wire struct: MessagePack with field names, then zstd.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    encode_at(value, 3)
-}
-
-/// [`encode`] at a given zstd level: 1 for bodies that are mostly
-/// compressed already (answers of protocol 3), where a higher level only
-/// costs time.
-pub fn encode_at<T: Serialize>(value: &T, level: i32) -> Result<Vec<u8>, CodecError> {
     let raw = rmp_serde::to_vec_named(value)?;
-    zstd::bulk::compress(&raw, level).map_err(CodecError::Compression)
+    zstd::bulk::compress(&raw, 3).map_err(CodecError::Compression)
 }
 
 /// Decodes a wire struct, refusing to inflate more than `max_decompressed` bytes

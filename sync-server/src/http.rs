@@ -14,9 +14,8 @@ use axum::{Json, Router};
 use bilan_shared::domain::{InspectionStatus, Role};
 use bilan_shared::ids::{CommentId, InspectionId, PhotoHash};
 use bilan_shared::protocol::{
-    self, ErrorCode, LoginRequest, LoginResponse, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
-    ReviewRequest, SYNC_CONTENT_TYPE, SyncRequest, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER,
-    UserInfo,
+    self, ErrorCode, LoginRequest, LoginResponse, PROTOCOL_VERSION, ReviewRequest,
+    SYNC_CONTENT_TYPE, SyncRequest, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, UserInfo,
 };
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -247,7 +246,7 @@ fn sync_body(
                 other.to_string(),
             ),
         })?;
-    if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
+    if req.protocol != PROTOCOL_VERSION {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::UnsupportedProtocol,
@@ -272,11 +271,9 @@ fn sync_body(
         page_bytes: cfg.response_page_bytes,
     };
     let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // Protocol 3 answers carry the stored bundles compressed already.
-    let level = if req.protocol >= 3 { 1 } else { 3 };
     let resp = s.store.sync(&user, req, limits)?;
     let encode_started = std::time::Instant::now();
-    let body = protocol::encode_at(&resp, level).map_err(|e| {
+    let body = protocol::encode(&resp).map_err(|e| {
         tracing::error!(error = %e, "encode sync response");
         ApiError::internal()
     })?;

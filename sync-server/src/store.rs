@@ -11,7 +11,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use automerge::{ActorId, Change};
 use bilan_shared::doc::{Author, now_ms};
-use bilan_shared::doc::{ZSTD_MAGIC, bundle, changes_of_chunks, count_chunks};
+use bilan_shared::doc::{bundle, changes_of_chunks, count_chunks};
 use bilan_shared::domain::{Complex, InspectionStatus, Office, Role, Territory};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{
@@ -247,17 +247,6 @@ struct Pulled {
 /// answer to a pull alone carries up to [`SyncLimits::page_bytes`].
 const PUSH_ANSWER_PAGE_BYTES: u64 = 256 << 10;
 
-/// How much a pull sends, and how.
-#[derive(Clone, Copy)]
-struct Page {
-    /// Bundle bytes (uncompressed) per answer, about.
-    bytes: u64,
-    /// Also set `more` while another device's rows wait for the merger.
-    look_ahead: bool,
-    /// Send stored bundles compressed as they are (protocol 3).
-    packed: bool,
-}
-
 /// A pull's walk of the territory's log (see the index `log_pull`).
 const PULL_WALK: &str = "SELECT seq, device_id, rejected FROM log
      WHERE territory_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq";
@@ -290,6 +279,9 @@ fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
         rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text)
     })
 }
+
+/// Magic bytes of a zstd frame (automerge chunks start differently).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Log bundles are stored zstd-compressed: a fifth of the bytes to write,
 /// fsync and keep. Compressed on the merging threads, not under the lock.
@@ -966,13 +958,9 @@ impl SqliteStore {
         device: &str,
         cursor: u64,
         upto: i64,
-        page: Page,
+        page_bytes: u64,
+        look_ahead: bool,
     ) -> Result<Pulled> {
-        let Page {
-            bytes: page_bytes,
-            look_ahead,
-            packed,
-        } = page;
         let mut out = Pulled {
             cursor,
             ..Pulled::default()
@@ -1007,7 +995,6 @@ impl SqliteStore {
                 }),
                 None => {
                     let bytes: Option<Vec<u8>> = match stored {
-                        Some(b) if packed => Some(b),
                         Some(b) => Some(unpack(b)?),
                         None if snapshots_sent.insert(doc.clone()) => conn
                             .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
@@ -1017,17 +1004,11 @@ impl SqliteStore {
                         None => None,
                     };
                     if let Some(bytes) = bytes {
-                        // The page is measured in bundle bytes as the
-                        // device will hold them, packed or not.
-                        let size = zstd::zstd_safe::get_frame_content_size(&bytes)
-                            .ok()
-                            .flatten()
-                            .unwrap_or(bytes.len() as u64);
-                        if budget > 0 && budget + size > page_bytes {
+                        if budget > 0 && budget + bytes.len() as u64 > page_bytes {
                             out.more = true;
                             break;
                         }
-                        budget += size;
+                        budget += bytes.len() as u64;
                         let doc_id: InspectionId = parse_id(doc)?;
                         match out.changes.last_mut() {
                             Some(last) if last.doc_id == doc_id => {
@@ -1576,7 +1557,6 @@ impl Storage for SqliteStore {
             )));
         }
         let device = req.device_id.to_string();
-        let version = req.protocol;
         let started = std::time::Instant::now();
         let docs = req.docs.len();
         let accepted = if docs == 0 {
@@ -1603,12 +1583,9 @@ impl Storage for SqliteStore {
         };
         let conn = self.reader()?;
         let reader = started.elapsed();
-        let page = Page {
-            bytes: page_bytes,
-            look_ahead,
-            packed: version >= 3,
-        };
-        let pulled = Self::pull(&conn, territory, &device, req.cursor, upto, page)?;
+        let pulled = Self::pull(
+            &conn, territory, &device, req.cursor, upto, page_bytes, look_ahead,
+        )?;
         drop(conn);
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         tracing::debug!(
@@ -1620,8 +1597,7 @@ impl Storage for SqliteStore {
             "sync phases"
         );
         Ok(SyncResponse {
-            // Answered in the request's version.
-            protocol: version.min(PROTOCOL_VERSION),
+            protocol: PROTOCOL_VERSION,
             cursor: pulled.cursor,
             more: pulled.more,
             accepted,
@@ -2113,37 +2089,6 @@ mod tests {
         max_docs: 10,
         page_bytes: 1 << 20,
     };
-
-    /// Protocol 3 answers carry the stored bundles compressed as they are;
-    /// a protocol 2 device gets the same bundles opened, as before.
-    #[test]
-    fn answers_carry_packed_bundles_in_protocol_3_and_plain_ones_in_2() {
-        let (store, user, complex) = demo_store();
-        let push = SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            device_id: DeviceId::new(),
-            cursor: 0,
-            docs: vec![new_doc(&user, &complex, complex.territory_id)],
-        };
-        store.sync(&user, push, LIMITS).unwrap();
-        store.settle();
-        let item = |protocol| {
-            let req = SyncRequest {
-                protocol,
-                device_id: DeviceId::new(),
-                cursor: 0,
-                docs: vec![],
-            };
-            let r = store.sync(&user, req, LIMITS).unwrap();
-            assert_eq!(r.protocol, protocol);
-            r.changes[0].changes[0].to_vec()
-        };
-        let (plain, packed) = (item(2), item(3));
-        assert!(changes_of_chunks(&plain).is_ok());
-        assert!(packed.starts_with(&ZSTD_MAGIC));
-        let opened = bilan_shared::doc::inflate_chunks(&packed, 1 << 20).unwrap();
-        assert_eq!(*opened, plain[..]);
-    }
 
     /// A pull walks the log on the covering index alone: rows it skips (the
     /// device's own, others' refused ones) cost no read of their bundle.
