@@ -951,6 +951,20 @@ impl DeviceStore {
     /// sent and moves the cursor, all in one transaction; then rewrites the
     /// list rows of the documents it touched. Returns how many changes came.
     pub fn apply_sync(&self, acked: &[i64], remote: Vec<DocChanges>, cursor: u64) -> Result<u64> {
+        self.apply_sync_then(acked, remote, cursor, || {})
+    }
+
+    /// [`Self::apply_sync`], calling `checked` once every chunk has parsed and
+    /// before anything is written: the sync engine sends its next pull then,
+    /// so that the server prepares it while this device waits for its disk
+    /// rather than while it parses on every core.
+    pub fn apply_sync_then(
+        &self,
+        acked: &[i64],
+        remote: Vec<DocChanges>,
+        cursor: u64,
+        checked: impl FnOnce(),
+    ) -> Result<u64> {
         let started = std::time::Instant::now();
         // Every chunk is checked before anything is stored (on every core).
         let parsed: Vec<(InspectionId, Vec<ByteBuf>, Vec<Change>)> = remote
@@ -982,6 +996,7 @@ impl DeviceStore {
             }
         }
         let parsed = grouped;
+        checked();
         let received = parsed.iter().map(|p| p.2.len() as u64).sum();
         let parsed_at = started.elapsed();
         let before: i64;

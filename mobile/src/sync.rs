@@ -190,8 +190,8 @@ impl<'a> SyncEngine<'a> {
 
     /// A round of [`Self::sync_round`]; with `ahead`, an answer that says
     /// `more` while the device has nothing left to send starts the next pull
-    /// at once, and storing this answer overlaps with the server preparing
-    /// the next (a cold pull of many pages then waits for the network once,
+    /// once its chunks have parsed (before they are written), and storing
+    /// this answer overlaps with the server preparing the next (a cold pull of many pages then waits for the network once,
     /// not once per page). The pull sent ahead is used only if the round
     /// that follows would have sent the same request: nothing to send and
     /// the cursor it asked from; otherwise it is dropped.
@@ -261,27 +261,37 @@ impl<'a> SyncEngine<'a> {
         let mut r: SyncResponse = protocol::decode(&bytes, MAX_RESPONSE_BYTES)
             .map_err(|e| MobileError::Protocol(e.to_string()))?;
         drop(bytes);
+        // The next pull, sent once this answer's chunks have parsed.
+        let mut next = None;
         if let Some(slot) = ahead
             && r.more
             && !more_to_send
         {
-            let next = SyncRequest {
+            let req = SyncRequest {
                 protocol: PROTOCOL_VERSION,
                 device_id,
                 cursor: r.cursor,
                 docs: Vec::new(),
             };
-            let body = protocol::encode(&next).map_err(|e| MobileError::Protocol(e.to_string()))?;
+            let body = protocol::encode(&req).map_err(|e| MobileError::Protocol(e.to_string()))?;
             report.bytes_up += body.len() as u64;
-            *slot = Some(Ahead {
-                cursor: r.cursor,
-                answer: tokio::spawn(self.post_sync(&url, &token, body)),
-            });
+            next = Some((slot, self.post_sync(&url, &token, body)));
         }
+        let cursor = r.cursor;
+        let send_next = || {
+            if let Some((slot, request)) = next {
+                *slot = Some(Ahead {
+                    cursor,
+                    answer: tokio::spawn(request),
+                });
+            }
+        };
         report.accepted += u64::from(r.accepted);
         // The chunks are stored, not handed back: the caller needs the rest.
         let chunks = std::mem::take(&mut r.changes);
-        report.received_changes += self.store.apply_sync(&ids, chunks, r.cursor)?;
+        report.received_changes += self
+            .store
+            .apply_sync_then(&ids, chunks, r.cursor, send_next)?;
         report.waited += answered - prepared;
         for rejection in std::mem::take(&mut r.rejected) {
             tracing::warn!(doc = %rejection.doc_id, code = ?rejection.code, message = %rejection.message, "changes refused by the server");
