@@ -159,9 +159,9 @@ pub trait Storage: Send + Sync + 'static {
 /// never skips a change committed late.
 /// The embedded SQLite store.
 ///
-/// A push is answered once its changes are checked (each parses as an
-/// automerge change) and durable in the log; a background thread, the merger
-/// (`merge.rs`), then folds the log into the documents and the projection the
+/// A push is answered once its items are checked (whole automerge chunks, of
+/// the caller's territory) and durable in the log; a background thread, the
+/// merger (`merge.rs`), then parses and folds the log into the documents and the projection the
 /// review pages read, in log order. Reads of the projection wait for the
 /// merger to reach what was committed before them (read your writes); pulls
 /// serve only merged rows, so a change the merger refuses never reaches
