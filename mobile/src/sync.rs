@@ -190,15 +190,15 @@ impl<'a> SyncEngine<'a> {
 
     /// A round of [`Self::sync_round`]; with `ahead`, an answer that says
     /// `more` while the device has nothing left to send starts the next pull
-    /// once its chunks have parsed (before they are written), and storing
-    /// this answer overlaps with the server preparing the next (a cold pull of many pages then waits for the network once,
-    /// not once per page). The pull sent ahead is used only if the round
-    /// that follows would have sent the same request: nothing to send and
-    /// the cursor it asked from; otherwise it is dropped.
+    /// once its chunks have parsed (before they are written), so the server
+    /// prepares the next page while this one is stored: a cold pull of many
+    /// pages waits for the network once, not once per page. The pull sent
+    /// ahead is used only if the round that follows would have sent the same
+    /// request (nothing to send, the same cursor); otherwise it is dropped.
     async fn round(
         &self,
         report: &mut SyncReport,
-        ahead: Option<&mut Option<Ahead>>,
+        mut ahead: Option<&mut Option<Ahead>>,
     ) -> Result<SyncResponse> {
         let (url, token) = self.server()?;
         let started = std::time::Instant::now();
@@ -217,7 +217,6 @@ impl<'a> SyncEngine<'a> {
             docs,
         };
         report.sent_changes += ids.len() as u64;
-        let mut ahead = ahead;
         let sent_ahead = ahead
             .as_deref_mut()
             .and_then(Option::take)
