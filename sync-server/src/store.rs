@@ -324,7 +324,12 @@ fn prepare_push(docs: Vec<DocChanges>) -> Result<Vec<PreparedDoc>> {
                     reason: e.to_string(),
                 })?;
             }
-            let raw: Vec<u8> = d.changes.iter().flat_map(|i| i.iter().copied()).collect();
+            let raw = d
+                .changes
+                .iter()
+                .map(|i| i.as_slice())
+                .collect::<Vec<_>>()
+                .concat();
             Ok(PreparedDoc {
                 doc_id: d.doc_id,
                 chunks,
