@@ -21,6 +21,7 @@ fn render(store: Arc<DeviceStore>, screen: Option<Screen>) -> String {
         store,
         default_server: String::new(),
         auto_sync: false,
+        probe: None,
     });
     if let Some(s) = screen {
         dom = dom.with_root_context(StartScreen(s));

@@ -2,6 +2,7 @@
 //! doing one thing and exiting. Shared by `bilan-device` and the end-to-end
 //! tests, which run it as a real process.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::{DeviceStore, NewFinding, NewRecommendation, SyncEngine};
@@ -106,6 +107,23 @@ pub enum Command {
     Inspections,
 }
 
+/// Writes a line to standard output; a closed output (`| head`) surfaces as
+/// an `Io` error of kind `BrokenPipe`, which [`main`] ends quietly on.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(crate::MobileError::Io)?
+    };
+}
+
+/// What both device binaries run: one command; a reader that stopped reading
+/// (`bilan-device inspections | head`) ends it quietly instead of a panic.
+pub async fn main(cli: Cli) -> crate::Result<()> {
+    match run(cli).await {
+        Err(crate::MobileError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Runs one CLI command (the `bilan-device` binary and the e2e tests' device process call this).
 pub async fn run(cli: Cli) -> crate::Result<()> {
     let store = DeviceStore::open(&cli.data)?;
@@ -118,7 +136,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
         } => {
             let l = engine.login(&server, &user, &password).await?;
             let r = engine.refresh_reference().await?;
-            println!(
+            say!(
                 "Connecté : {} — {} ({} ensembles)",
                 l.user.display_name,
                 r.territory.name,
@@ -127,13 +145,17 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
         }
         Command::Complexes => {
             for c in store.complexes()? {
-                println!(
+                say!(
                     "{}\t{}\t{}\t{}, {}",
-                    c.id, c.code, c.name, c.address, c.city
+                    c.id,
+                    c.code,
+                    c.name,
+                    c.address,
+                    c.city
                 );
             }
         }
-        Command::Start { complex } => println!("{}", store.start_inspection(complex)?),
+        Command::Start { complex } => say!("{}", store.start_inspection(complex)?),
         Command::Rate {
             inspection,
             component,
@@ -141,7 +163,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
         } => {
             let r: Rating = rating.parse()?;
             store.rate(inspection, &component, r)?;
-            println!("Enregistré : {component} = {}", r.label_fr());
+            say!("Enregistré : {component} = {}", r.label_fr());
         }
         Command::Finding {
             inspection,
@@ -161,7 +183,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
                     description: String::new(),
                 },
             )?;
-            println!("{id}");
+            say!("{id}");
         }
         Command::Recommend {
             inspection,
@@ -173,7 +195,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
             unit_cost,
         } => {
             let urgency: Urgency = urgency.parse()?;
-            println!(
+            say!(
                 "{}",
                 store.add_recommendation(
                     inspection,
@@ -205,7 +227,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
                 Some("webp") => "image/webp",
                 _ => "image/jpeg",
             };
-            println!(
+            say!(
                 "{}",
                 store.attach_photo(inspection, finding, &bytes, mime, &caption)?
             );
@@ -227,7 +249,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
         }
         Command::Sync => {
             let r = engine.sync().await?;
-            println!(
+            say!(
                 "Synchronisé : {} changement(s) envoyé(s), {} reçu(s), {} photo(s) envoyée(s), {} octets montants, {} descendants, {} aller-retour",
                 r.sent_changes,
                 r.received_changes,
@@ -239,7 +261,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
         }
         Command::Status => {
             let s = store.status()?;
-            println!(
+            say!(
                 "Modifications en attente : {}\nPhotos en attente : {} ({} octets)\nDernière synchro : {}\nDernière erreur : {}",
                 s.pending_changes,
                 s.pending_photos,
@@ -249,7 +271,7 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
             );
         }
         Command::Show { inspection } => {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&store.inspection(inspection)?)
                     .map_err(|e| crate::MobileError::Invalid(e.to_string()))?
@@ -257,11 +279,14 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
         }
         Command::Conflicts { inspection } => {
             for c in store.conflicts(inspection)? {
-                println!("{}\t{}", c.path_string(), c.label_fr());
+                say!("{}\t{}", c.path_string(), c.label_fr());
                 for v in c.values {
-                    println!(
+                    say!(
                         "  {}\t{}\t{}\t{}",
-                        v.value_id, v.value, v.user_name, v.at_ms
+                        v.value_id,
+                        v.value,
+                        v.user_name,
+                        v.at_ms
                     );
                 }
             }
@@ -273,13 +298,13 @@ pub async fn run(cli: Cli) -> crate::Result<()> {
         } => {
             let path: Vec<String> = path.split('/').map(str::to_string).collect();
             store.resolve(inspection, &path, &value_id)?;
-            println!("Conflit résolu.");
+            say!("Conflit résolu.");
         }
         Command::Inspections => {
             for id in store.inspection_ids()? {
                 let d = store.inspection(id)?;
                 let (rated, present) = d.progress();
-                println!(
+                say!(
                     "{id}\t{}\t{rated}/{present}\t{}",
                     d.status.label_fr(),
                     d.complex_id

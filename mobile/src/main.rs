@@ -5,7 +5,10 @@
 //! Settings: `BILAN_DEVICE_DIR` (where the store lives, default
 //! `bilan-app-data`), `BILAN_SERVER_URL` (address proposed at first login,
 //! default `http://127.0.0.1:8080`), `BILAN_WINDOW_SIZE` (desktop window,
-//! `LARGEURxHAUTEUR`, default `480x900`; `360x740` shows the phone layout).
+//! `LARGEURxHAUTEUR`, default `480x900`; `360x740` shows the phone layout),
+//! `BILAN_ALLOW_HTTP=1` (lab only: accept a plain `http://` server off this
+//! machine), `BILAN_UI_PROBE` (a file where the app keeps the ids and
+//! positions of what the screen shows, for the desktop end-to-end test).
 
 use std::sync::Arc;
 
@@ -23,10 +26,16 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if std::env::var("BILAN_ALLOW_HTTP").as_deref() == Ok("1")
+        && let Err(e) = store.set_setting(bilan_mobile::sync::ALLOW_HTTP_SETTING, "1")
+    {
+        eprintln!("Réglage BILAN_ALLOW_HTTP non enregistré : {e}");
+    }
     let services = Services {
         store,
         default_server,
         auto_sync: true,
+        probe: std::env::var_os("BILAN_UI_PROBE").map(std::path::PathBuf::from),
     };
     #[cfg(feature = "desktop")]
     {

@@ -340,7 +340,7 @@ impl DeviceStore {
     pub fn user(&self) -> Result<Option<UserInfo>> {
         Ok(self
             .setting("user")?
-            .and_then(|j| serde_json::from_str(&j).ok()))
+            .and_then(|j| decoded("settings.user", &j, serde_json::from_str(&j))))
     }
 
     /// Remembers a successful login.
@@ -359,6 +359,46 @@ impl DeviceStore {
             "user",
             &serde_json::to_string(user).map_err(|e| MobileError::Invalid(e.to_string()))?,
         )?;
+        Ok(())
+    }
+
+    /// Forgets the session and everything of the territory on this device
+    /// (documents, reference data, photos), keeping the device's id and the
+    /// server address, so the next person starts clean. Refused, changing
+    /// nothing, while a change or a photo has not reached the server: checked
+    /// inside the transaction, so an edit made meanwhile cannot be lost.
+    pub fn logout(&self) -> Result<()> {
+        let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let changes: i64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+        let photos: i64 =
+            tx.query_row("SELECT COUNT(*) FROM photos WHERE uploaded = 0", [], |r| {
+                r.get(0)
+            })?;
+        if changes > 0 || photos > 0 {
+            return Err(MobileError::PendingBeforeLogout {
+                changes: changes as u64,
+                photos: photos as u64,
+            });
+        }
+        tx.execute_batch(
+            "DELETE FROM changes; DELETE FROM outbox; DELETE FROM docs; DELETE FROM summaries;
+             DELETE FROM photos; DELETE FROM offices; DELETE FROM complexes;
+             DELETE FROM settings WHERE key NOT IN ('device_id', 'server_url');",
+        )?;
+        tx.commit()?;
+        drop(conn);
+        docs.clear();
+        *self.author.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // Every photo is on the server: the local copies are only a cache now.
+        if let Ok(entries) = std::fs::read_dir(&self.photo_dir) {
+            for e in entries.flatten() {
+                if let Err(err) = std::fs::remove_file(e.path()) {
+                    tracing::warn!(path = %e.path().display(), error = %err, "photo file kept after logout");
+                }
+            }
+        }
         Ok(())
     }
 
@@ -417,14 +457,24 @@ impl DeviceStore {
         Ok(())
     }
 
+    /// The territory of the reference data, once it has been fetched.
+    pub fn territory(&self) -> Result<Option<bilan_shared::domain::Territory>> {
+        Ok(self
+            .setting("territory")?
+            .and_then(|j| decoded("settings.territory", &j, serde_json::from_str(&j))))
+    }
+
     /// Every cached reference row of a table (`offices` or `complexes`).
     fn json_rows<T: serde::de::DeserializeOwned>(&self, table: &str) -> Result<Vec<T>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(&format!("SELECT json FROM {table}"))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .filter_map(|j| j.ok().and_then(|j| serde_json::from_str(&j).ok()))
-            .collect();
+        let mut rows = Vec::new();
+        for json in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            let json = json?;
+            if let Some(v) = decoded(table, &json, serde_json::from_str(&json)) {
+                rows.push(v);
+            }
+        }
         Ok(rows)
     }
 
@@ -452,7 +502,7 @@ impl DeviceStore {
                 |r| r.get(0),
             )
             .optional()?;
-        json.and_then(|j| serde_json::from_str(&j).ok())
+        json.and_then(|j| decoded("complexes", &j, serde_json::from_str(&j)))
             .ok_or_else(|| MobileError::UnknownComplex(id.to_string()))
     }
 
@@ -560,7 +610,8 @@ impl DeviceStore {
                     r.get::<_, i64>(10)?,
                 ))
             })?
-            .filter_map(|r| r.ok())
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
             .filter_map(
                 |(
                     id,
@@ -575,10 +626,15 @@ impl DeviceStore {
                     comments,
                     updated_at,
                 )| {
+                    let row = format!("{id} {c} {st}");
                     Some(InspectionSummary {
-                        id: id.parse().ok()?,
-                        complex_id: c.parse().ok()?,
-                        status: InspectionStatus::from_code(&st)?,
+                        id: decoded("summaries.doc_id", &row, id.parse())?,
+                        complex_id: decoded("summaries.complex_id", &row, c.parse())?,
+                        status: decoded(
+                            "summaries.status",
+                            &row,
+                            InspectionStatus::from_code(&st).ok_or("unknown status"),
+                        )?,
                         created_at,
                         rated,
                         present,
@@ -827,7 +883,9 @@ impl DeviceStore {
         let mut stmt = conn.prepare_cached("SELECT doc_id FROM docs ORDER BY updated_at DESC")?;
         let ids = stmt
             .query_map([], |r| r.get::<_, String>(0))?
-            .filter_map(|s| s.ok().and_then(|s| s.parse().ok()))
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .filter_map(|s| decoded("docs.doc_id", &s, s.parse()))
             .collect();
         Ok(ids)
     }
@@ -1122,10 +1180,11 @@ impl DeviceStore {
                     r.get::<_, i64>(4)?,
                 ))
             })?
-            .filter_map(|r| r.ok())
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
             .filter_map(|(h, p, s, m, a)| {
                 Some(PendingPhoto {
-                    hash: h.parse().ok()?,
+                    hash: decoded("photos.hash", &h, h.parse())?,
                     path: PathBuf::from(p),
                     size: s as u64,
                     mime: m,
@@ -1206,6 +1265,23 @@ impl DeviceStore {
         Ok(self
             .lock()
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// A stored row that no longer decodes (a bug or a damaged file): logged with
+/// the row at `warn` so it can be found and repaired, then left out of the
+/// list instead of failing the whole screen.
+fn decoded<T, E: std::fmt::Display>(
+    what: &str,
+    row: &str,
+    r: std::result::Result<T, E>,
+) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(table = what, row, error = %e, "stored row does not decode; left out");
+            None
+        }
     }
 }
 

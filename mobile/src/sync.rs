@@ -64,6 +64,36 @@ impl Drop for Ahead {
 /// Tries of one photo upload within a sync (each asks the server's offset first).
 const UPLOAD_ATTEMPTS: usize = 5;
 
+/// Device setting (`"1"`) that lets a lab use a plain `http://` server off
+/// this machine; `bilan-app` sets it from `BILAN_ALLOW_HTTP=1`.
+pub const ALLOW_HTTP_SETTING: &str = "allow_http";
+
+/// Refuses a server address over which the bearer token would cross a
+/// network in clear: `https://` always passes, `http://` only to this
+/// machine (loopback) or with the lab setting.
+pub fn check_server_address(server_url: &str, allow_http: bool) -> Result<()> {
+    let insecure = || MobileError::InsecureServer(server_url.to_string());
+    let url = reqwest::Url::parse(server_url.trim()).map_err(|_| {
+        MobileError::Invalid(format!(
+            "adresse du serveur invalide : « {server_url} » (exemple : https://bilan.mon-cs.qc.ca)"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_http => Ok(()),
+        "http" => {
+            let host = url.host_str().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback { Ok(()) } else { Err(insecure()) }
+        }
+        _ => Err(insecure()),
+    }
+}
+
 /// Talks to the server on behalf of one device store.
 pub struct SyncEngine<'a> {
     store: &'a DeviceStore,
@@ -115,6 +145,8 @@ impl<'a> SyncEngine<'a> {
         username: &str,
         password: &str,
     ) -> Result<LoginResponse> {
+        let allow_http = self.store.setting(ALLOW_HTTP_SETTING)?.as_deref() == Some("1");
+        check_server_address(server_url, allow_http)?;
         let url = format!("{}/api/v1/login", server_url.trim_end_matches('/'));
         let req = LoginRequest {
             username: username.to_string(),
@@ -132,6 +164,31 @@ impl<'a> SyncEngine<'a> {
         self.store
             .save_login(server_url, &login.token, &login.user)?;
         Ok(login)
+    }
+
+    /// Ends the session: refused while a change or a photo is only on this
+    /// device (sync first); otherwise the server revokes the token and the
+    /// device forgets the session and the territory's data.
+    pub async fn logout(&self) -> Result<()> {
+        let status = self.store.status()?;
+        if status.pending_changes > 0 || status.pending_photos > 0 {
+            return Err(MobileError::PendingBeforeLogout {
+                changes: status.pending_changes,
+                photos: status.pending_photos,
+            });
+        }
+        let (url, token) = self.server()?;
+        let resp = self
+            .http
+            .post(format!("{url}/api/v1/logout"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+            .await?;
+        // 401: the token was already revoked or expired; nothing to undo.
+        if !resp.status().is_success() && resp.status() != StatusCode::UNAUTHORIZED {
+            return Err(Self::error_of(resp).await);
+        }
+        self.store.logout()
     }
 
     /// Fetches reference data changed since the last call.
@@ -464,5 +521,39 @@ impl<'a> SyncEngine<'a> {
         Err(last_cut.unwrap_or_else(|| {
             MobileError::Network("envoi de photo interrompu à plusieurs reprises".into())
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token must never cross a network in clear: `http://` is refused
+    /// but on loopback or with the lab setting; the refusal is French and
+    /// says what to use instead.
+    #[test]
+    fn plain_http_is_refused_off_this_machine_unless_the_lab_setting_is_on() {
+        for ok in [
+            "https://bilan.cs-mauricie.qc.ca",
+            "http://127.0.0.1:8080",
+            "http://localhost:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(check_server_address(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://bilan.cs-mauricie.qc.ca",
+            "http://192.168.1.20:8080",
+            "ftp://x",
+        ] {
+            let e = check_server_address(bad, false).expect_err(bad);
+            assert!(matches!(e, MobileError::InsecureServer(_)), "{bad}: {e}");
+            assert!(e.to_string().contains("https://"), "{e}");
+        }
+        assert!(check_server_address("http://192.168.1.20:8080", true).is_ok());
+        assert!(matches!(
+            check_server_address("pas une adresse", false),
+            Err(MobileError::Invalid(_))
+        ));
     }
 }

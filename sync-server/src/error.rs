@@ -44,6 +44,12 @@ pub enum StoreError {
     DatabaseTooNew { found: i64, supported: i64 },
     #[error("hachage du mot de passe : {0}")]
     Password(String),
+    /// A stored value that does not decode: the database was damaged or
+    /// written by a buggy version. Answered as a generic 500.
+    #[error(
+        "donnée enregistrée illisible ({0}) : restaurez la dernière sauvegarde (bilan-server restore) ou avertissez l'administrateur"
+    )]
+    Corrupt(String),
 }
 
 impl StoreError {

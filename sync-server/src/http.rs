@@ -186,9 +186,14 @@ async fn login(
     Ok(Json(LoginResponse { token, user }))
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     blocking(&state, move |s| s.store.revoke_token(&token)).await?;
+    tracing::info!(user = %user.username, "logout");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -513,10 +513,10 @@ fn read_batch(tx: &Connection, from: i64) -> Result<Option<Batch>> {
             None => {
                 let doc_id: InspectionId = doc
                     .parse()
-                    .map_err(|_| StoreError::BadRequest(format!("log: document {doc}")))?;
-                let territory: TerritoryId = territory
-                    .parse()
-                    .map_err(|_| StoreError::BadRequest(format!("log: territory {territory}")))?;
+                    .map_err(|_| StoreError::Corrupt(format!("journal : document « {doc} »")))?;
+                let territory: TerritoryId = territory.parse().map_err(|_| {
+                    StoreError::Corrupt(format!("journal : territoire « {territory} »"))
+                })?;
                 groups.push(Group {
                     doc_id,
                     territory,

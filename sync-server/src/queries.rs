@@ -368,6 +368,10 @@ pub struct CsSettings {
     /// Upper bounds of the condition bands A..D on the IVP.
     #[serde(default)]
     pub thresholds: ConditionThresholds,
+    /// Set when the stored settings did not decode and these are the
+    /// defaults: the pages tell the manager to check and save them again.
+    #[serde(skip)]
+    pub unreadable: bool,
 }
 
 impl Default for CsSettings {
@@ -378,6 +382,7 @@ impl Default for CsSettings {
             per_km: 0.55,
             compensation: 0.10,
             thresholds: ConditionThresholds::default(),
+            unreadable: false,
         }
     }
 }
@@ -420,9 +425,16 @@ pub fn settings(conn: &rusqlite::Connection, user: &UserInfo) -> Result<CsSettin
         [format!("rates:{territory}")],
         |r| r.get(0),
     ))?;
-    Ok(json
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_default())
+    let Some(json) = json else {
+        return Ok(CsSettings::default());
+    };
+    Ok(serde_json::from_str(&json).unwrap_or_else(|e| {
+        tracing::warn!(%territory, stored = %json, error = %e, "CS settings do not decode; defaults used until a manager saves them");
+        CsSettings {
+            unreadable: true,
+            ..CsSettings::default()
+        }
+    }))
 }
 
 /// Saves the territory's settings once they pass [`CsSettings::check`].

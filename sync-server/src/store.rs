@@ -572,7 +572,7 @@ impl SqliteStore {
             r.get(0)
         })?;
         v.parse()
-            .map_err(|_| StoreError::BadRequest("ref_rev".into()))
+            .map_err(|_| StoreError::Corrupt(format!("compteur de révision « {v} »")))
     }
 
     /// A document as merged: its snapshot, then its merged log bundles after
@@ -622,7 +622,7 @@ impl SqliteStore {
         insp.apply_changes(changes)?;
         Ok(Some((
             t.parse()
-                .map_err(|_| StoreError::BadRequest("territory id".into()))?,
+                .map_err(|_| StoreError::Corrupt(format!("identifiant de territoire « {t} »")))?,
             insp,
             behind,
         )))
@@ -1218,7 +1218,7 @@ impl Storage for SqliteStore {
                     params![name, rev as i64, id],
                 )?;
                 id.parse()
-                    .map_err(|_| StoreError::BadRequest("office id".into()))?
+                    .map_err(|_| StoreError::Corrupt(format!("identifiant d'organisme « {id} »")))?
             }
             None => {
                 let id = OfficeId::new();

@@ -255,16 +255,36 @@ fn login_form(error: Option<&str>) -> Markup {
     )
 }
 
+/// Whether the browser reached us over TLS, so the session cookie must be
+/// `Secure`. The server speaks plain HTTP itself; TLS ends at a reverse
+/// proxy, which says so in `X-Forwarded-Proto` (first hop) or `Forwarded:
+/// proto=`. Believed even without `behind_proxy`: a forged header can only
+/// make the cookie stricter, and a proxy set up without that setting must
+/// not leave the cookie in clear.
+fn came_over_tls(headers: &HeaderMap) -> bool {
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    let forwarded_proto = first("forwarded").and_then(|hop| {
+        hop.split(';').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k.trim() == "proto").then(|| v.trim().trim_matches('"').to_string())
+        })
+    });
+    first("x-forwarded-proto").or(forwarded_proto).as_deref() == Some("https")
+}
+
 async fn login_submit(
     State(state): State<AppState>,
     addr: crate::http::ClientAddr,
     headers: HeaderMap,
     WebForm(f): WebForm<LoginForm>,
 ) -> Response {
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        == Some("https");
+    let secure = came_over_tls(&headers);
     match crate::http::login_checked(&state, addr, f.username, f.password, None).await {
         Ok((token, _)) => {
             let cookie = cookie::Cookie::build((COOKIE, token))
@@ -296,6 +316,7 @@ async fn logout(
     check_csrf(&u, &f.csrf)?;
     let token = u.token.clone();
     blocking(&state, move |s| s.store.revoke_token(&token)).await?;
+    tracing::info!(user = %u.user.username, "review logout");
     let gone = cookie::Cookie::build((COOKIE, ""))
         .path("/")
         .max_age(cookie::time::Duration::ZERO)
@@ -324,9 +345,25 @@ fn condition_chart(counts: [u32; 5]) -> Markup {
     }
 }
 
+/// Shown above a page whose figures use default settings because the CS's
+/// stored ones did not decode.
+fn unreadable_settings_notice(settings: &crate::queries::CsSettings) -> Markup {
+    html! {
+        @if settings.unreadable {
+            p.error #parametres-illisibles role="alert" {
+                "Les paramètres enregistrés du CS sont illisibles : les taux et seuils par défaut sont utilisés. "
+                "Vérifiez-les et enregistrez-les dans « Paramètres » (responsable du CS)."
+            }
+        }
+    }
+}
+
 async fn overview(State(state): State<AppState>, u: WebUser) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let rows = blocking(&state, move |s| s.store.overview(&user)).await?;
+    let (rows, settings) = blocking(&state, move |s| {
+        Ok((s.store.overview(&user)?, s.store.settings(&user)?))
+    })
+    .await?;
     let mut total = [0u32; 5];
     for r in &rows {
         for (t, c) in total.iter_mut().zip(r.conditions) {
@@ -338,6 +375,7 @@ async fn overview(State(state): State<AppState>, u: WebUser) -> Result<Markup, W
         "Aperçu du territoire",
         html! {
             h1 { "Aperçu du territoire" }
+            (unreadable_settings_notice(&settings))
             table {
                 thead { tr { th { "Organisme desservi" } th.num { "Ensembles" } th.num { "Inspectés (cycle de 5 ans)" } th.num { "Approuvés" } th.num { "En retard" }
                     @for c in ["A", "B", "C", "D", "E"] { th.num { "État " (c) } } } }
@@ -934,6 +972,7 @@ fn settings_form(u: &WebUser, r: &crate::queries::CsSettings, msg: Option<&str>)
         "Paramètres",
         html! {
             h1 { "Paramètres du CS" }
+            (unreadable_settings_notice(r))
             form method="post" action="/parametres" {
                 input type="hidden" name="csrf" value=(u.csrf);
                 h2 { "Relevé des activités" }
@@ -997,6 +1036,7 @@ async fn settings_submit(
         per_km: n(&f.per_km)?,
         compensation: n(&f.compensation)?,
         thresholds,
+        unreadable: false,
     };
     let (user, s2) = (u.user.clone(), settings.clone());
     blocking(&state, move |s| s.store.set_settings(&user, &s2)).await?;
@@ -1283,4 +1323,33 @@ async fn admin_import(
         ),
     };
     admin_view(&state, &u, msg, preview).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    /// Behind a TLS-ending proxy the cookie is `Secure` (either header, any
+    /// case, first hop of a list); plain HTTP stays plain.
+    #[test]
+    fn the_session_cookie_is_secure_when_the_browser_came_over_tls() {
+        let tls = [
+            headers(&[("x-forwarded-proto", "https")]),
+            headers(&[("x-forwarded-proto", "HTTPS, http")]),
+            headers(&[("forwarded", "for=192.0.2.1;proto=https;by=203.0.113.4")]),
+        ];
+        for h in &tls {
+            assert!(came_over_tls(h), "{h:?}");
+        }
+        assert!(!came_over_tls(&headers(&[("x-forwarded-proto", "http")])));
+        assert!(!came_over_tls(&HeaderMap::new()));
+    }
 }

@@ -16,8 +16,8 @@ const bin = join(root, 'target/debug');
 const shots = join(root, 'target/screens');
 mkdirSync(shots, { recursive: true });
 const work = mkdtempSync(join(tmpdir(), 'bilan-browser-'));
-const port = 18400 + Math.floor(Math.random() * 500);
-const url = `http://127.0.0.1:${port}`;
+// The server binds a port the system gives (127.0.0.1:0) and prints it.
+let url;
 let server, browser;
 
 const device = (dir, ...args) =>
@@ -25,21 +25,29 @@ const device = (dir, ...args) =>
     env: { ...process.env, BILAN_PASSWORD: 'bilan-demo' },
   }).toString();
 
-async function waitForServer() {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('le serveur ne répond pas');
+/** Resolves with the address the server prints once it listens (at most 30 s). */
+function listeningAddress(child) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`le serveur n'a pas annoncé son adresse en 30 s : ${out}`)), 30_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/à l'écoute sur (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`le serveur s'est arrêté (code ${code}) : ${out}`)));
+  });
 }
 
 let inspection, otherOffice;
 before(async () => {
   execFileSync(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), 'demo']);
-  server = spawn(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), '--listen', `127.0.0.1:${port}`, 'serve'], { stdio: 'ignore' });
-  await waitForServer();
+  server = spawn(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), '--listen', '127.0.0.1:0', 'serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  url = await listeningAddress(server);
+  assert.ok((await fetch(`${url}/healthz`)).ok, 'the server answers at the address it printed');
   // A real device makes and syncs inspections: one in Trois-Rivières with a finding, one elsewhere.
   device('dev', 'login', '--server', url, '--user', 'inspecteur1');
   const complexes = device('dev', 'complexes').trim().split('\n').map((l) => l.split('\t'));

@@ -4,8 +4,16 @@
 # SIGKILL right after the rating is saved, relaunches it, adds a finding with a
 # photo (through the GTK file chooser of the desktop portal) and syncs; then the
 # server's API must hold all of it. Screenshots of every screen go to
-# target/screens/. Coordinates are those of the 480x900 window at (0,0) with
-# no window manager.
+# target/screens/.
+#
+# Nothing waits a fixed time: every step waits, with a bound, for the
+# condition that says it happened (the server's or the device's state, the
+# app's window, the file chooser's window). The app is told to keep the ids and
+# positions of what it shows in a probe file (BILAN_UI_PROBE), and every tap
+# is aimed at an element found there by its id. The server binds a port the
+# system gives, Xvfb a free display. Every process the test starts carries a
+# marker in its environment; all of them (the session bus, the portals and
+# whatever they started included) are stopped at the end, pass or fail.
 # Usage: bash tests/desktop/e2e.sh   (after cargo build --workspace)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,16 +22,35 @@ BIN=$ROOT/target/debug
 SHOTS=$ROOT/target/screens
 WORK=$(mktemp -d)
 mkdir -p "$SHOTS"
-export DISPLAY=:${BILAN_E2E_DISPLAY:-97}
 # A UTF-8 locale whatever the caller has (CI runs with none): under the C
 # locale xdotool cannot read the window title "Bilan — inspection BSI".
 export LC_ALL=C.UTF-8
-PORT=${BILAN_E2E_PORT:-18297}
-URL=http://127.0.0.1:$PORT
 DEV=$WORK/device
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+PROBE=$WORK/probe.json
+# The marker of this run's processes (in their environment, not in ours).
+RUN_ID="bilan-e2e-$$-$RANDOM"
+
+# Pids of the processes that carry this run's marker.
+ours() {
+  grep -lsaF "BILAN_E2E_RUN=$RUN_ID" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
+}
+# Stops every process of this run; false if one is still alive after 10 s.
+stop_ours() {
+  local i pids
+  for i in $(seq 1 100); do
+    pids=$(ours)
+    [ -z "$pids" ] && return 0
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null || true
+    sleep 0.1
+  done
+  echo "encore vivants : $(ours | tr '\n' ' ')" >&2
+  return 1
+}
+cleanup() { stop_ours || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+# Starts a command in the background with this run's marker.
+start() { env BILAN_E2E_RUN="$RUN_ID" "$@" & disown; }
 
 # On failure, what the app and the server printed, so that a CI log tells why.
 fail() {
@@ -31,35 +58,104 @@ fail() {
   # What was running and what the screen showed: tells a slow start from a hang.
   ps -eo pid,etimes,time,args | grep -E 'bilan|portal|WebKit|dbus' | grep -v grep >&2 || true
   import -window root "$SHOTS/echec.png" 2>/dev/null && echo "capture : target/screens/echec.png" >&2
+  [ -f "$PROBE" ] && { echo "--- écran (sonde) ---" >&2; head -c 3000 "$PROBE" >&2; echo >&2; }
   for log in app server; do
     [ -f "$WORK/$log.log" ] && { echo "--- fin de $log.log ---" >&2; tail -n 40 "$WORK/$log.log" >&2; }
   done
   exit 1
 }
-# Waits until a command succeeds (up to $3 seconds, 20 by default): readiness by
-# condition, not by guess.
+# Waits until a command succeeds (up to $3 seconds, 20 by default).
 wait_for() {
-  local i tries=$(( ${3:-20} * 5 ))
-  for i in $(seq 1 "$tries"); do if eval "$1" >/dev/null 2>&1; then return 0; fi; sleep 0.2; done
+  local i tries=$(( ${3:-20} * 10 ))
+  for i in $(seq 1 "$tries"); do if eval "$1" >/dev/null 2>&1; then return 0; fi; sleep 0.1; done
   fail "$2"
 }
 shot() { import -window root "$SHOTS/$1.png"; echo "capture : target/screens/$1.png"; }
-click() { xdotool mousemove "$1" "$2" click 1; sleep 0.6; }
 typ() { xdotool type --delay 25 "$1"; }
 device() { "$BIN/bilan-device" --data "$DEV" "$@"; }
 # Whole output first, then grep (grep -q would close the pipe early).
 status_has() { device status >"$WORK/status.txt" 2>&1 && grep -q "$1" "$WORK/status.txt"; }
 show_has() { device show "$INSPECTION" >"$WORK/show.json" 2>&1 && grep -q "$1" "$WORK/show.json"; }
 
-Xvfb "$DISPLAY" -screen 0 1280x1024x24 -nolisten tcp >/dev/null 2>&1 & PIDS+=($!); disown
-wait_for "xdpyinfo" "Xvfb ne démarre pas"
+# What the app shows, from its probe file:
+#   probe n         the probe's write counter
+#   probe focus ID  true when the element ID has the focus
+#   probe xy ID     "x y id" of the element ID (a trailing * matches a prefix)
+probe() {
+  python3 - "$PROBE" "$@" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    sys.exit(1)
+cmd = sys.argv[2]
+arg = sys.argv[3] if len(sys.argv) > 3 else ""
+if cmd == "n":
+    print(d["n"])
+elif cmd == "focus":
+    sys.exit(0 if d["focus"] == arg else 1)
+elif cmd == "xy":
+    for it in d["items"]:
+        if it["id"] == arg or (arg.endswith("*") and it["id"].startswith(arg[:-1])):
+            print(it["x"], it["y"], it["id"])
+            sys.exit(0)
+    sys.exit(1)
+PY
+}
+# Waits for a probe written after now (the screen as it is after an action).
+fresh_probe() {
+  local n
+  n=$(probe n 2>/dev/null || echo 0)
+  wait_for "[ \$(probe n) -gt $((n + 1)) ]" "l'application ne met plus sa sonde à jour" 20
+}
+# The app's window geometry, as X, Y, WIDTH and HEIGHT.
+window_geometry() {
+  local wid
+  wid=$(xdotool search --onlyvisible --name 'Bilan' | head -1)
+  [ -n "$wid" ] || fail "fenêtre de l'application introuvable"
+  eval "$(xdotool getwindowgeometry --shell "$wid")"
+}
+# Taps the element with this id (scrolling it into view with the wheel).
+click_id() {
+  local id=$1 i x y found
+  wait_for "probe xy '$id'" "« $id » n'apparaît pas à l'écran" 30
+  window_geometry
+  for i in $(seq 1 40); do
+    read -r x y found < <(probe xy "$id")
+    if [ "$y" -ge 8 ] && [ "$y" -le $((HEIGHT - 8)) ]; then
+      xdotool mousemove --sync $((X + x)) $((Y + y)) click 1
+      return 0
+    fi
+    xdotool mousemove --sync $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click "$([ "$y" -gt "$HEIGHT" ] && echo 5 || echo 4)"
+    fresh_probe
+  done
+  fail "impossible d'amener « $id » ($found) à l'écran"
+}
+# Taps a field, waits until it has the focus, types.
+fill() {
+  click_id "$1"
+  wait_for "probe focus '$1'" "le champ « $1 » ne prend pas le focus"
+  typ "$2"
+}
+# Waits until the screen shows the element with this id.
+shows() { wait_for "probe xy '$1'" "${2:-« $1 » n'apparaît pas à l'écran}" "${3:-30}"; }
+
+# A free display: Xvfb picks it and writes its number.
+start Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$WORK/display" >/dev/null 2>&1
+wait_for "[ -s '$WORK/display' ]" "Xvfb ne démarre pas"
+export DISPLAY=:$(tr -d '[:space:]' <"$WORK/display")
+wait_for "xdpyinfo" "Xvfb ne répond pas"
 "$BIN/bilan-server" --data-dir "$WORK/server" demo >/dev/null
-"$BIN/bilan-server" --data-dir "$WORK/server" --listen "127.0.0.1:$PORT" serve >"$WORK/server.log" 2>&1 & PIDS+=($!); disown
+# A port the system gives: the server prints the address it listens on.
+start "$BIN/bilan-server" --data-dir "$WORK/server" --listen 127.0.0.1:0 serve >"$WORK/server.log" 2>&1
+wait_for "grep -qo 'http://127.0.0.1:[0-9]*' '$WORK/server.log'" "le serveur n'annonce pas son adresse"
+URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/server.log" | head -1)
 wait_for "curl -fsS $URL/healthz" "le serveur ne répond pas"
 convert -size 1600x1200 gradient:steelblue-sienna "$WORK/fissure.jpg"
 
 launch() {
   export BILAN_WINDOW_SIZE=${BILAN_WINDOW_SIZE:-480x900}
+  rm -f "$PROBE"
   cat >"$WORK/app.sh" <<INNER
 #!/bin/bash
 # The portals own their bus names before the app starts: otherwise the app's
@@ -76,60 +172,83 @@ for i in \$(seq 1 300); do
   sleep 0.2
 done
 echo "portails prêts en \$SECONDS s"
-exec env BILAN_DEVICE_DIR=$DEV BILAN_SERVER_URL=$URL BILAN_WINDOW_SIZE=\${BILAN_WINDOW_SIZE:-480x900} $BIN/bilan-app
+exec env BILAN_DEVICE_DIR=$DEV BILAN_SERVER_URL=$URL BILAN_UI_PROBE=$PROBE BILAN_WINDOW_SIZE=\${BILAN_WINDOW_SIZE:-480x900} $BIN/bilan-app
 INNER
   chmod +x "$WORK/app.sh"
-  dbus-run-session -- "$WORK/app.sh" >"$WORK/app.log" 2>&1 & PIDS+=($!); disown
+  start dbus-run-session -- "$WORK/app.sh" >"$WORK/app.log" 2>&1
   # A cold machine (first WebKit start, portals) can take far longer than a warm one.
   wait_for "xdotool search --onlyvisible --name 'Bilan'" "la fenêtre de l'application n'apparaît pas" 120
-  sleep 1.5
+  wait_for "probe n" "l'application n'écrit pas sa sonde" 60
+}
+# SIGKILL the app, and wait until it is gone.
+kill_app() {
+  pkill -9 -f "$BIN/bilan-app" || true
+  wait_for "! pgrep -f $BIN/bilan-app" "l'application ne s'arrête pas"
 }
 
 launch
+shows username "l'écran de connexion n'apparaît pas"
 shot 01-connexion
-click 240 228; typ inspecteur1
-click 240 315; typ bilan-demo
-click 86 468
+fill username inspecteur1
+fill password bilan-demo
+click_id login-submit
 wait_for "status_has 'Dernière erreur : aucune'" "connexion ou première synchro impossible"
 wait_for "[ \$(device complexes | wc -l) -ge 20 ]" "données de référence absentes"
-sleep 1; shot 02-territoire
-click 200 264; shot 03-ensemble
-click 151 273
+shows 'complex-*' "la liste des ensembles n'apparaît pas"
+shot 02-territoire
+click_id 'complex-*'
+shows start
+shot 03-ensemble
+click_id start
 wait_for "[ \$(device inspections | wc -l) -ge 1 ]" "l'inspection n'a pas été créée"
 INSPECTION=$(device inspections | cut -f1 | sed -n 1p)
+shows rate-A1010-D
 shot 04-inspection
-click 232 481
+click_id rate-A1010-D
 wait_for "show_has '\"rating\": \"D\"'" "la cote n'a pas été enregistrée"
 shot 05-cote-enregistree
 # SIGKILL right after the rating shows as saved, then relaunch.
-pkill -9 -f "$BIN/bilan-app" || true
-wait_for "! pgrep -f $BIN/bilan-app" "l'application ne s'arrête pas"
+kill_app
 show_has '"rating": "D"' || fail "cote perdue après kill -9"
 launch
+shows 'complex-*' "la liste des ensembles n'apparaît pas après la relance"
 shot 06-relance
-click 200 264
-click 240 386
+click_id 'complex-*'
+click_id "inspection-$INSPECTION"
+shows add-finding
 shot 07-inspection-relancee
-click 110 186
+click_id add-finding
+shows finding-title
 shot 08-nouveau-constat
-click 240 255; typ "Fissure dans la fondation"
-click 240 342; typ "Coin nord-est"
-click 290 430
-click 75 552
+fill finding-title "Fissure dans la fondation"
+fill finding-location "Coin nord-est"
+click_id severity-majeure
+click_id finding-save
 wait_for "show_has '\"title\": \"Fissure dans la fondation\"'" "le constat n'a pas été enregistré"
+shows photo-button
 shot 09-constat
-xdotool key Home; sleep 0.4
+# The photo: the French button opens the portal's GTK file chooser (a new window).
 WINDOWS=$(xdotool search --onlyvisible --name '' 2>/dev/null | wc -l)
-click 80 376
-wait_for "[ \$(xdotool search --onlyvisible --name '' 2>/dev/null | wc -l) -gt $WINDOWS ]" "le sélecteur de fichiers ne s'ouvre pas"
-sleep 1.5; shot 10-selecteur-photo
-xdotool key ctrl+l; sleep 0.3; typ "$WORK/fissure.jpg"; sleep 0.3; xdotool key Return
-wait_for "show_has '\"mime\": \"image/jpeg\"'" "la photo n'a pas été jointe"
-sleep 1; shot 11-photo-jointe
-click 326 868
+chooser_open() { [ "$(xdotool search --onlyvisible --name '' 2>/dev/null | wc -l)" -gt "$WINDOWS" ]; }
+click_id photo-button
+wait_for chooser_open "le sélecteur de fichiers ne s'ouvre pas"
+shot 10-selecteur-photo
+xdotool key ctrl+l
+typ "$WORK/fissure.jpg"
+# Return while the chooser is open, until the photo is attached (at most 4 tries).
+for try in 1 2 3 4; do
+  chooser_open && xdotool key Return
+  for i in $(seq 1 50); do show_has '"mime": "image/jpeg"' && break 2; sleep 0.1; done
+done
+show_has '"mime": "image/jpeg"' || fail "la photo n'a pas été jointe"
+wait_for "! chooser_open" "le sélecteur de fichiers ne se ferme pas"
+fresh_probe
+shot 11-photo-jointe
+click_id sync
 wait_for "status_has 'Modifications en attente : 0'" "la synchro n'a pas tout envoyé"
 wait_for "status_has 'Photos en attente : 0'" "la photo n'a pas été envoyée"
-sleep 1; shot 12-synchronise
+fresh_probe
+shot 12-synchronise
 
 # The server holds the rating, the finding and the photo.
 TOKEN=$(curl -fsS -X POST "$URL/api/v1/login" -H 'content-type: application/json' \
@@ -141,7 +260,8 @@ d = json.load(open(sys.argv[1]))["inspection"]
 assert d["components"]["A1010"]["rating"] == "D", d["components"]["A1010"]
 f = [f for f in d["findings"] if f["title"] == "Fissure dans la fondation"]
 assert len(f) == 1 and len(f[0]["photos"]) == 1, f
-print("serveur : cote A1010 = D, constat avec 1 photo", f[0]["photos"][0]["hash"])
+assert f[0]["severity"] == "majeure", f[0]["severity"]
+print("serveur : cote A1010 = D, constat (gravité majeure) avec 1 photo", f[0]["photos"][0]["hash"])
 open(sys.argv[1] + ".hash", "w").write(f[0]["photos"][0]["hash"])
 PY
 HASH=$(cat "$WORK/insp.json.hash")
@@ -149,9 +269,12 @@ curl -fsS -H "authorization: Bearer $TOKEN" "$URL/api/v1/photos/$HASH" -o "$WORK
 cmp -s "$WORK/back.jpg" "$WORK/fissure.jpg" || fail "la photo du serveur diffère de l'originale"
 # The phone layout (360 px wide) and the tablet layout (1024 px), for the eye.
 for size in 360x740 1024x768; do
-  pkill -9 -f "$BIN/bilan-app" || true
-  wait_for "! pgrep -f $BIN/bilan-app" "l'application ne s'arrête pas"
+  kill_app
   BILAN_WINDOW_SIZE=$size launch
+  shows 'complex-*' "la liste des ensembles n'apparaît pas en $size"
   shot "13-territoire-$size"
 done
+# Nothing this test started may outlive it.
+kill_app
+stop_ours || fail "des processus du test restent en vie"
 echo "1 passed, 0 failed"

@@ -224,10 +224,13 @@ async fn device_killed_while_typing_keeps_every_keystroke_shown_as_saved() {
     );
 }
 
-/// 10 times, the device makes 3 inspections offline (21 edits), then its
-/// process syncs and is SIGKILLed 0 to 60 ms after starting: each reopening
-/// passes SQLite's integrity check, and once a sync completes the server holds
-/// every edit exactly once and the device has nothing left to send.
+/// Round after round, the device makes 3 inspections offline (21 edits), then
+/// its process syncs and is SIGKILLed at a seeded moment within the time a
+/// whole sync takes, until the case this test exists for happened 3 times:
+/// the server stored the push and the device never learnt it (at most 120
+/// rounds). Each reopening passes SQLite's integrity check, and once a sync
+/// completes the server holds every edit exactly once and the device has
+/// nothing left to send.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_killed_while_syncing_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -240,7 +243,14 @@ async fn device_killed_while_syncing_loses_and_duplicates_nothing() {
     };
     let mut edits = 0u64;
     let (mut killed, mut finished, mut stored_unacked) = (0, 0, 0);
-    for round in 0..10 {
+    // How long a whole sync took when one finished first: kills are drawn
+    // within it, so they land in every phase, the last one included.
+    let mut whole_sync = Duration::from_millis(60);
+    const ROUNDS: usize = 120;
+    for round in 0..ROUNDS {
+        if stored_unacked >= 3 && round >= 10 {
+            break;
+        }
         // Work done offline since the last sync: 3 inspections of 6 ratings.
         {
             let d = DeviceStore::open(&dir).unwrap();
@@ -255,9 +265,14 @@ async fn device_killed_while_syncing_loses_and_duplicates_nothing() {
             }
         }
         let mut child = device_process(&dir, &["sync"]);
-        let delay = Duration::from_millis(seq.next_u64() % 60);
+        let started = std::time::Instant::now();
+        let window = whole_sync.as_millis() as u64 * 5 / 4 + 1;
+        let delay = Duration::from_millis(seq.next_u64() % window);
         tokio::select! {
-            _ = child.wait() => finished += 1,
+            _ = child.wait() => {
+                finished += 1;
+                whole_sync = started.elapsed();
+            }
             _ = tokio::time::sleep(delay) => {
                 child.kill().await.unwrap();
                 killed += 1;
@@ -279,6 +294,10 @@ async fn device_killed_while_syncing_loses_and_duplicates_nothing() {
         .expect("sync after the kills");
     assert_eq!(d.status().unwrap().pending_changes, 0);
     assert_eq!(server.state.store().change_count(territory).unwrap(), edits);
+    assert!(
+        stored_unacked >= 3,
+        "in {ROUNDS} rounds only {stored_unacked} kills landed after the server stored the push and before the device knew ({killed} kills, {finished} syncs finished first)"
+    );
     eprintln!(
         "device kills while syncing: {killed} killed ({stored_unacked} after the server stored the push, before the device knew), {finished} finished first; {edits} edits, each on the server once"
     );

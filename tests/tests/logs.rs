@@ -72,6 +72,38 @@ async fn no_password_token_or_cookie_reaches_a_log_line() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
+    // The review logout (its form's CSRF token), then the session is gone.
+    let html = page.text().await.unwrap();
+    let csrf = bilan_e2e::Browser::csrf(&html);
+    let out = web
+        .post(format!("{}/deconnexion", server.url()))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303, "the logout redirects to the login page");
+    let after = web
+        .get(format!("{}/", server.url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        after.status(),
+        200,
+        "the session cookie no longer opens a page"
+    );
+    // The device's logout: everything is synced, so the server revokes its token.
+    SyncEngine::new(&a).logout().await.unwrap();
+    assert!(a.user().unwrap().is_none(), "the device forgot the session");
+    let refused = web
+        .get(format!("{}/api/v1/me", server.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "the device's token is revoked");
     // A failed login too: its password must not be logged either.
     let _ = web
         .post(format!("{}/api/v1/login", server.url()))
@@ -84,6 +116,10 @@ async fn no_password_token_or_cookie_reaches_a_log_line() {
     assert!(
         text.contains("login user=inspecteur1") && text.contains("sync phases"),
         "the server's logs were captured"
+    );
+    assert!(
+        text.contains("review logout user=responsable") && text.contains("logout user=inspecteur1"),
+        "both logouts are logged"
     );
     for (what, secret) in [
         ("password", DEMO_PASSWORD),

@@ -398,3 +398,51 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
     let (st, _) = m.get("/").await;
     assert_eq!(st, 303);
 }
+
+/// Stored CS settings that no longer decode: the pages go on with the
+/// defaults, and the manager sees a notice on the overview and on the
+/// settings page telling what to do; saving the form clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_cs_settings_are_shown_to_the_manager_until_saved_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let d = device(&tmp.path().join("d"), &server.url(), "inspecteur1").await;
+    let territory = d.user().unwrap().unwrap().territory_id.unwrap();
+    let db = rusqlite::Connection::open(server.state.0.config.db_path()).unwrap();
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, '{\"hourly\": \"beaucoup\"}')
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [format!("rates:{territory}")],
+    )
+    .unwrap();
+    let b = Browser::login(&server.url(), "responsable").await;
+    for page in ["/", "/parametres"] {
+        let (status, html) = b.get(page).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            html.contains("id=\"parametres-illisibles\"")
+                && html.contains("paramètres enregistrés du CS sont illisibles"),
+            "{page} shows the notice: {html}"
+        );
+    }
+    let (_, form) = b.get("/parametres").await;
+    let csrf = Browser::csrf(&form);
+    let (status, _) = b
+        .post(
+            "/parametres",
+            &[
+                ("csrf", csrf.as_str()),
+                ("hourly", "80"),
+                ("travel_hourly", "45"),
+                ("per_km", "0,55"),
+                ("compensation", "0,1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, html) = b.get("/").await;
+    assert!(
+        !html.contains("parametres-illisibles"),
+        "saved again: no notice"
+    );
+}

@@ -11,5 +11,5 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    Ok(bilan_mobile::cli::run(bilan_mobile::cli::Cli::parse()).await?)
+    Ok(bilan_mobile::cli::main(bilan_mobile::cli::Cli::parse()).await?)
 }

@@ -5,7 +5,10 @@
 
 pub mod strings;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bilan_shared::Catalogue;
@@ -31,6 +34,9 @@ pub struct Services {
     pub default_server: String,
     /// Sync in the background (off in component tests).
     pub auto_sync: bool,
+    /// Where to keep the ids and positions of what the window shows, for
+    /// the desktop end-to-end test (`BILAN_UI_PROBE`); `None` otherwise.
+    pub probe: Option<PathBuf>,
 }
 
 /// Optional context: the screen to open first (tests and deep links).
@@ -79,9 +85,80 @@ fn services() -> Services {
     use_context::<Services>()
 }
 
+/// A store read for a screen: the fresh value, or when the read fails the
+/// last value this component read successfully (if any) and the error to
+/// show, in French. A storage error never shows as an empty screen.
+fn use_last_good<T: Clone + 'static>(read: crate::Result<T>) -> (Option<T>, Option<String>) {
+    let cache = use_hook(|| Rc::new(RefCell::new(None::<T>)));
+    match read {
+        Ok(v) => {
+            *cache.borrow_mut() = Some(v.clone());
+            (Some(v), None)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store read failed on a screen");
+            (cache.borrow().clone(), Some(t::read_failed(&e.to_string())))
+        }
+    }
+}
+
+/// The error of a failed store read, above the last good data.
+#[component]
+fn ReadError(message: Option<String>) -> Element {
+    match message {
+        Some(m) => rsx! { p { class: "error", role: "alert", id: "read-error", "{m}" } },
+        None => rsx! {},
+    }
+}
+
+/// For the desktop end-to-end test: five times a second, every element with
+/// an id that the window shows (centre, text), which one has the focus and
+/// a write counter `n`, written whole to the probe file (a temp file renamed
+/// over it), so the test finds what to tap by id instead of by coordinates.
+async fn run_probe(path: PathBuf) {
+    const JS: &str = r#"
+        const items = [];
+        for (const el of document.querySelectorAll('[id]')) {
+            const r = el.getBoundingClientRect();
+            if (r.width > 0 && r.height > 0) {
+                items.push({ id: el.id, x: Math.round(r.left + r.width / 2), y: Math.round(r.top + r.height / 2),
+                             text: (el.innerText || el.value || '').slice(0, 60) });
+            }
+        }
+        const focus = document.activeElement && document.activeElement.id ? document.activeElement.id : '';
+        return { focus, items };
+    "#;
+    let tmp = path.with_extension("tmp");
+    // Counts the writes, so a test can wait for a view taken after its action.
+    let mut n = 0u64;
+    loop {
+        match document::eval(JS).join::<serde_json::Value>().await {
+            Ok(mut v) => {
+                n += 1;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("n".into(), n.into());
+                }
+                let written =
+                    std::fs::write(&tmp, v.to_string()).and_then(|_| std::fs::rename(&tmp, &path));
+                if let Err(e) = written {
+                    tracing::warn!(error = %e, path = %path.display(), "UI probe not written");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "UI probe script failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
 /// Syncs once and updates the bar; errors stay in the store's status.
 pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
-    if *ui.syncing.peek() || store.user().ok().flatten().is_none() {
+    let logged_in = match store.user() {
+        Ok(u) => u.is_some(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the session before syncing");
+            false
+        }
+    };
+    if *ui.syncing.peek() || !logged_in {
         return;
     }
     ui.syncing.set(true);
@@ -98,7 +175,13 @@ pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
 #[allow(non_snake_case)]
 pub fn App() -> Element {
     let svc = services();
-    let logged_in = svc.store.user().ok().flatten().is_some();
+    let logged_in = match svc.store.user() {
+        Ok(u) => u.is_some(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the session; showing the login screen");
+            false
+        }
+    };
     let start = try_use_context::<StartScreen>().map(|s| s.0);
     let ui = Ui {
         screen: use_signal(|| {
@@ -126,6 +209,15 @@ pub fn App() -> Element {
             loop {
                 sync_now(store.clone(), ui).await;
                 tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+            }
+        }
+    });
+    let probe = svc.probe.clone();
+    use_future(move || {
+        let probe = probe.clone();
+        async move {
+            if let Some(path) = probe {
+                run_probe(path).await;
             }
         }
     });
@@ -166,7 +258,8 @@ pub fn SyncBar() -> Element {
     let svc = services();
     let ui = use_context::<Ui>();
     let _ = (ui.version)();
-    let status = svc.store.status().unwrap_or_default();
+    let (status, read_error) = use_last_good(svc.store.status());
+    let status = status.unwrap_or_default();
     let online = (ui.online)();
     let syncing = (ui.syncing)();
     let mb = status.pending_photo_bytes as f64 / 1_000_000.0;
@@ -179,9 +272,10 @@ pub fn SyncBar() -> Element {
         footer { class: "syncbar", id: "syncbar",
             span { span { class: if online { "dot on" } else { "dot off" } } if online { "{t::ONLINE}" } else { "{t::OFFLINE}" } }
             span { id: "pending", "{status.pending_changes} {t::PENDING_CHANGES}" }
-            span { "{mb:.1} {t::PENDING_PHOTOS}" }
+            span { "{bilan_shared::fmt::decimal(mb, 1)} {t::PENDING_PHOTOS}" }
             span { class: "muted", "{t::LAST_SYNC} : {last}" }
             if let Some(e) = status.last_error { span { class: "error", "{e}" } }
+            if let Some(e) = read_error { span { class: "error", role: "alert", "{e}" } }
             button { id: "sync", class: "primary", disabled: syncing,
                 onclick: move |_| { spawn(sync_now(store.clone(), ui)); },
                 if syncing { "{t::SYNCING}" } else { "{t::SYNC_NOW}" }
@@ -194,12 +288,13 @@ pub fn SyncBar() -> Element {
 fn LoginScreen() -> Element {
     let svc = services();
     let ui = use_context::<Ui>();
-    let initial = svc
-        .store
-        .setting("server_url")
-        .ok()
-        .flatten()
-        .unwrap_or(svc.default_server.clone());
+    let initial = match svc.store.setting("server_url") {
+        Ok(url) => url.unwrap_or(svc.default_server.clone()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the last server address");
+            svc.default_server.clone()
+        }
+    };
     let mut server = use_signal(|| initial);
     let mut user = use_signal(String::new);
     let mut password = use_signal(String::new);
@@ -240,7 +335,7 @@ fn LoginScreen() -> Element {
             input { id: "password", r#type: "password", initial_value: "{password}", oninput: move |e| password.set(e.value()) }
             label { r#for: "server", "{t::SERVER}" }
             input { id: "server", r#type: "url", initial_value: "{server}", oninput: move |e| server.set(e.value()) }
-            p { button { r#type: "submit", class: "primary", disabled: busy(), if busy() { "{t::LOGGING_IN}" } else { "{t::LOGIN}" } } }
+            p { button { id: "login-submit", r#type: "submit", class: "primary", disabled: busy(), if busy() { "{t::LOGGING_IN}" } else { "{t::LOGIN}" } } }
             if let Some(e) = error() { p { class: "error", role: "alert", "{e}" } }
         }
     }
@@ -264,6 +359,9 @@ pub struct ComplexRow {
     pub last: Option<InspectionSummary>,
     pub condition: Option<bilan_shared::domain::Condition>,
 }
+
+/// Id of the logout button (formatted in, so tests find its element).
+pub const LOGOUT_ID: &str = "logout";
 
 const FIVE_YEARS_MS: i64 = 5 * 365 * 86_400_000;
 
@@ -335,15 +433,24 @@ fn TerritoryScreen() -> Element {
     let _ = (ui.version)();
     let mut search = use_signal(String::new);
     let mut filter = use_signal(|| Filter::All);
-    let rows = territory_rows(&svc.store, &search(), filter()).unwrap_or_default();
-    let territory = svc
-        .store
-        .setting("territory")
-        .ok()
-        .flatten()
-        .and_then(|j| serde_json::from_str::<bilan_shared::domain::Territory>(&j).ok())
-        .map(|t| t.name)
-        .unwrap_or_default();
+    let (rows, rows_error) = use_last_good(territory_rows(&svc.store, &search(), filter()));
+    let rows = rows.unwrap_or_default();
+    let (territory, territory_error) = use_last_good(svc.store.territory());
+    let territory = territory.flatten().map(|t| t.name).unwrap_or_default();
+    let mut leaving = use_signal(|| false);
+    let store = svc.store.clone();
+    let logout = move |_| {
+        let store = store.clone();
+        leaving.set(true);
+        spawn(async move {
+            let r = SyncEngine::new(&store).logout().await;
+            leaving.set(false);
+            match r {
+                Ok(()) => ui.go(Screen::Login),
+                Err(e) => ui.changed(Err(e)),
+            }
+        });
+    };
     let filters = [
         (Filter::All, t::FILTER_ALL),
         (Filter::Due, t::FILTER_DUE),
@@ -353,11 +460,15 @@ fn TerritoryScreen() -> Element {
     ];
     let mut current_office = String::new();
     rsx! {
-        h1 { "{territory}" }
+        div { class: "row",
+            h1 { class: "grow", "{territory}" }
+            button { id: "{LOGOUT_ID}", disabled: leaving(), onclick: logout, "{t::LOGOUT}" }
+        }
+        ReadError { message: rows_error.or(territory_error) }
         input { id: "search", r#type: "search", placeholder: "{t::SEARCH}", initial_value: "{search}", oninput: move |e| search.set(e.value()) }
         div { class: "tabs", role: "tablist",
-            for (f, label) in filters {
-                button { class: if filter() == f { "sel" } else { "" }, onclick: move |_| filter.set(f), "{label}" }
+            for (i, (f, label)) in filters.into_iter().enumerate() {
+                button { id: "filter-{i}", class: if filter() == f { "sel" } else { "" }, onclick: move |_| filter.set(f), "{label}" }
             }
         }
         for row in rows {
@@ -384,7 +495,7 @@ fn ComplexListItem(row: ComplexRow) -> Element {
     };
     let status = row.last.as_ref().map(|s| s.status.label_fr()).unwrap_or("");
     rsx! {
-        button { class: "list-item complex", onclick: move |_| ui.go(Screen::Complex(id)),
+        button { id: "complex-{row.complex.code}", class: "list-item complex", onclick: move |_| ui.go(Screen::Complex(id)),
             span { class: "grow",
                 strong { "{row.complex.name}" } br {}
                 span { class: "muted", "{row.complex.address}, {row.complex.city}" } br {}
@@ -403,7 +514,8 @@ fn ComplexScreen(id: ComplexId) -> Element {
     let Ok(c) = svc.store.complex(id) else {
         return rsx! { p { class: "error", "Ensemble introuvable." } };
     };
-    let history = svc.store.summaries(Some(id)).unwrap_or_default();
+    let (history, history_error) = use_last_good(svc.store.summaries(Some(id)));
+    let history = history.unwrap_or_default();
     let store = svc.store.clone();
     rsx! {
         button { onclick: move |_| ui.go(Screen::Territory), "{t::BACK}" }
@@ -422,9 +534,10 @@ fn ComplexScreen(id: ComplexId) -> Element {
             "{t::START_INSPECTION}"
         }
         h2 { "{t::HISTORY}" }
+        ReadError { message: history_error }
         if history.is_empty() { p { class: "muted", "{t::NO_INSPECTION}" } }
         for s in history {
-            button { class: "list-item", onclick: move |_| ui.go(Screen::Inspection(s.id)),
+            button { id: "inspection-{s.id}", class: "list-item", onclick: move |_| ui.go(Screen::Inspection(s.id)),
                 span { class: "grow", strong { "{t::date(s.created_at)}" } " — {s.status.label_fr()}" br {}
                     span { class: "muted", "{s.rated}/{s.present} {t::RATED}, {s.findings} constat(s)" } }
                 if s.conflicts > 0 { span { class: "badge", title: "{t::CONFLICTS}", "{s.conflicts}" } }
@@ -443,19 +556,16 @@ fn InspectionScreen(id: InspectionId) -> Element {
         Ok(d) => d,
         Err(e) => return rsx! { p { class: "error", "{e}" } },
     };
-    let complex = svc
-        .store
-        .complex(doc.complex_id)
-        .map(|c| c.name)
-        .unwrap_or_default();
-    let conflicts = svc
-        .store
-        .summaries(Some(doc.complex_id))
-        .unwrap_or_default()
-        .into_iter()
-        .find(|s| s.id == id)
-        .map(|s| s.conflicts)
-        .unwrap_or(0);
+    let (complex, complex_error) = use_last_good(svc.store.complex(doc.complex_id).map(|c| c.name));
+    let complex = complex.unwrap_or_default();
+    let (conflicts, conflicts_error) =
+        use_last_good(svc.store.summaries(Some(doc.complex_id)).map(|all| {
+            all.into_iter()
+                .find(|s| s.id == id)
+                .map(|s| s.conflicts)
+                .unwrap_or(0)
+        }));
+    let conflicts = conflicts.unwrap_or(0);
     let (rated, present) = doc.progress();
     let cat = Catalogue::current();
     let current = group();
@@ -468,6 +578,7 @@ fn InspectionScreen(id: InspectionId) -> Element {
     rsx! {
         button { onclick: move |_| ui.go(Screen::Complex(complex_id)), "{t::BACK}" }
         h1 { "{complex}" }
+        ReadError { message: complex_error.or(conflicts_error) }
         p { "{doc.status.label_fr()} — {rated}/{present} {t::RATED}" }
         div { class: "row",
             button { id: "add-finding", class: "primary", onclick: move |_| ui.go(Screen::Finding(id, None)), "{t::ADD_FINDING}" }
@@ -533,7 +644,9 @@ pub fn ComponentRow(
                     {
                         let store = store.clone();
                         let code = code.clone();
-                        rsx! { button { class: if rating == Some(r) { "sel" } else { "" }, title: "{r.label_fr()}",
+                        let chosen = rating == Some(r);
+                        rsx! { button { id: "rate-{code}-{r.code()}", class: if chosen { "sel" } else { "" }, title: "{r.label_fr()}",
+                            "aria-pressed": if chosen { "true" } else { "false" },
                             onclick: move |_| ui.changed(store.rate(id, &code, r)), "{text}" } }
                     }
                 }
@@ -549,25 +662,20 @@ fn VisitCard(id: InspectionId) -> Element {
     let ui = use_context::<Ui>();
     let _ = (ui.version)();
     let key = format!("visit_started:{id}");
-    let started: Option<i64> = svc
-        .store
-        .setting(&key)
-        .ok()
-        .flatten()
-        .and_then(|s| s.parse().ok());
+    let (started, started_error) = use_last_good(svc.store.setting(&key));
+    let started: Option<i64> = started.flatten().and_then(|s| s.parse().ok());
     let mut travel = use_signal(|| "0".to_string());
     let mut km = use_signal(|| "0".to_string());
     let mut expenses = use_signal(|| "0".to_string());
-    let visits = svc
-        .store
-        .inspection(id)
-        .map(|d| d.visits)
-        .unwrap_or_default();
+    let (visits, visits_error) = use_last_good(svc.store.inspection(id).map(|d| d.visits));
+    let visits = visits.unwrap_or_default();
     let store = svc.store.clone();
-    let user = store.user().ok().flatten();
+    let (user, user_error) = use_last_good(store.user());
+    let user = user.flatten();
     rsx! {
         div { class: "card",
             strong { "{t::VISIT}" }
+            ReadError { message: started_error.or(visits_error).or(user_error) }
             for v in visits.iter() {
                 div { class: "muted", "{v.date} — {v.hours_on_site:.2} {t::HOURS_ON_SITE}, {v.travel_hours:.2} h de déplacement, {v.km:.0} km, {t::money(v.expenses)}" }
             }
@@ -625,7 +733,7 @@ fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Element {
             input { id: "finding-location", initial_value: "{location}", oninput: move |e| location.set(e.value()) }
             label { "{t::SEVERITY}" }
             div { class: "row",
-                for s in Severity::ALL.iter().copied() { button { class: if severity() == s { "sel" } else { "" }, onclick: move |_| severity.set(s), "{s.label_fr()}" } }
+                for s in Severity::ALL.iter().copied() { button { id: "severity-{s.code()}", class: if severity() == s { "sel" } else { "" }, onclick: move |_| severity.set(s), "{s.label_fr()}" } }
             }
             p { button { id: "finding-save", class: "primary", disabled: title().trim().is_empty(), onclick: move |_| {
                 let r = store.add_finding(id, NewFinding { component: component(), title: title(), location: location(), severity: severity(), description: String::new() });
@@ -662,8 +770,8 @@ fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Element {
         }
         label { "{t::CAPTION}" }
         input { initial_value: "{caption}", oninput: move |e| caption.set(e.value()) }
-        label { r#for: "photo", "{t::TAKE_PHOTO}" }
-        input { id: "photo", r#type: "file", accept: "image/*", "capture": "environment",
+        label { r#for: "photo", id: "photo-button", class: "btn primary", role: "button", "{t::TAKE_PHOTO}" }
+        input { id: "photo", class: "visually-hidden", r#type: "file", accept: "image/*", "capture": "environment",
             onchange: move |e| {
                 let store = store3.clone();
                 async move {
@@ -704,10 +812,12 @@ fn ConflictsScreen(id: InspectionId) -> Element {
     let svc = services();
     let ui = use_context::<Ui>();
     let _ = (ui.version)();
-    let conflicts = svc.store.conflicts(id).unwrap_or_default();
+    let (conflicts, conflicts_error) = use_last_good(svc.store.conflicts(id));
+    let conflicts = conflicts.unwrap_or_default();
     rsx! {
         button { onclick: move |_| ui.go(Screen::Inspection(id)), "{t::BACK}" }
         h1 { "{t::CONFLICTS}" }
+        ReadError { message: conflicts_error }
         if conflicts.is_empty() { p { "{t::NO_CONFLICT}" } } else { p { class: "muted", "{t::CONFLICTS_HELP}" } }
         for c in conflicts {
             div { class: "card conflict",

@@ -80,6 +80,14 @@ pub const SYNCING: &str = "Synchro…";
 pub const LOGOUT: &str = "Changer d'utilisateur";
 pub const INCOMPLETE: &str = "Cotez tous les composants présents avant de soumettre.";
 
+/// A store read failed: what happened and what to do; the screen keeps the
+/// last data it could read.
+pub fn read_failed(error: &str) -> String {
+    format!(
+        "Lecture impossible sur l'appareil : {error}. Les dernières données lues restent affichées."
+    )
+}
+
 /// "il y a 5 min", "à 14 h 02" style relative time.
 pub fn ago(ms: i64, now: i64) -> String {
     let s = (now - ms).max(0) / 1000;

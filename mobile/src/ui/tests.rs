@@ -14,7 +14,7 @@ use dioxus::prelude::*;
 use super::*;
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     store: Arc<DeviceStore>,
     complexes: Vec<ComplexId>,
 }
@@ -74,7 +74,7 @@ fn fixture(logged_in: bool) -> Fixture {
             .unwrap();
     }
     Fixture {
-        _dir: dir,
+        dir,
         store: Arc::new(store),
         complexes: complexes.iter().map(|c| c.id).collect(),
     }
@@ -85,6 +85,7 @@ fn dom(f: &Fixture, screen: Option<Screen>) -> VirtualDom {
         store: f.store.clone(),
         default_server: "http://127.0.0.1:8080".into(),
         auto_sync: false,
+        probe: None,
     });
     if let Some(s) = screen {
         dom = dom.with_root_context(StartScreen(s));
@@ -189,9 +190,14 @@ fn inspection_checklist_shows_groups_with_progress_ratings_and_visit() {
     assert!(html.contains("A Infrastructure (1/5)"), "{html}");
     assert!(html.contains("L Logement (0/9)"));
     assert!(html.contains("Fondations") && html.contains("S/O") && html.contains("N/I"));
+    assert_eq!(
+        pressed_ratings(&html, "A1010"),
+        vec!["B"],
+        "the chosen rating of the rated component, and only it, is highlighted"
+    );
     assert!(
-        html.contains("class=\"sel\""),
-        "the chosen rating is highlighted"
+        pressed_ratings(&html, "A1020").is_empty(),
+        "an unrated component highlights no rating"
     );
     assert!(html.contains("Arrivée sur place") && html.contains("Ajouter un constat"));
 }
@@ -245,14 +251,37 @@ fn conflicts_and_review_screens_show_values_authors_and_comments() {
     );
 }
 
-fn click_listeners(mutations: &[Mutation]) -> Vec<ElementId> {
-    mutations
-        .iter()
-        .filter_map(|m| match m {
-            Mutation::NewEventListener { name, id } if name == "click" => Some(*id),
-            _ => None,
+/// The ratings shown as chosen (`aria-pressed="true"`) for one component,
+/// read from the rendered HTML by the buttons' ids (`rate-{component}-{code}`).
+fn pressed_ratings(html: &str, component: &str) -> Vec<String> {
+    let prefix = format!("id=\"rate-{component}-");
+    html.match_indices(&prefix)
+        .filter_map(|(i, _)| {
+            let rest = &html[i + prefix.len()..];
+            let code = &rest[..rest.find('"')?];
+            let tag_end = rest.find('>')?;
+            rest[..tag_end]
+                .contains("aria-pressed=\"true\"")
+                .then(|| code.to_string())
         })
         .collect()
+}
+
+/// The element whose `id` attribute is `html_id`, from the mutations that
+/// built the screen (ids set from data are dynamic attributes).
+fn element_by_id(mutations: &[Mutation], html_id: &str) -> ElementId {
+    mutations
+        .iter()
+        .find_map(|m| match m {
+            Mutation::SetAttribute {
+                name: "id",
+                value: dioxus::dioxus_core::AttributeValue::Text(v),
+                id,
+                ..
+            } if v == html_id => Some(*id),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no element with id {html_id} on the screen"))
 }
 
 fn click(dom: &mut VirtualDom, id: ElementId) {
@@ -270,9 +299,7 @@ fn tapping_a_rating_saves_it_at_once_and_highlights_it() {
     let id = f.store.start_inspection(f.complexes[0]).unwrap();
     let mut d = dom(&f, Some(Screen::Inspection(id)));
     let mutations = d.rebuild_to_vec();
-    let clicks = click_listeners(&mutations.edits);
-    // Listeners in document order: back, add finding, conflicts, review, visit start, 7 group tabs, then A1010's 7 ratings.
-    let d_button = clicks[5 + 7 + 3];
+    let d_button = element_by_id(&mutations.edits, "rate-A1010-D");
     click(&mut d, d_button);
     d.render_immediate_to_vec();
     assert_eq!(
@@ -283,4 +310,62 @@ fn tapping_a_rating_saves_it_at_once_and_highlights_it() {
     assert_eq!(f.store.status().unwrap().pending_changes, 2);
     let html = dioxus_ssr::render(&d);
     assert!(html.contains("Enregistré"));
+    assert_eq!(pressed_ratings(&html, "A1010"), vec!["D"]);
+}
+
+/// A store read that fails (here the list table is gone, as on a damaged
+/// file) shows a French error saying what to do, and the screen keeps the
+/// complexes it read before instead of going blank.
+#[test]
+fn a_failing_store_read_shows_a_french_error_and_keeps_the_last_good_rows() {
+    dioxus::html::set_event_converter(Box::new(dioxus::html::SerializedHtmlEventConverter));
+    let f = fixture(true);
+    let mut d = dom(&f, Some(Screen::Territory));
+    let mutations = d.rebuild_to_vec();
+    assert!(!dioxus_ssr::render(&d).contains("read-error"));
+    rusqlite::Connection::open(f.dir.path().join("device.sqlite"))
+        .unwrap()
+        .execute_batch("DROP TABLE summaries")
+        .unwrap();
+    // Re-render through the screen itself: tap the "Tous" filter.
+    click(&mut d, element_by_id(&mutations.edits, "filter-0"));
+    d.render_immediate_to_vec();
+    let html = dioxus_ssr::render(&d);
+    assert!(
+        html.contains("id=\"read-error\"")
+            && html.contains("Lecture impossible sur l&#39;appareil"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Les Pins") && html.contains("Le Boisé"),
+        "the last rows stay on screen: {html}"
+    );
+}
+
+/// The territory screen offers "Changer d'utilisateur"; with an edit not yet
+/// on the server, tapping it refuses in French, says to sync first, and
+/// keeps the session and the edit.
+#[test]
+fn logout_is_offered_and_refused_while_an_edit_is_pending() {
+    dioxus::html::set_event_converter(Box::new(dioxus::html::SerializedHtmlEventConverter));
+    let f = fixture(true);
+    f.store.start_inspection(f.complexes[0]).unwrap();
+    let mut d = dom(&f, Some(Screen::Territory));
+    let mutations = d.rebuild_to_vec();
+    assert!(dioxus_ssr::render(&d).contains("Changer d&#39;utilisateur"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        click(&mut d, element_by_id(&mutations.edits, LOGOUT_ID));
+        tokio::time::timeout(std::time::Duration::from_secs(10), d.wait_for_work())
+            .await
+            .expect("the logout task ends");
+    });
+    d.render_immediate_to_vec();
+    let html = dioxus_ssr::render(&d);
+    assert!(html.contains("synchronisez d&#39;abord"), "{html}");
+    assert!(f.store.user().unwrap().is_some(), "still logged in");
+    assert_eq!(f.store.status().unwrap().pending_changes, 1);
 }

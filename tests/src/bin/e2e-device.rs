@@ -5,5 +5,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    Ok(bilan_mobile::cli::run(bilan_mobile::cli::Cli::parse()).await?)
+    Ok(bilan_mobile::cli::main(bilan_mobile::cli::Cli::parse()).await?)
 }
