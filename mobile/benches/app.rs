@@ -89,6 +89,7 @@ fn main() {
                 complexes: complexes.clone(),
                 revision: 1,
                 catalogue_version: "x".into(),
+                settings: Default::default(),
             })
             .unwrap();
         let t = Instant::now();

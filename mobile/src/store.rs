@@ -453,8 +453,21 @@ impl DeviceStore {
             "INSERT INTO settings (key, value) VALUES ('territory', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [serde_json::to_string(&r.territory).unwrap_or_default()],
         )?;
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('cs_settings', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [serde_json::to_string(&r.settings).unwrap_or_default()],
+        )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The CS's settings from the last reference data (thresholds, rates,
+    /// time zone); the defaults before the first fetch.
+    pub fn cs_settings(&self) -> Result<bilan_shared::domain::CsSettings> {
+        Ok(self
+            .setting("cs_settings")?
+            .and_then(|j| decoded("settings.cs_settings", &j, serde_json::from_str(&j)))
+            .unwrap_or_default())
     }
 
     /// The territory of the reference data, once it has been fetched.
@@ -825,10 +838,13 @@ impl DeviceStore {
             && let Ok(img) = image::load_from_memory(bytes)
         {
             // A thumbnail for the screens; a photo that does not decode simply has none.
-            let _ = img
+            if let Err(e) = img
                 .thumbnail(240, 240)
                 .to_rgb8()
-                .save_with_format(&thumb, image::ImageFormat::Jpeg);
+                .save_with_format(&thumb, image::ImageFormat::Jpeg)
+            {
+                tracing::warn!(%hash, error = %e, "thumbnail not written; the photo is kept");
+            }
         }
         self.lock().execute(
             "INSERT OR IGNORE INTO photos (hash, path, size, mime) VALUES (?1, ?2, ?3, ?4)",
@@ -1330,6 +1346,7 @@ mod tests {
                 complexes: vec![complex.clone()],
                 revision: 1,
                 catalogue_version: "x".into(),
+                settings: Default::default(),
             })
             .unwrap();
         (store, complex.id)

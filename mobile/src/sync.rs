@@ -106,7 +106,11 @@ impl<'a> SyncEngine<'a> {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .build()
-            .unwrap_or_default();
+            .unwrap_or_else(|e| {
+                // Only a broken TLS setup gets here: go on without the timeouts, said in the log.
+                tracing::warn!(error = %e, "HTTP client with timeouts not built; default client used");
+                reqwest::Client::new()
+            });
         Self { store, http }
     }
 

@@ -178,6 +178,92 @@ impl ConditionThresholds {
     }
 }
 
+/// Settings of a CS: the rates of the activity statement and the IVP bands of
+/// the building condition. Unverified figures: settings, not constants; these
+/// are only the defaults until the CS sets its own.
+///
+/// Sent to devices with the reference data, so the app grades buildings and
+/// dates visits as the review pages do. Stored format (v1): JSON in the
+/// server's `meta` under `rates:{territory}` (the key of the first version,
+/// which held only the rates). Fields added later must carry a serde default
+/// so that older rows and older servers' answers still load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CsSettings {
+    /// $ per hour of service on site.
+    pub hourly: f64,
+    /// $ per hour of travel.
+    pub travel_hourly: f64,
+    /// $ per kilometre.
+    pub per_km: f64,
+    /// Compensation, as a fraction of the fees (0.10 = 10 %).
+    pub compensation: f64,
+    /// Upper bounds of the condition bands A..D on the IVP.
+    #[serde(default)]
+    pub thresholds: ConditionThresholds,
+    /// The territory's IANA time zone: every date shown and every year or
+    /// day grouped by is counted in it.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Set when the stored settings did not decode and these are the
+    /// defaults: the pages tell the manager to check and save them again.
+    #[serde(skip)]
+    pub unreadable: bool,
+}
+
+impl Default for CsSettings {
+    fn default() -> Self {
+        Self {
+            hourly: 75.0,
+            travel_hourly: 45.0,
+            per_km: 0.55,
+            compensation: 0.10,
+            thresholds: ConditionThresholds::default(),
+            time_zone: default_time_zone(),
+            unreadable: false,
+        }
+    }
+}
+
+fn default_time_zone() -> String {
+    crate::calendar::DEFAULT_TIME_ZONE.to_string()
+}
+
+impl CsSettings {
+    /// The territory's time zone; the default one if the stored name is
+    /// unknown to this build's tz database (names are checked before they
+    /// are saved, so only a tz database that dropped one gets here).
+    pub fn zone(&self) -> crate::calendar::TimeZone {
+        crate::calendar::zone(&self.time_zone).unwrap_or_else(|_| crate::calendar::default_zone())
+    }
+
+    /// Why these settings cannot be saved, in words a manager can act on.
+    pub fn check(&self) -> Result<(), String> {
+        if [
+            self.hourly,
+            self.travel_hourly,
+            self.per_km,
+            self.compensation,
+        ]
+        .iter()
+        .any(|v| !v.is_finite() || *v < 0.0)
+            || self.compensation > 1.0
+        {
+            return Err("taux invalides : nombres positifs, compensation entre 0 et 1".into());
+        }
+        let b = &self.thresholds.upper_bounds;
+        if b.iter().any(|v| !v.is_finite() || *v <= 0.0 || *v > 1.0)
+            || b.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(
+                "seuils invalides : quatre pourcentages croissants entre 0 et 100 (A < B < C < D)"
+                    .into(),
+            );
+        }
+        crate::calendar::zone(&self.time_zone)?;
+        Ok(())
+    }
+}
+
 /// A CS territory as devices see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Territory {

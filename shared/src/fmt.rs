@@ -1,26 +1,5 @@
 //! French display formats shared by the app's screens and the review pages,
-//! so a date or an amount reads the same everywhere.
-
-/// `AAAA-MM-JJ` (UTC) from milliseconds since the epoch.
-pub fn iso_date(ms: i64) -> String {
-    utc(ms)
-        .format(time::macros::format_description!("[year]-[month]-[day]"))
-        .unwrap_or_default()
-}
-
-/// `AAAA-MM-JJ HH:MM UTC`: when something was done (audit log).
-pub fn iso_datetime(ms: i64) -> String {
-    utc(ms)
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute] UTC"
-        ))
-        .unwrap_or_default()
-}
-
-fn utc(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
+//! so an amount reads the same everywhere (dates: [`crate::calendar`]).
 
 /// Whole dollars the French way: narrow no-break spaces between thousands and
 /// a no-break space before the sign, `12 345 $`.
@@ -60,11 +39,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_amounts_read_the_french_way() {
-        assert_eq!(iso_date(0), "1970-01-01");
-        assert_eq!(iso_date(1_795_346_304_420), "2026-11-22");
-        assert_eq!(iso_date(951_782_400_000), "2000-02-29");
-        assert_eq!(iso_datetime(1_795_346_304_420), "2026-11-22 11:18 UTC");
+    fn amounts_read_the_french_way() {
         assert_eq!(money(1_234_567.4), "1\u{202f}234\u{202f}567\u{a0}$");
         assert_eq!(money(-5.0), "-5\u{a0}$");
         assert_eq!(decimal(0.55, 2), "0,55");

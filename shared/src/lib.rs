@@ -3,6 +3,7 @@
 //! automerge schema of an inspection (with conflict listing and resolution),
 //! and the versioned sync protocol. No storage, HTTP or async runtime here.
 
+pub mod calendar;
 pub mod catalogue;
 pub mod conflicts;
 pub mod doc;

@@ -116,6 +116,11 @@ pub struct ReferenceResponse {
     /// Pass it back as `since` next time.
     pub revision: u64,
     pub catalogue_version: String,
+    /// The CS's settings (condition thresholds, rates, time zone), sent
+    /// whole every time, so the app grades and dates as the review pages
+    /// do. Absent from older servers: the defaults.
+    #[serde(default)]
+    pub settings: crate::domain::CsSettings,
 }
 
 /// `POST /api/v1/inspections/{id}/review` body (CS manager).

@@ -359,10 +359,12 @@ async fn main() -> anyhow::Result<()> {
             println!("{n} jeton(s) révoqué(s).");
         }
         Command::Journal { limit } => {
+            // Every territory's entries: Quebec time, with its offset.
+            let tz = bilan_shared::calendar::default_zone();
             for e in state.store().audit_log(None, limit)? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
-                    bilan_shared::fmt::iso_datetime(e.at),
+                    bilan_shared::calendar::iso_datetime_offset(e.at, &tz),
                     e.actor,
                     e.action.label_fr(),
                     e.target,

@@ -2,14 +2,12 @@
 //! automerge documents), always scoped to the caller's territory and, for
 //! office readers, to their office.
 
+use bilan_shared::calendar;
 use bilan_shared::domain::{ConditionThresholds, InspectionStatus, Role};
 use bilan_shared::protocol::UserInfo;
 use rusqlite::{params_from_iter, types::Value};
 
 use crate::StoreError;
-
-/// Five years, in milliseconds: the BSI cycle.
-pub const CYCLE_MS: i64 = 5 * 365 * 86_400_000;
 
 /// One served office on the territory overview.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -43,14 +41,12 @@ pub struct InspectionFilter {
 /// Sort keys of the inspections page.
 const SORT_KEYS: [&str; 6] = ["date", "complex", "office", "status", "cost", "conflicts"];
 
-/// Midnight UTC of an ISO date (`AAAA-MM-JJ`), in milliseconds; a clear
-/// error for anything else.
-pub fn day_start_ms(d: &str) -> Result<i64, StoreError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(d, format).map_err(|_| {
+/// An ISO date (`AAAA-MM-JJ`) of a filter or a form; a clear error for
+/// anything else.
+pub fn parse_day(d: &str) -> Result<calendar::Date, StoreError> {
+    calendar::parse_date(d).ok_or_else(|| {
         StoreError::BadRequest(format!("date invalide « {d} » : attendu AAAA-MM-JJ"))
-    })?;
-    Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
+    })
 }
 
 impl InspectionFilter {
@@ -88,7 +84,7 @@ impl InspectionFilter {
             return bad("conflits", v);
         }
         for d in [set(&self.from), set(&self.to)].into_iter().flatten() {
-            day_start_ms(d)?;
+            parse_day(d)?;
         }
         if let Some(v) = set(&self.sort)
             && !SORT_KEYS.contains(&v.strip_prefix('-').unwrap_or(v))
@@ -152,11 +148,14 @@ fn condition_sql(ivp: &str, t: &ConditionThresholds) -> String {
 pub fn overview(
     conn: &rusqlite::Connection,
     user: &UserInfo,
-    thresholds: &ConditionThresholds,
+    settings: &CsSettings,
     now_ms: i64,
 ) -> Result<Vec<OfficeOverview>, StoreError> {
     let (territory, office) = scope(user)?;
-    let cond = condition_sql("CAST(l.cost_5y AS REAL) / c.replacement_value", thresholds);
+    let cond = condition_sql(
+        "CAST(l.cost_5y AS REAL) / c.replacement_value",
+        &settings.thresholds,
+    );
     let sql = format!(
         "WITH latest AS (
            SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
@@ -171,7 +170,11 @@ pub fn overview(
          ORDER BY o.name"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params![territory, now_ms - CYCLE_MS, office])?;
+    let mut rows = stmt.query(rusqlite::params![
+        territory,
+        calendar::cycle_cutoff_ms(now_ms, &settings.zone()),
+        office
+    ])?;
     let mut out: Vec<OfficeOverview> = Vec::new();
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
@@ -210,10 +213,12 @@ pub fn inspections(
     conn: &rusqlite::Connection,
     user: &UserInfo,
     f: &InspectionFilter,
-    thresholds: &ConditionThresholds,
+    settings: &CsSettings,
 ) -> Result<(Vec<InspectionRow>, u32), StoreError> {
     f.check()?;
     let (territory, office) = scope(user)?;
+    let thresholds = &settings.thresholds;
+    let tz = settings.zone();
     let ivp = "(s.cost_5y / c.replacement_value)";
     let cond = condition_sql(ivp, thresholds);
     let mut wh = vec!["s.territory_id = ?".to_string()];
@@ -246,12 +251,17 @@ pub fn inspections(
         add("s.created_by = ?", Value::Text(i));
     }
     if let Some(d) = nonempty(&f.from) {
-        add("s.created_at >= ?", Value::Integer(day_start_ms(&d)?));
+        let day = parse_day(&d)?;
+        add(
+            "s.created_at >= ?",
+            Value::Integer(calendar::day_start_ms(day, &tz)),
+        );
     }
     if let Some(d) = nonempty(&f.to) {
+        let day = parse_day(&d)?;
         add(
             "s.created_at < ?",
-            Value::Integer(day_start_ms(&d)? + 86_400_000),
+            Value::Integer(calendar::day_end_ms(day, &tz)),
         );
     }
     let sort = f.sort.clone().unwrap_or_else(|| "-date".into());
@@ -348,74 +358,7 @@ pub fn offices(
     Ok(rows)
 }
 
-/// Settings of a CS: the rates of the activity statement and the IVP bands of
-/// the building condition. Unverified figures: settings, not constants; these
-/// are only the defaults until the CS sets its own.
-///
-/// Stored format (v1): JSON in `meta` under `rates:{territory}` (the key of the
-/// first version, which held only the rates). Fields added later must carry a
-/// serde default so that older rows still load.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CsSettings {
-    /// $ per hour of service on site.
-    pub hourly: f64,
-    /// $ per hour of travel.
-    pub travel_hourly: f64,
-    /// $ per kilometre.
-    pub per_km: f64,
-    /// Compensation, as a fraction of the fees (0.10 = 10 %).
-    pub compensation: f64,
-    /// Upper bounds of the condition bands A..D on the IVP.
-    #[serde(default)]
-    pub thresholds: ConditionThresholds,
-    /// Set when the stored settings did not decode and these are the
-    /// defaults: the pages tell the manager to check and save them again.
-    #[serde(skip)]
-    pub unreadable: bool,
-}
-
-impl Default for CsSettings {
-    fn default() -> Self {
-        Self {
-            hourly: 75.0,
-            travel_hourly: 45.0,
-            per_km: 0.55,
-            compensation: 0.10,
-            thresholds: ConditionThresholds::default(),
-            unreadable: false,
-        }
-    }
-}
-
-impl CsSettings {
-    /// Why these settings cannot be saved, in words a manager can act on.
-    pub fn check(&self) -> Result<(), StoreError> {
-        if [
-            self.hourly,
-            self.travel_hourly,
-            self.per_km,
-            self.compensation,
-        ]
-        .iter()
-        .any(|v| !v.is_finite() || *v < 0.0)
-            || self.compensation > 1.0
-        {
-            return Err(StoreError::BadRequest(
-                "taux invalides : nombres positifs, compensation entre 0 et 1".into(),
-            ));
-        }
-        let b = &self.thresholds.upper_bounds;
-        if b.iter().any(|v| !v.is_finite() || *v <= 0.0 || *v > 1.0)
-            || b.windows(2).any(|w| w[0] >= w[1])
-        {
-            return Err(StoreError::BadRequest(
-                "seuils invalides : quatre pourcentages croissants entre 0 et 100 (A < B < C < D)"
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-}
+pub use bilan_shared::domain::CsSettings;
 
 /// Reads the territory's settings (defaults where unset).
 pub fn settings(conn: &rusqlite::Connection, user: &UserInfo) -> Result<CsSettings, StoreError> {
@@ -444,7 +387,7 @@ pub fn set_settings(
     r: &CsSettings,
 ) -> Result<(), StoreError> {
     let (territory, _) = scope(user)?;
-    r.check()?;
+    r.check().map_err(StoreError::BadRequest)?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         rusqlite::params![format!("rates:{territory}"), serde_json::to_string(r).unwrap_or_default()],
@@ -470,11 +413,12 @@ pub fn works_plan(
     user: &UserInfo,
 ) -> Result<Vec<PlanLine>, StoreError> {
     let (territory, office) = scope(user)?;
+    let tz = settings(conn, user)?.zone();
     let mut stmt = conn.prepare_cached(
         "WITH latest AS (
            SELECT s.doc_id, s.created_at, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
            FROM inspection_summary s WHERE s.territory_id = ?1 AND (?2 IS NULL OR s.office_id = ?2))
-         SELECT o.name, c.name, CAST(strftime('%Y', l.created_at / 1000, 'unixepoch') AS INTEGER), r.work, r.urgency, r.cost
+         SELECT o.name, c.name, l.created_at, r.work, r.urgency, r.cost
          FROM latest l JOIN inspection_summary s ON s.doc_id = l.doc_id
          JOIN recommendations r ON r.doc_id = l.doc_id
          JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
@@ -489,7 +433,7 @@ pub fn works_plan(
             Ok(PlanLine {
                 office: r.get(0)?,
                 complex: r.get(1)?,
-                year: r.get::<_, i64>(2)? + i64::from(offset),
+                year: calendar::year(r.get(2)?, &tz) + i64::from(offset),
                 work: r.get(3)?,
                 urgency: bilan_shared::domain::Urgency::from_code(&urgency)
                     .map(|u| u.label_fr().to_string())

@@ -1341,12 +1341,14 @@ impl Storage for SqliteStore {
             [&t],
             |r| r.get(0),
         )?;
+        let settings = crate::queries::settings(&conn, user)?;
         Ok(ReferenceResponse {
             territory: territory_row,
             offices,
             complexes,
             revision: (revision as u64).max(since),
             catalogue_version: bilan_shared::Catalogue::current().version.clone(),
+            settings,
         })
     }
 
@@ -1761,7 +1763,7 @@ impl Storage for SqliteStore {
         self.settle();
         let conn = self.reader()?;
         let settings = crate::queries::settings(&conn, user)?;
-        crate::queries::overview(&conn, user, &settings.thresholds, now_ms())
+        crate::queries::overview(&conn, user, &settings, now_ms())
     }
 
     fn search_inspections(
@@ -1772,7 +1774,7 @@ impl Storage for SqliteStore {
         self.settle();
         let conn = self.reader()?;
         let settings = crate::queries::settings(&conn, user)?;
-        crate::queries::inspections(&conn, user, filter, &settings.thresholds)
+        crate::queries::inspections(&conn, user, filter, &settings)
     }
 
     fn filter_options(&self, user: &UserInfo) -> Result<crate::queries::FilterOptions> {
@@ -2063,6 +2065,52 @@ mod tests {
             .unwrap();
         let complex = store.reference(&user, 0).unwrap().complexes[0].clone();
         (store, user, complex)
+    }
+
+    /// An inspection started at 20:00 on 31 December in Quebec (01:00 on
+    /// 1 January in UTC) belongs to that year and that day: its work due
+    /// within a year is planned in that year, and a filter ending on
+    /// 31 December lists it (both were counted in UTC before).
+    #[test]
+    fn dates_are_grouped_in_the_territory_time_zone_at_the_year_boundary() {
+        let (store, _, complex) = demo_store();
+        let (_, manager) = store
+            .login("responsable", crate::admin::DEMO_PASSWORD, None)
+            .unwrap();
+        let new_years_eve_evening: i64 = 1_798_765_200_000; // 2027-01-01T01:00:00Z
+        let doc = InspectionId::new().to_string();
+        store
+            .with_conn(|c| {
+                c.execute(
+                    "INSERT INTO inspection_summary (doc_id, territory_id, office_id, complex_id, status, created_by,
+                       created_at, updated_at, rated, present, findings, total_cost, cost_5y, conflicts)
+                     VALUES (?1, ?2, ?3, ?4, 'soumise', ?5, ?6, ?6, 1, 1, 1, 1000.0, 1000.0, 0)",
+                    params![doc, complex.territory_id.to_string(), complex.office_id.to_string(),
+                        complex.id.to_string(), manager.id.to_string(), new_years_eve_evening],
+                )?;
+                c.execute(
+                    "INSERT INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost)
+                     VALUES (?1, ?2, 'f', 'r', 'Réfection', 'moins_1_an', 1, 'u', 1000, 1000)",
+                    params![doc, complex.territory_id.to_string()],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let plan = store.works_plan(&manager).unwrap();
+        assert_eq!(plan.iter().map(|l| l.year).collect::<Vec<_>>(), vec![2026]);
+        let day = |from: &str, to: &str| crate::queries::InspectionFilter {
+            from: Some(from.into()),
+            to: Some(to.into()),
+            ..Default::default()
+        };
+        let (rows, _) = store
+            .search_inspections(&manager, &day("2026-12-31", "2026-12-31"))
+            .unwrap();
+        assert_eq!(rows.len(), 1, "listed on 31 December");
+        let (rows, _) = store
+            .search_inspections(&manager, &day("2027-01-01", "2027-01-01"))
+            .unwrap();
+        assert!(rows.is_empty(), "not on 1 January");
     }
 
     /// A new inspection of `complex`, claiming `territory`, as a push sends it.

@@ -83,6 +83,8 @@ async fn security_headers(mut resp: Response) -> Response {
 pub struct WebUser {
     pub user: UserInfo,
     pub csrf: String,
+    /// The territory's time zone: every date on the pages is in it.
+    pub tz: bilan_shared::calendar::TimeZone,
     token: String,
 }
 
@@ -175,9 +177,14 @@ impl FromRequestParts<AppState> for WebUser {
                 "Ce compte n'est rattaché à aucun territoire.",
             )));
         }
+        let u2 = user.clone();
+        let tz = blocking(state, move |s| s.store.settings(&u2))
+            .await?
+            .zone();
         Ok(WebUser {
             csrf: csrf_for(&token),
             user,
+            tz,
             token,
         })
     }
@@ -227,7 +234,8 @@ fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup {
     }
 }
 
-use bilan_shared::fmt::{decimal, iso_date as date, iso_datetime, money, percent};
+use bilan_shared::calendar::{iso_date as date, iso_datetime};
+use bilan_shared::fmt::{decimal, money, percent};
 
 #[derive(Deserialize)]
 struct LoginForm {
@@ -459,7 +467,7 @@ async fn inspections(
                 tbody {
                     @for r in &rows {
                         tr {
-                            td { (date(r.created_at)) }
+                            td { (date(r.created_at, &u.tz)) }
                             td { a href={ "/inspections/" (r.id) } { (r.complex) } br; span.muted { (r.address) } }
                             td { (r.office) } td { (r.status.label_fr()) } td { (r.inspector) }
                             td.num { (r.rated) "/" (r.present) } td.num { (r.findings) } td.num { (money(r.cost_5y)) }
@@ -526,7 +534,7 @@ async fn inspection(
         html! {
             h1 { @if let Some(c) = &complex { (c.name) } @else { "Inspection" } }
             p { @if let Some(c) = &complex { (c.address) ", " (c.city) " — " (c.dwellings) " logements, " (c.year_built) " — valeur de remplacement " (money(c.replacement_value)) } }
-            p { strong { (doc.status.label_fr()) } " — commencée le " (date(doc.created_at)) " — " (rated) "/" (present) " composants cotés" }
+            p { strong { (doc.status.label_fr()) } " — commencée le " (date(doc.created_at, &u.tz)) " — " (rated) "/" (present) " composants cotés" }
             p { "Travaux recommandés : " (money(total)) " dont " (money(five)) " d'ici 5 ans — indice de vétusté physique (IVP) "
                 strong { (percent(ivp)) } " — état " span class={ "cond cond-" (condition.code()) } { (condition.code()) }
                 @if rated < present { " " em { "(provisoire : " (rated) @if rated > 1 { " composants cotés" } @else { " composant coté" } " sur " (present) ", les travaux des autres ne sont pas encore comptés)" } } }
@@ -535,7 +543,7 @@ async fn inspection(
                 @for c in &conflicts {
                     fieldset { legend { (c.label_fr()) }
                         @for v in &c.values {
-                            p { strong { (match &v.value { serde_json::Value::String(s) => s.clone(), o => o.to_string() }) } " — " (v.user_name) ", " (date(v.at_ms))
+                            p { strong { (match &v.value { serde_json::Value::String(s) => s.clone(), o => o.to_string() }) } " — " (v.user_name) ", " (date(v.at_ms, &u.tz))
                                 @if manager {
                                     " " form.inline method="post" action={ "/inspections/" (id) "/conflit" } {
                                         input type="hidden" name="csrf" value=(u.csrf);
@@ -576,7 +584,7 @@ async fn inspection(
             h2 { "Visites" }
             table { tbody { @for v in &doc.visits { tr { td { (v.date) } td.num { (decimal(v.hours_on_site, 2)) " h sur place" } td.num { (decimal(v.travel_hours, 2)) " h de déplacement" } td.num { (v.km) " km" } td.num { (money(v.expenses)) } } } } }
             h2 { "Révision" }
-            @for c in &doc.review.comments { p { strong { (c.author_name) } " (" (date(c.at)) ") : " (c.text) } }
+            @for c in &doc.review.comments { p { strong { (c.author_name) } " (" (date(c.at, &u.tz)) ") : " (c.text) } }
             @if manager {
                 form method="post" action={ "/inspections/" (id) "/revision" } {
                     input type="hidden" name="csrf" value=(u.csrf);
@@ -588,7 +596,7 @@ async fn inspection(
             }
             h2 { "Historique" }
             table { tbody { @for (at, who, ops, msg) in history.iter().rev().take(200) {
-                tr { td { (date(*at)) } td { (who) } td.num { (ops) " modification(s)" } td { (msg.clone().unwrap_or_default()) } }
+                tr { td { (date(*at, &u.tz)) } td { (who) } td.num { (ops) " modification(s)" } td { (msg.clone().unwrap_or_default()) } }
             } } }
         },
     ))
@@ -792,13 +800,13 @@ struct Period {
 impl Period {
     /// Defaults to the current calendar year; a date that is not
     /// `AAAA-MM-JJ` is a 400.
-    fn bounds(&self) -> Result<(String, String), WebError> {
-        let year = &date(bilan_shared::doc::now_ms())[..4];
+    fn bounds(&self, tz: &bilan_shared::calendar::TimeZone) -> Result<(String, String), WebError> {
+        let year = bilan_shared::calendar::year(bilan_shared::doc::now_ms(), tz);
         let or = |d: &Option<String>, default: String| -> Result<String, WebError> {
             match d.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
                 None => Ok(default),
                 Some(d) => {
-                    crate::queries::day_start_ms(d).map_err(|e| WebError::Api(e.into()))?;
+                    crate::queries::parse_day(d).map_err(|e| WebError::Api(e.into()))?;
                     Ok(d.to_string())
                 }
             }
@@ -823,7 +831,7 @@ async fn activity_data(
     ),
     WebError,
 > {
-    let (from, to) = p.bounds()?;
+    let (from, to) = p.bounds(&u.tz)?;
     let (user, f2, t2) = (u.user.clone(), from.clone(), to.clone());
     let (lines, rates) = blocking(state, move |s| s.store.activity(&user, &f2, &t2)).await?;
     Ok((lines, rates, from, to))
@@ -985,6 +993,9 @@ fn settings_form(u: &WebUser, r: &crate::queries::CsSettings, msg: Option<&str>)
                 @for ((name, band), bound) in THRESHOLD_FIELDS.iter().zip(r.thresholds.upper_bounds) {
                     p { label { "État " (band) " si l'IVP ne dépasse pas (%) " input name=(name) inputmode="decimal" value=(decimal(bound * 100.0, 4)); } }
                 }
+                h2 { "Dates" }
+                p.muted { "Les dates des pages, du relevé et du plan de travaux sont comptées dans ce fuseau horaire (nom IANA)." }
+                p { label { "Fuseau horaire " input name="time_zone" value=(r.time_zone); } }
                 button type="submit" { "Enregistrer" }
                 @if let Some(m) = msg { p role="status" { (m) } }
             }
@@ -1004,6 +1015,8 @@ struct SettingsForm {
     seuil_b: Option<String>,
     seuil_c: Option<String>,
     seuil_d: Option<String>,
+    /// Absent from forms of older pages: the time zone then stays as it is.
+    time_zone: Option<String>,
 }
 
 async fn settings_submit(
@@ -1036,6 +1049,12 @@ async fn settings_submit(
         per_km: n(&f.per_km)?,
         compensation: n(&f.compensation)?,
         thresholds,
+        time_zone: f
+            .time_zone
+            .as_deref()
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+            .map_or(current.time_zone.clone(), str::to_string),
         unreadable: false,
     };
     let (user, s2) = (u.user.clone(), settings.clone());
@@ -1120,7 +1139,7 @@ async fn admin_view(
             table.audit {
                 thead { tr { th { "Quand" } th { "Qui" } th { "Action" } th { "Sur" } th { "Détail" } } }
                 tbody { @for e in &journal { tr {
-                    td { (iso_datetime(e.at)) } td { (e.actor) } td { (e.action.label_fr()) } td { (e.target) } td { (e.detail) }
+                    td { (iso_datetime(e.at, &u.tz)) } td { (e.actor) } td { (e.action.label_fr()) } td { (e.target) } td { (e.detail) }
                 } } }
             }
         },

@@ -446,3 +446,79 @@ async fn unreadable_cs_settings_are_shown_to_the_manager_until_saved_again() {
         "saved again: no notice"
     );
 }
+
+/// The CS's time zone is a setting: an unknown name is refused in French
+/// and changes nothing; a valid one reaches the devices with the reference
+/// data, with the thresholds, so the app dates and grades as the pages do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cs_time_zone_and_thresholds_are_checked_and_reach_the_devices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let d = device(&tmp.path().join("d"), &server.url(), "inspecteur1").await;
+    assert_eq!(d.cs_settings().unwrap().time_zone, "America/Montreal");
+    let b = Browser::login(&server.url(), "responsable").await;
+    let (_, form) = b.get("/parametres").await;
+    assert!(
+        form.contains("name=\"time_zone\" value=\"America/Montreal\""),
+        "{form}"
+    );
+    let csrf = Browser::csrf(&form);
+    let form = |zone: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("hourly", "75".into()),
+            ("travel_hourly", "45".into()),
+            ("per_km", "0,55".into()),
+            ("compensation", "0,1".into()),
+            ("seuil_a", "5".into()),
+            ("seuil_b", "15".into()),
+            ("seuil_c", "20".into()),
+            ("seuil_d", "30".into()),
+            ("time_zone", zone.to_string()),
+        ]
+    };
+    let post = |zone: &'static str| {
+        let fields = form(zone);
+        let b = &b;
+        async move {
+            let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post("/parametres", &refs).await
+        }
+    };
+    let (status, html) = post("Mars/Olympus").await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("fuseau horaire inconnu"), "{html}");
+    let (status, _) = post("America/Halifax").await;
+    assert_eq!(status, 200);
+    SyncEngine::new(&d).refresh_reference().await.unwrap();
+    let settings = d.cs_settings().unwrap();
+    assert_eq!(settings.time_zone, "America/Halifax");
+    assert_eq!(settings.thresholds.upper_bounds[1], 0.15);
+}
+
+/// Behind a reverse proxy that ends TLS (it says so with
+/// `X-Forwarded-Proto: https`), the session cookie is `Secure`; over plain
+/// HTTP to this machine it cannot be, or the browser would drop it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_secure_when_the_browser_came_over_tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::start_with(&tmp.path().join("server"), |c| c.behind_proxy = true).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (proto, secure) in [(Some("https"), true), (None, false)] {
+        let mut req = http.post(format!("{}/connexion", server.url())).form(&[
+            ("username", "responsable"),
+            ("password", bilan_e2e::DEMO_PASSWORD),
+        ]);
+        if let Some(p) = proto {
+            req = req.header("x-forwarded-proto", p);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert_eq!(cookie.contains("; Secure"), secure, "{proto:?}: {cookie}");
+    }
+}

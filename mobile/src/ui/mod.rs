@@ -12,10 +12,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bilan_shared::Catalogue;
+use bilan_shared::calendar;
 use bilan_shared::doc::{SiteVisit, now_ms};
-use bilan_shared::domain::{
-    Complex, ConditionThresholds, InspectionStatus, Rating, Severity, Urgency,
-};
+use bilan_shared::domain::{Complex, CsSettings, InspectionStatus, Rating, Severity, Urgency};
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
@@ -65,6 +64,9 @@ pub struct Ui {
     pub syncing: Signal<bool>,
     /// Last confirmation ("Enregistré") or error, in French.
     pub flash: Signal<Option<Result<String, String>>>,
+    /// The CS's settings from the reference data: the time zone every date
+    /// is shown in, the condition thresholds.
+    pub settings: Signal<CsSettings>,
 }
 
 impl Ui {
@@ -149,6 +151,14 @@ async fn run_probe(path: PathBuf) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+/// The CS's settings on this device; the defaults (logged) if they cannot be read.
+fn cs_settings(store: &DeviceStore) -> CsSettings {
+    store.cs_settings().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "CS settings unreadable on the device; defaults used");
+        CsSettings::default()
+    })
+}
+
 /// Syncs once and updates the bar; errors stay in the store's status.
 pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
     let logged_in = match store.user() {
@@ -163,7 +173,10 @@ pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
     }
     ui.syncing.set(true);
     let engine = SyncEngine::new(&store);
-    let _ = engine.refresh_reference().await;
+    if let Err(e) = engine.refresh_reference().await {
+        tracing::warn!(error = %e, "reference data not refreshed");
+    }
+    ui.settings.set(cs_settings(&store));
     let result = engine.sync().await;
     ui.online
         .set(!matches!(&result, Err(e) if e.is_transient()));
@@ -195,6 +208,7 @@ pub fn App() -> Element {
         online: use_signal(|| false),
         syncing: use_signal(|| false),
         flash: use_signal(|| None),
+        settings: use_signal(|| cs_settings(&svc.store)),
     };
     use_context_provider(|| ui);
     // Automatic sync: at once, then every 15 s while the app runs.
@@ -363,8 +377,6 @@ pub struct ComplexRow {
 /// Id of the logout button (formatted in, so tests find its element).
 pub const LOGOUT_ID: &str = "logout";
 
-const FIVE_YEARS_MS: i64 = 5 * 365 * 86_400_000;
-
 /// Builds, filters and searches the territory list (the view state, testable without a window).
 pub fn territory_rows(
     store: &DeviceStore,
@@ -380,7 +392,8 @@ pub fn territory_rows(
     for s in store.summaries(None)? {
         latest.entry(s.complex_id).or_insert(s);
     }
-    let thresholds = ConditionThresholds::default();
+    let settings = store.cs_settings()?;
+    let (thresholds, tz) = (&settings.thresholds, settings.zone());
     let needle = search.trim().to_lowercase();
     let now = now_ms();
     let mut rows: Vec<ComplexRow> = store
@@ -409,10 +422,7 @@ pub fn territory_rows(
             let st = r.last.as_ref().map(|s| s.status);
             match filter {
                 Filter::All => true,
-                Filter::Due => r
-                    .last
-                    .as_ref()
-                    .is_none_or(|s| now - s.created_at > FIVE_YEARS_MS),
+                Filter::Due => calendar::is_due(r.last.as_ref().map(|s| s.created_at), now, &tz),
                 Filter::InProgress => st == Some(InspectionStatus::InProgress),
                 Filter::Done => matches!(
                     st,
@@ -483,11 +493,12 @@ fn TerritoryScreen() -> Element {
 #[component]
 fn ComplexListItem(row: ComplexRow) -> Element {
     let ui = use_context::<Ui>();
+    let tz = (ui.settings)().zone();
     let id = row.complex.id;
     let last = row
         .last
         .as_ref()
-        .map(|s| t::date(s.created_at))
+        .map(|s| t::date(s.created_at, &tz))
         .unwrap_or_else(|| t::NEVER.to_string());
     let (cond_class, cond_text) = match row.condition {
         Some(c) => (format!("cond cond-{}", c.code()), c.code().to_string()),
@@ -511,6 +522,7 @@ fn ComplexScreen(id: ComplexId) -> Element {
     let svc = services();
     let ui = use_context::<Ui>();
     let _ = (ui.version)();
+    let tz = (ui.settings)().zone();
     let Ok(c) = svc.store.complex(id) else {
         return rsx! { p { class: "error", "Ensemble introuvable." } };
     };
@@ -538,7 +550,7 @@ fn ComplexScreen(id: ComplexId) -> Element {
         if history.is_empty() { p { class: "muted", "{t::NO_INSPECTION}" } }
         for s in history {
             button { id: "inspection-{s.id}", class: "list-item", onclick: move |_| ui.go(Screen::Inspection(s.id)),
-                span { class: "grow", strong { "{t::date(s.created_at)}" } " — {s.status.label_fr()}" br {}
+                span { class: "grow", strong { "{t::date(s.created_at, &tz)}" } " — {s.status.label_fr()}" br {}
                     span { class: "muted", "{s.rated}/{s.present} {t::RATED}, {s.findings} constat(s)" } }
                 if s.conflicts > 0 { span { class: "badge", title: "{t::CONFLICTS}", "{s.conflicts}" } }
             }
@@ -692,7 +704,7 @@ fn VisitCard(id: InspectionId) -> Element {
                         let n = |s: String| s.replace(',', ".").parse::<f64>().unwrap_or(0.0).max(0.0);
                         let visit = SiteVisit {
                             id: VisitId::new(),
-                            date: t::date(since),
+                            date: t::date(since, &(ui.settings)().zone()),
                             inspector: user.as_ref().map(|u| u.id).unwrap_or_default(),
                             hours_on_site: ((now_ms() - since) as f64 / 3_600_000.0).max(0.0),
                             travel_hours: n(travel()),
@@ -843,6 +855,7 @@ fn ReviewScreen(id: InspectionId) -> Element {
     let svc = services();
     let ui = use_context::<Ui>();
     let _ = (ui.version)();
+    let tz = (ui.settings)().zone();
     let doc = match svc.store.inspection(id) {
         Ok(d) => d,
         Err(e) => return rsx! { p { class: "error", "{e}" } },
@@ -856,7 +869,7 @@ fn ReviewScreen(id: InspectionId) -> Element {
         p { strong { "{doc.status.label_fr()}" } }
         if doc.review.comments.is_empty() { p { class: "muted", "{t::NO_COMMENT}" } }
         for c in doc.review.comments.iter() {
-            div { class: "card comment", strong { "{c.author_name}" } span { class: "muted", " — {t::date(c.at)}" } p { "{c.text}" } }
+            div { class: "card comment", strong { "{c.author_name}" } span { class: "muted", " — {t::date(c.at, &tz)}" } p { "{c.text}" } }
         }
         if matches!(doc.status, InspectionStatus::Submitted) {
             p { class: "flash", "{t::SUBMITTED}" }

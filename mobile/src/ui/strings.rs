@@ -99,7 +99,8 @@ pub fn ago(ms: i64, now: i64) -> String {
     }
 }
 
-pub use bilan_shared::fmt::{iso_date as date, money};
+pub use bilan_shared::calendar::iso_date as date;
+pub use bilan_shared::fmt::money;
 
 #[cfg(test)]
 mod tests {

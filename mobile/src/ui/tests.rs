@@ -5,7 +5,7 @@ use std::any::Any;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bilan_shared::domain::{Complex, Office, Rating, Role, Severity, Territory};
+use bilan_shared::domain::{Complex, CsSettings, Office, Rating, Role, Severity, Territory};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{ReferenceResponse, UserInfo};
 use dioxus::dioxus_core::{ElementId, Mutation};
@@ -70,6 +70,7 @@ fn fixture(logged_in: bool) -> Fixture {
                 complexes: complexes.clone(),
                 revision: 1,
                 catalogue_version: "x".into(),
+                settings: CsSettings::default(),
             })
             .unwrap();
     }
@@ -111,9 +112,9 @@ fn first_launch_shows_the_login_form_in_french_without_sync_bar() {
     assert!(!html.contains("id=\"syncbar\""));
 }
 
-#[test]
-fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
-    let f = fixture(true);
+/// An inspection of the first complex whose IVP is 12 % (a 120,000 $ roof
+/// on a 1,000,000 $ building).
+fn inspection_with_ivp_12(f: &Fixture) -> InspectionId {
     let id = f.store.start_inspection(f.complexes[0]).unwrap();
     f.store.rate(id, "B3010", Rating::D).unwrap();
     let fid = f
@@ -142,6 +143,13 @@ fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
             },
         )
         .unwrap();
+    id
+}
+
+#[test]
+fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
+    let f = fixture(true);
+    inspection_with_ivp_12(&f);
     let html = render(&f, None);
     assert!(html.contains("CS de la Mauricie") && html.contains("OH de Trois-Rivières"));
     assert!(html.contains("Les Pins") && html.contains("Le Boisé"));
@@ -368,4 +376,32 @@ fn logout_is_offered_and_refused_while_an_edit_is_pending() {
     assert!(html.contains("synchronisez d&#39;abord"), "{html}");
     assert!(f.store.user().unwrap().is_some(), "still logged in");
     assert_eq!(f.store.status().unwrap().pending_changes, 1);
+}
+
+/// The app grades buildings with the CS's thresholds sent with the reference
+/// data, as the review pages do: 12 % is C by default, B for a CS whose
+/// band B goes up to 15 %.
+#[test]
+fn the_app_grades_with_the_thresholds_of_the_cs() {
+    let f = fixture(true);
+    inspection_with_ivp_12(&f);
+    let territory = f.store.territory().unwrap().unwrap();
+    f.store
+        .apply_reference(&ReferenceResponse {
+            territory,
+            offices: vec![],
+            complexes: vec![],
+            revision: 2,
+            catalogue_version: "x".into(),
+            settings: CsSettings {
+                thresholds: bilan_shared::domain::ConditionThresholds {
+                    upper_bounds: [0.05, 0.15, 0.20, 0.30],
+                },
+                ..CsSettings::default()
+            },
+        })
+        .unwrap();
+    let html = render(&f, None);
+    assert!(html.contains("cond cond-B"), "{html}");
+    assert!(!html.contains("cond cond-C"), "{html}");
 }
