@@ -39,7 +39,11 @@ pub enum MobileError {
         "le serveur a refusé des modifications de l'inspection {doc} : {message}. Elles restent sur cet appareil ; signalez-le au responsable du CS"
     )]
     Rejected { doc: String, message: String },
-    #[error("réponse illisible du serveur : {0}")]
+    /// The detail (serde's or reqwest's English) goes to the log, not to
+    /// the person: see [`MobileError::protocol`].
+    #[error(
+        "réponse illisible du serveur : réessayez ; si cela revient, mettez l'application à jour"
+    )]
     Protocol(String),
     #[error("connectez-vous d'abord (adresse du serveur, utilisateur et mot de passe)")]
     NotLoggedIn,
@@ -65,6 +69,12 @@ pub enum MobileError {
 }
 
 impl MobileError {
+    /// An answer or a request that does not encode or decode; the detail is logged.
+    pub fn protocol(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(%detail, "sync message not understood");
+        MobileError::Protocol(detail.to_string())
+    }
+
     /// True when retrying later may succeed (network, server busy or full).
     pub fn is_transient(&self) -> bool {
         match self {

@@ -1046,10 +1046,7 @@ impl DeviceStore {
             .map(|d| {
                 let mut changes = Vec::new();
                 for item in &d.changes {
-                    changes.extend(
-                        changes_of_chunks(item)
-                            .map_err(|e| MobileError::Protocol(e.to_string()))?,
-                    );
+                    changes.extend(changes_of_chunks(item).map_err(MobileError::protocol)?);
                 }
                 Ok((d.doc_id, d.changes, changes))
             })
@@ -1471,5 +1468,48 @@ mod tests {
         let store = DeviceStore::open(dir.path()).unwrap();
         assert_eq!(store.inspection(id).unwrap(), expected);
         assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
+    /// A cached row that no longer decodes (damaged file, buggy version) is
+    /// left out of the list, not silently: a `warn` line names the table and
+    /// the row; a row of SQL that cannot be read at all fails the call.
+    #[test]
+    fn a_stored_row_that_does_not_decode_is_logged_with_the_row_and_left_out() {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = logged_in(dir.path());
+        store
+            .lock()
+            .execute(
+                "INSERT INTO complexes (id, json) VALUES ('abîmé', '{\"name\": 3}')",
+                [],
+            )
+            .unwrap();
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let complexes =
+            tracing::subscriber::with_default(subscriber, || store.complexes()).unwrap();
+        assert_eq!(complexes.len(), 1, "the good row is still listed");
+        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains("WARN")
+                && logged.contains(r#"table="complexes""#)
+                && logged.contains(r#"row="{\"name\": 3}""#),
+            "{logged}"
+        );
     }
 }

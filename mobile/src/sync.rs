@@ -126,6 +126,15 @@ impl<'a> SyncEngine<'a> {
         Ok((url, token))
     }
 
+    /// A request to the API (`path` after `/api/v1`) with the session's token.
+    fn authorized(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
+        let (url, token) = self.server()?;
+        Ok(self
+            .http
+            .request(method, format!("{url}/api/v1{path}"))
+            .header(AUTHORIZATION, format!("Bearer {token}")))
+    }
+
     async fn error_of(resp: reqwest::Response) -> MobileError {
         let status = resp.status().as_u16();
         match resp.json::<ApiErrorBody>().await {
@@ -161,10 +170,7 @@ impl<'a> SyncEngine<'a> {
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
-        let login: LoginResponse = resp
-            .json()
-            .await
-            .map_err(|e| MobileError::Protocol(e.to_string()))?;
+        let login: LoginResponse = resp.json().await.map_err(MobileError::protocol)?;
         self.store
             .save_login(server_url, &login.token, &login.user)?;
         Ok(login)
@@ -181,11 +187,8 @@ impl<'a> SyncEngine<'a> {
                 photos: status.pending_photos,
             });
         }
-        let (url, token) = self.server()?;
         let resp = self
-            .http
-            .post(format!("{url}/api/v1/logout"))
-            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .authorized(reqwest::Method::POST, "/logout")?
             .send()
             .await?;
         // 401: the token was already revoked or expired; nothing to undo.
@@ -197,25 +200,19 @@ impl<'a> SyncEngine<'a> {
 
     /// Fetches reference data changed since the last call.
     pub async fn refresh_reference(&self) -> Result<ReferenceResponse> {
-        let (url, token) = self.server()?;
         let since: u64 = self
             .store
             .setting("ref_revision")?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let resp = self
-            .http
-            .get(format!("{url}/api/v1/reference?since={since}"))
-            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .authorized(reqwest::Method::GET, &format!("/reference?since={since}"))?
             .send()
             .await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
-        let r: ReferenceResponse = resp
-            .json()
-            .await
-            .map_err(|e| MobileError::Protocol(e.to_string()))?;
+        let r: ReferenceResponse = resp.json().await.map_err(MobileError::protocol)?;
         self.store.apply_reference(&r)?;
         Ok(r)
     }
@@ -294,8 +291,7 @@ impl<'a> SyncEngine<'a> {
                 )
             }
             None => {
-                let body =
-                    protocol::encode(&req).map_err(|e| MobileError::Protocol(e.to_string()))?;
+                let body = protocol::encode(&req).map_err(MobileError::protocol)?;
                 report.bytes_up += body.len() as u64;
                 (started.elapsed(), self.post_sync(&url, &token, body).await)
             }
@@ -318,8 +314,8 @@ impl<'a> SyncEngine<'a> {
         let answered = started.elapsed();
         report.bytes_down += bytes.len() as u64;
         report.round_trips += 1;
-        let mut r: SyncResponse = protocol::decode(&bytes, MAX_RESPONSE_BYTES)
-            .map_err(|e| MobileError::Protocol(e.to_string()))?;
+        let mut r: SyncResponse =
+            protocol::decode(&bytes, MAX_RESPONSE_BYTES).map_err(MobileError::protocol)?;
         drop(bytes);
         // The next pull, sent once this answer's chunks have parsed.
         let mut next = None;
@@ -333,7 +329,7 @@ impl<'a> SyncEngine<'a> {
                 cursor: r.cursor,
                 docs: Vec::new(),
             };
-            let body = protocol::encode(&req).map_err(|e| MobileError::Protocol(e.to_string()))?;
+            let body = protocol::encode(&req).map_err(MobileError::protocol)?;
             report.bytes_up += body.len() as u64;
             next = Some((slot, self.post_sync(&url, &token, body)));
         }
@@ -446,11 +442,8 @@ impl<'a> SyncEngine<'a> {
 
     /// Bytes of a photo the server already holds (0 for none).
     pub async fn photo_offset(&self, hash: &PhotoHash) -> Result<(u64, bool)> {
-        let (url, token) = self.server()?;
         let resp = self
-            .http
-            .head(format!("{url}/api/v1/photos/{hash}"))
-            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .authorized(reqwest::Method::HEAD, &format!("/photos/{hash}"))?
             .send()
             .await?;
         if !resp.status().is_success() {
@@ -467,7 +460,6 @@ impl<'a> SyncEngine<'a> {
 
     /// Uploads one photo from wherever the server's copy ends.
     pub async fn upload_photo(&self, p: &PendingPhoto, report: &mut SyncReport) -> Result<()> {
-        let (url, token) = self.server()?;
         let bytes = std::fs::read(&p.path)?;
         if PhotoHash::of(&bytes) != p.hash {
             return Err(MobileError::Invalid(format!(
@@ -496,9 +488,7 @@ impl<'a> SyncEngine<'a> {
             let chunk = bytes[offset.min(total) as usize..].to_vec();
             report.photo_bytes_sent += chunk.len() as u64;
             let sent = self
-                .http
-                .put(format!("{url}/api/v1/photos/{}", p.hash))
-                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .authorized(reqwest::Method::PUT, &format!("/photos/{}", p.hash))?
                 .header(CONTENT_TYPE, &p.mime)
                 .header(
                     CONTENT_RANGE,

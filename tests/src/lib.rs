@@ -272,14 +272,20 @@ pub struct Browser {
     pub cookie: String,
 }
 
+/// An HTTP client that shows redirects instead of following them (the
+/// review pages answer a login or a logout with 303).
+pub fn http_without_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
 impl Browser {
     /// Logs in through the login form (the session cookie must be HttpOnly
     /// and SameSite=Strict).
     pub async fn login(base: &str, user: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = http_without_redirects();
         let r = http
             .post(format!("{base}/connexion"))
             .form(&[("username", user), ("password", DEMO_PASSWORD)])

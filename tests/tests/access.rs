@@ -218,10 +218,7 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
     };
 
     // Sessions: a bearer token and a review-page session per actor.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = bilan_e2e::http_without_redirects();
     let mut sessions = Vec::new();
     for actor in ACTORS {
         let Some(name) = actor.username() else {

@@ -44,10 +44,7 @@ async fn no_password_token_or_cookie_reaches_a_log_line() {
     let token = a.setting("token").unwrap().unwrap();
 
     // The review pages: a session cookie, then a logout.
-    let web = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let web = bilan_e2e::http_without_redirects();
     let r = web
         .post(format!("{}/connexion", server.url()))
         .form(&[("username", "responsable"), ("password", DEMO_PASSWORD)])

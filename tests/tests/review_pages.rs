@@ -58,10 +58,7 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
     SyncEngine::new(&b).sync().await.unwrap();
 
     // Not signed in: redirected to the login page.
-    let anon = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let anon = bilan_e2e::http_without_redirects();
     let r = anon
         .get(format!("{}/inspections", server.url()))
         .send()
@@ -504,10 +501,7 @@ async fn the_session_cookie_is_secure_when_the_browser_came_over_tls() {
     let tmp = tempfile::tempdir().unwrap();
     let server =
         TestServer::start_with(&tmp.path().join("server"), |c| c.behind_proxy = true).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = bilan_e2e::http_without_redirects();
     for (proto, secure) in [(Some("https"), true), (None, false)] {
         let mut req = http.post(format!("{}/connexion", server.url())).form(&[
             ("username", "responsable"),

@@ -919,10 +919,7 @@ async fn many_failed_logins_from_one_address_lock_that_address() {
     let tmp = tempfile::tempdir().unwrap();
     let server =
         TestServer::start_with(&tmp.path().join("server"), |c| c.behind_proxy = true).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = bilan_e2e::http_without_redirects();
     let login = |from: &'static str, username: String, password: &'static str| {
         http.post(format!("{}/api/v1/login", server.url()))
             .header("x-forwarded-for", format!("198.51.100.1, {from}"))

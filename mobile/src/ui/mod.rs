@@ -792,7 +792,10 @@ fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Element {
                         let mime = if name.ends_with(".png") { "image/png" } else if name.ends_with(".webp") { "image/webp" } else { "image/jpeg" };
                         match file.read_bytes().await {
                             Ok(bytes) => ui.changed(store.attach_photo(id, fid, &bytes, mime, &caption()).map(|_| ())),
-                            Err(err) => ui.changed(Err(crate::MobileError::Invalid(err.to_string()))),
+                            Err(err) => {
+                                tracing::warn!(error = %err, "photo file not read");
+                                ui.changed(Err(crate::MobileError::Invalid(t::PHOTO_NOT_READ.to_string())))
+                            }
                         }
                     }
                 }

@@ -53,6 +53,8 @@ pub const SAVE: &str = "Enregistrer";
 pub const PHOTOS: &str = "Photos";
 pub const TAKE_PHOTO: &str = "Prendre ou choisir une photo";
 pub const CAPTION: &str = "Légende";
+pub const PHOTO_NOT_READ: &str =
+    "photo illisible : reprenez-la ou choisissez-en une autre (rien n'a été enregistré)";
 pub const RECOMMENDATION: &str = "Recommandation";
 pub const WORK: &str = "Travaux";
 pub const URGENCY: &str = "Urgence";
