@@ -1,0 +1,39 @@
+//! The sync bar, always visible once logged in: online state, what waits
+//! to be sent, the last sync and its error, the "Synchroniser" button.
+
+use bilan_shared::doc::now_ms;
+use dioxus::prelude::*;
+
+use super::{Ui, services, strings as t, sync_now, use_last_good};
+
+/// The always-visible sync bar.
+#[component]
+pub fn SyncBar() -> Element {
+    let svc = services();
+    let ui = use_context::<Ui>();
+    let _ = (ui.version)();
+    let (status, read_error) = use_last_good(svc.store.status());
+    let status = status.unwrap_or_default();
+    let online = (ui.online)();
+    let syncing = (ui.syncing)();
+    let mb = status.pending_photo_bytes as f64 / 1_000_000.0;
+    let last = status
+        .last_sync_ms
+        .map(|ms| t::ago(ms, now_ms()))
+        .unwrap_or_else(|| t::NEVER.to_string());
+    let store = svc.store.clone();
+    rsx! {
+        footer { class: "syncbar", id: "syncbar",
+            span { span { class: if online { "dot on" } else { "dot off" } } if online { "{t::ONLINE}" } else { "{t::OFFLINE}" } }
+            span { id: "pending", "{status.pending_changes} {t::PENDING_CHANGES}" }
+            span { "{bilan_shared::fmt::decimal(mb, 1)} {t::PENDING_PHOTOS}" }
+            span { class: "muted", "{t::LAST_SYNC} : {last}" }
+            if let Some(e) = status.last_error { span { class: "error", "{e}" } }
+            if let Some(e) = read_error { span { class: "error", role: "alert", "{e}" } }
+            button { id: "sync", class: "primary", disabled: syncing,
+                onclick: move |_| { spawn(sync_now(store.clone(), ui)); },
+                if syncing { "{t::SYNCING}" } else { "{t::SYNC_NOW}" }
+            }
+        }
+    }
+}
