@@ -1,0 +1,222 @@
+//! Unit tests of the device store.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use bilan_shared::Catalogue;
+use bilan_shared::domain::{Complex, Rating};
+use bilan_shared::ids::*;
+use bilan_shared::protocol::{ReferenceResponse, UserInfo};
+
+use super::outbox::id_runs;
+use super::*;
+use bilan_shared::domain::Role;
+
+fn logged_in(dir: &Path) -> (DeviceStore, ComplexId) {
+    let store = DeviceStore::open(dir).unwrap();
+    let territory = TerritoryId::new();
+    let office = OfficeId::new();
+    let complex = Complex {
+        id: ComplexId::new(),
+        territory_id: territory,
+        office_id: office,
+        code: "C1".into(),
+        name: "Les Pins".into(),
+        address: "1 rue A".into(),
+        city: "Trois-Rivières".into(),
+        dwellings: 24,
+        year_built: 1975,
+        replacement_value: 4_000_000.0,
+    };
+    store
+        .save_login(
+            "http://x",
+            "t",
+            &UserInfo {
+                id: UserId::new(),
+                username: "j".into(),
+                display_name: "Julie".into(),
+                role: Role::Inspector,
+                territory_id: Some(territory),
+                office_id: None,
+            },
+        )
+        .unwrap();
+    store
+        .apply_reference(&ReferenceResponse {
+            territory: bilan_shared::domain::Territory {
+                id: territory,
+                name: "T".into(),
+            },
+            offices: vec![],
+            complexes: vec![complex.clone()],
+            revision: 1,
+            catalogue_version: "x".into(),
+            settings: Default::default(),
+        })
+        .unwrap();
+    (store, complex.id)
+}
+
+#[test]
+fn every_edit_is_in_the_outbox_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let id = store.start_inspection(complex).unwrap();
+    store.rate(id, "B3010", Rating::D).unwrap();
+    let fid = store
+        .add_finding(
+            id,
+            NewFinding {
+                component: "B3010".into(),
+                title: "Membrane fissurée".into(),
+                location: "Toit, côté nord".into(),
+                severity: Severity::Major,
+                description: String::new(),
+            },
+        )
+        .unwrap();
+    store
+        .add_recommendation(
+            id,
+            fid,
+            NewRecommendation {
+                work: "Réfection de la membrane".into(),
+                urgency: Urgency::WithinYear,
+                quantity: 120.0,
+                unit: "m²".into(),
+                unit_cost: 95.0,
+            },
+        )
+        .unwrap();
+    let hash = store
+        .attach_photo(id, fid, b"jpeg bytes", "image/jpeg", "Vue du toit")
+        .unwrap();
+    assert_eq!(store.status().unwrap().pending_changes, 5);
+    assert_eq!(store.status().unwrap().pending_photo_bytes, 10);
+    drop(store);
+    let store = DeviceStore::open(dir.path()).unwrap();
+    let d = store.inspection(id).unwrap();
+    assert_eq!(d.components["B3010"].rating, Some(Rating::D));
+    assert_eq!(d.findings[0].recommendations[0].estimated_cost(), 11_400.0);
+    assert_eq!(d.findings[0].photos[0].hash, hash);
+    assert_eq!(store.photo_bytes(&hash).unwrap(), b"jpeg bytes");
+    let (outbox, ids) = store.outbox().unwrap();
+    assert_eq!((outbox.len(), ids.len()), (1, 5));
+    store.apply_sync(&ids, vec![], 7).unwrap();
+    assert_eq!(store.status().unwrap().pending_changes, 0);
+    assert_eq!(store.cursor().unwrap(), 7);
+}
+
+/// A schema-1 device database (the `acked` column was the queue) opens
+/// with its unsent changes still queued.
+#[test]
+fn a_schema_1_device_keeps_its_unsent_changes_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let id = store.start_inspection(complex).unwrap();
+    store.rate(id, "B3010", Rating::D).unwrap();
+    drop(store);
+    {
+        let conn = Connection::open(dir.path().join("device.sqlite")).unwrap();
+        conn.execute_batch("DELETE FROM outbox; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let store = DeviceStore::open(dir.path()).unwrap();
+    assert_eq!(store.status().unwrap().pending_changes, 2);
+}
+
+#[test]
+fn acknowledged_ids_collapse_into_runs() {
+    assert_eq!(id_runs(&[7, 3, 4, 5, 9, 8, 4]), vec![(3, 5), (7, 9)]);
+    assert!(id_runs(&[]).is_empty());
+}
+
+#[test]
+fn the_outbox_pages_by_whole_documents_within_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let ids: Vec<_> = (0..3)
+        .map(|_| {
+            let id = store.start_inspection(complex).unwrap();
+            store.rate(id, "B3010", Rating::C).unwrap();
+            id
+        })
+        .collect();
+    let page = store.outbox_page(2, u64::MAX).unwrap();
+    assert_eq!(page.docs.len(), 2);
+    assert!(page.more);
+    assert!(
+        page.docs.iter().all(|d| d.changes.len() == 2),
+        "whole documents"
+    );
+    // A byte budget smaller than one document still sends that document.
+    let page = store.outbox_page(100, 1).unwrap();
+    assert_eq!((page.docs.len(), page.ids.len(), page.more), (1, 2, true));
+    let all = store.outbox_page(100, u64::MAX).unwrap();
+    assert_eq!((all.docs.len(), all.ids.len(), all.more), (3, 6, false));
+    assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn many_edits_compact_into_a_snapshot_without_losing_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let id = store.start_inspection(complex).unwrap();
+    let codes: Vec<String> = Catalogue::current()
+        .components()
+        .map(|(_, c)| c.code.clone())
+        .collect();
+    for (i, code) in codes.iter().cycle().take(150).enumerate() {
+        store
+            .rate(id, code, [Rating::A, Rating::B, Rating::C][i % 3])
+            .unwrap();
+    }
+    let expected = store.inspection(id).unwrap();
+    drop(store);
+    let store = DeviceStore::open(dir.path()).unwrap();
+    assert_eq!(store.inspection(id).unwrap(), expected);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+/// A cached row that no longer decodes (damaged file, buggy version) is
+/// left out of the list, not silently: a `warn` line names the table and
+/// the row; a row of SQL that cannot be read at all fails the call.
+#[test]
+fn a_stored_row_that_does_not_decode_is_logged_with_the_row_and_left_out() {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = logged_in(dir.path());
+    store
+        .lock()
+        .execute(
+            "INSERT INTO complexes (id, json) VALUES ('abîmé', '{\"name\": 3}')",
+            [],
+        )
+        .unwrap();
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let complexes = tracing::subscriber::with_default(subscriber, || store.complexes()).unwrap();
+    assert_eq!(complexes.len(), 1, "the good row is still listed");
+    let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("WARN")
+            && logged.contains(r#"table="complexes""#)
+            && logged.contains(r#"row="{\"name\": 3}""#),
+        "{logged}"
+    );
+}
