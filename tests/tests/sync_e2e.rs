@@ -75,6 +75,10 @@ async fn offline_edits_of_different_components_merge_to_the_union_everywhere() {
     )
     .unwrap();
     sync(&a).await;
+    // The server has merged A's push (a read waits for the merger): B's
+    // sync then sends and receives everything in one request. Without this
+    // wait B is asked to come back while A's rows are still being merged.
+    server_doc(&server, "responsable", id);
     let rb = sync(&b).await;
     assert_eq!(rb.round_trips, 1, "one round trip");
     sync(&a).await;
