@@ -1,0 +1,287 @@
+//! The administration page: accounts, session revocation, CSV imports,
+//! the audit log.
+
+use axum::extract::State;
+use bilan_shared::calendar::iso_datetime;
+use bilan_shared::domain::Role;
+use bilan_shared::fmt::money;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::page;
+use super::session::{WebError, WebForm, WebUser, check_csrf, require_manager};
+use crate::AppState;
+use crate::audit::{AuditAction, AuditEntry};
+use crate::error::ApiError;
+use crate::http::blocking;
+
+pub(super) async fn admin_page(
+    State(state): State<AppState>,
+    u: WebUser,
+) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    admin_view(&state, &u, None, html! {}).await
+}
+
+/// The administration page, with an optional message and an import preview.
+pub(super) async fn admin_view(
+    state: &AppState,
+    u: &WebUser,
+    msg: Option<Result<String, String>>,
+    preview: Markup,
+) -> Result<Markup, WebError> {
+    let user = u.user.clone();
+    let (users, offices, journal) = blocking(state, move |s| {
+        let t = user.territory_id.unwrap_or_default();
+        Ok((
+            s.store.territory_users(&user)?,
+            s.store.offices(t)?,
+            s.store.audit_log(Some(&user), AUDIT_PAGE)?,
+        ))
+    })
+    .await?;
+    Ok(page(
+        Some(u),
+        "Administration",
+        html! {
+            h1 { "Administration du territoire" }
+            @match &msg { Some(Ok(m)) => p role="status" { strong { (m) } }, Some(Err(m)) => p.error role="alert" { (m) }, None => {} }
+            h2 { "Utilisateurs" }
+            table {
+                thead { tr { th { "Utilisateur" } th { "Nom" } th { "Rôle" } th { "Organisme" } th {} } }
+                tbody { @for x in &users { tr {
+                    td { (x.username) } td { (x.display_name) } td { (x.role.label_fr()) }
+                    td { (x.office_id.and_then(|o| offices.iter().find(|of| of.id == o)).map(|o| o.name.clone()).unwrap_or_default()) }
+                    td { form.inline method="post" action="/admin/revoquer" {
+                        input type="hidden" name="csrf" value=(u.csrf); input type="hidden" name="username" value=(x.username);
+                        button type="submit" { "Révoquer ses sessions" } } }
+                } } }
+            }
+            h2 { "Nouvel utilisateur" }
+            form method="post" action="/admin/utilisateurs" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                label { "Utilisateur " input name="username" required; } " "
+                label { "Nom " input name="name" required; } " "
+                label { "Rôle " select name="role" { @for r in [Role::Inspector, Role::Manager, Role::OfficeReader] { option value=(r.code()) { (r.label_fr()) } } } } " "
+                label { "Organisme (lecteurs) " select name="office" { option value="" { "—" } @for o in &offices { option value=(o.code) { (o.name) } } } } " "
+                label { "Mot de passe (8 caractères ou plus) " input name="password" type="password" required minlength="8"; } " "
+                button type="submit" { "Créer" }
+            }
+            h2 { "Importer des organismes ou des ensembles (CSV)" }
+            p.muted { "Organismes : en-têtes " code { "code,nom" } ". Ensembles : " code { "code,nom,organisme,adresse,ville,logements,annee_construction,valeur_remplacement" } ". Rien n'est écrit avant la confirmation, et rien du tout si une ligne est en erreur." }
+            form method="post" action="/admin/import" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                select name="kind" { option value="organismes" { "Organismes" } option value="ensembles" { "Ensembles" } }
+                br; textarea name="csv" rows="8" cols="100" required {}
+                br; button type="submit" { "Aperçu" }
+            }
+            (preview)
+            h2 { "Journal des actions" }
+            p.muted { "Les " (AUDIT_PAGE) " dernières révisions, résolutions de conflits et actions d'administration du territoire, les plus récentes d'abord." }
+            table.audit {
+                thead { tr { th { "Quand" } th { "Qui" } th { "Action" } th { "Sur" } th { "Détail" } } }
+                tbody { @for e in &journal { tr {
+                    td { (iso_datetime(e.at, &u.tz)) } td { (e.actor) } td { (e.action.label_fr()) } td { (e.target) } td { (e.detail) }
+                } } }
+            }
+        },
+    ))
+}
+
+/// How many audit entries the administration page shows.
+pub(super) const AUDIT_PAGE: u32 = 200;
+
+#[derive(Deserialize)]
+pub(super) struct NewUserForm {
+    csrf: String,
+    username: String,
+    name: String,
+    role: String,
+    office: Option<String>,
+    password: String,
+}
+
+pub(super) async fn admin_create_user(
+    State(state): State<AppState>,
+    u: WebUser,
+    WebForm(f): WebForm<NewUserForm>,
+) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    check_csrf(&u, &f.csrf)?;
+    let role = Role::from_code(&f.role)
+        .filter(|r| *r != Role::Admin)
+        .ok_or_else(|| ApiError::bad_request("Rôle inconnu."))?;
+    let user = u.user.clone();
+    let username = f.username.trim().to_string();
+    let result = blocking(&state, move |s| {
+        let t = user.territory_id.unwrap_or_default();
+        let office_id = match f.office.filter(|o| !o.is_empty()) {
+            Some(code) => Some(
+                s.store
+                    .offices(t)?
+                    .into_iter()
+                    .find(|o| o.code == code)
+                    .ok_or_else(|| {
+                        crate::StoreError::BadRequest(format!("organisme {code} inconnu"))
+                    })?
+                    .id,
+            ),
+            None => None,
+        };
+        let id = s.store.create_user(&crate::store::NewUser {
+            username: f.username.trim().to_string(),
+            display_name: f.name.trim().to_string(),
+            role,
+            territory_id: Some(t),
+            office_id,
+            password: f.password,
+        })?;
+        let target = f.username.trim();
+        s.store.audit(
+            &AuditEntry::by(&user, AuditAction::CreateUser, target).with_detail(role.label_fr()),
+        )?;
+        Ok(id)
+    })
+    .await;
+    let msg = match result {
+        Ok(_) => Ok(format!("Utilisateur « {username} » créé.")),
+        Err(e) => Err(e.message),
+    };
+    admin_view(&state, &u, Some(msg), html! {}).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevokeForm {
+    csrf: String,
+    username: String,
+}
+
+pub(super) async fn admin_revoke(
+    State(state): State<AppState>,
+    u: WebUser,
+    WebForm(f): WebForm<RevokeForm>,
+) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    check_csrf(&u, &f.csrf)?;
+    let user = u.user.clone();
+    let name = f.username.clone();
+    let n = blocking(&state, move |s| {
+        if !s
+            .store
+            .territory_users(&user)?
+            .iter()
+            .any(|x| x.username == name)
+        {
+            return Err(crate::StoreError::Forbidden(
+                "cet utilisateur n'est pas de votre territoire".into(),
+            ));
+        }
+        let n = s.store.revoke_user_tokens(&name)?;
+        let entry = AuditEntry::by(&user, AuditAction::RevokeSessions, name.as_str());
+        s.store
+            .audit(&entry.with_detail(format!("{n} session(s)")))?;
+        Ok(n)
+    })
+    .await?;
+    admin_view(
+        &state,
+        &u,
+        Some(Ok(format!(
+            "{n} session(s) de « {} » révoquée(s).",
+            f.username
+        ))),
+        html! {},
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct ImportForm {
+    csrf: String,
+    kind: String,
+    csv: String,
+    confirm: Option<String>,
+}
+
+pub(super) async fn admin_import(
+    State(state): State<AppState>,
+    u: WebUser,
+    WebForm(f): WebForm<ImportForm>,
+) -> Result<Markup, WebError> {
+    require_manager(&u)?;
+    check_csrf(&u, &f.csrf)?;
+    let user = u.user.clone();
+    let (kind, csv_text, confirm) = (
+        f.kind.clone(),
+        f.csv.clone(),
+        f.confirm.as_deref() == Some("1"),
+    );
+    type Parsed = Result<(usize, Vec<Vec<String>>), crate::admin::ImportError>;
+    let parsed: Parsed = blocking(&state, move |s| {
+        let t = user.territory_id.unwrap_or_default();
+        let store = s.store.as_ref();
+        let out = match (kind.as_str(), confirm) {
+            ("organismes", false) => crate::admin::parse_offices(&csv_text)
+                .map(|r| (r.len(), r.into_iter().map(|(c, n)| vec![c, n]).collect())),
+            ("organismes", true) => {
+                crate::admin::import_offices(store, t, &csv_text).map(|n| (n, vec![]))
+            }
+            (_, false) => crate::admin::parse_complexes(store, t, &csv_text).map(|r| {
+                (
+                    r.len(),
+                    r.into_iter()
+                        .map(|c| {
+                            vec![
+                                c.code,
+                                c.name,
+                                c.address,
+                                c.city,
+                                c.dwellings.to_string(),
+                                c.year_built.to_string(),
+                                money(c.replacement_value),
+                            ]
+                        })
+                        .collect(),
+                )
+            }),
+            (_, true) => crate::admin::import_complexes(store, t, &csv_text).map(|n| (n, vec![])),
+        };
+        if let (true, Ok((n, _))) = (confirm, &out) {
+            let action = match kind.as_str() {
+                "organismes" => AuditAction::ImportOffices,
+                _ => AuditAction::ImportComplexes,
+            };
+            let entry = AuditEntry::by(&user, action, "CSV").with_detail(format!("{n} ligne(s)"));
+            s.store.audit(&entry)?;
+        }
+        Ok(out)
+    })
+    .await?;
+    let (msg, preview) = match parsed {
+        Err(crate::admin::ImportError::Lines(errors)) => (
+            Some(Err(format!(
+                "{} ligne(s) en erreur : rien n'a été importé. Corrigez-les et recommencez.",
+                errors.len()
+            ))),
+            html! { table.import-errors { thead { tr { th { "Ligne" } th { "Erreur" } } } tbody { @for e in &errors { tr { td { (e.line) } td { (e.message) } } } } } },
+        ),
+        Err(e) => (Some(Err(e.to_string())), html! {}),
+        Ok((n, _)) if confirm => (Some(Ok(format!("{n} ligne(s) importée(s)."))), html! {}),
+        Ok((n, rows)) => (
+            Some(Ok(format!(
+                "Aperçu : {n} ligne(s) valides. Vérifiez puis confirmez."
+            ))),
+            html! {
+                table.import-preview { tbody { @for r in &rows { tr { @for c in r { td { (c) } } } } } }
+                form method="post" action="/admin/import" {
+                    input type="hidden" name="csrf" value=(u.csrf);
+                    input type="hidden" name="kind" value=(f.kind);
+                    input type="hidden" name="confirm" value="1";
+                    textarea name="csv" hidden { (f.csv) }
+                    button type="submit" { "Confirmer l'import" }
+                }
+            },
+        ),
+    };
+    admin_view(&state, &u, msg, preview).await
+}

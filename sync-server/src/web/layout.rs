@@ -1,0 +1,138 @@
+//! The page frame (header, navigation, stylesheet, security headers), the
+//! condition chart and the settings notice shared by pages, CSV downloads.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bilan_shared::domain::Role;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::session::{WebError, WebUser};
+use crate::error::ApiError;
+
+pub(super) const CSS: &str = "
+body{font:16px/1.45 system-ui,'DejaVu Sans',sans-serif;margin:0;color:#111}
+header{background:#0b5394;color:#fff;padding:10px 16px;display:flex;gap:16px;align-items:center;flex-wrap:wrap}
+header a{color:#fff}main{padding:16px;max-width:1200px;margin:auto}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.num{text-align:right}.error{color:#a61c00;font-weight:600}.muted{color:#555}
+.cond{display:inline-block;min-width:24px;text-align:center;border-radius:4px;color:#fff;font-weight:700}
+.cond-A{background:#1e7b34}.cond-B{background:#6aa84f}.cond-C{background:#bf9000}.cond-D{background:#b45f06}.cond-E{background:#a61c00}
+.badge{background:#a61c00;color:#fff;border-radius:10px;padding:0 8px}form.inline{display:inline}
+fieldset{border:1px solid #ccc;margin:8px 0}button{padding:6px 12px;font-size:15px}
+.thumbs img{width:160px;height:120px;object-fit:cover;margin:4px;border:1px solid #ccc}
+@media print{header,form,.noprint{display:none}}
+";
+
+pub(super) async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    resp
+}
+
+pub(super) fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — Bilan" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                @if let Some(u) = user {
+                    header {
+                        strong { "Bilan — révision du CS" }
+                        a href="/" { "Aperçu" }
+                        a href="/inspections" { "Inspections" }
+                        a href="/plan" { "Plan de travaux" }
+                        a href="/releve" { "Relevé des activités" }
+                        a href="/avancement" { "Avancement BSI" }
+                        @if u.user.role == Role::Manager { a href="/parametres" { "Paramètres" } a href="/admin" { "Administration" } }
+                        span.grow {}
+                        span { (u.user.display_name) " (" (u.user.role.label_fr()) ")" }
+                        form.inline method="post" action="/deconnexion" {
+                            input type="hidden" name="csrf" value=(u.csrf);
+                            button type="submit" { "Se déconnecter" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// Horizontal bar chart of the building-condition distribution, as inline SVG.
+pub(super) fn condition_chart(counts: [u32; 5]) -> Markup {
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let colors = ["#1e7b34", "#6aa84f", "#bf9000", "#b45f06", "#a61c00"];
+    html! {
+        svg width="420" height="150" role="img" aria-label="Répartition de l'état des immeubles" {
+            @for (i, n) in counts.iter().enumerate() {
+                @let y = 10 + i * 27;
+                @let w = 320 * n / max;
+                text x="0" y=(y + 15) font-size="14" { (["A", "B", "C", "D", "E"][i]) }
+                rect x="24" y=(y) width=(w.max(1)) height="20" fill=(colors[i]) {}
+                text x=(30 + w) y=(y + 15) font-size="14" { (n) }
+            }
+        }
+    }
+}
+
+/// Shown above a page whose figures use default settings because the CS's
+/// stored ones did not decode.
+pub(super) fn unreadable_settings_notice(settings: &crate::queries::CsSettings) -> Markup {
+    html! {
+        @if settings.unreadable {
+            p.error #parametres-illisibles role="alert" {
+                "Les paramètres enregistrés du CS sont illisibles : les taux et seuils par défaut sont utilisés. "
+                "Vérifiez-les et enregistrez-les dans « Paramètres » (responsable du CS)."
+            }
+        }
+    }
+}
+
+/// A number for French spreadsheets: comma decimal separator.
+pub(super) fn csv_num(v: f64) -> String {
+    format!("{v:.2}").replace('.', ",")
+}
+
+/// A CSV download (`;`-separated, UTF-8 with BOM so spreadsheets read the accents).
+pub(super) fn csv_response(
+    name: &str,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Result<Response, WebError> {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let internal = |_| WebError::Api(ApiError::internal());
+    w.write_record(header).map_err(internal)?;
+    for r in rows {
+        w.write_record(&r).map_err(internal)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|_| WebError::Api(ApiError::internal()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

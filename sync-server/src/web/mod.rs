@@ -1,0 +1,60 @@
+//! The CS review pages, rendered on the server (maud, no front-end build, no
+//! CDN), in French. Same accounts as the app: login sets an HttpOnly,
+//! SameSite=Strict session cookie holding a bearer token (stored hashed);
+//! every form carries a CSRF token derived from the session. Office readers
+//! see their office only, managers their territory, nobody another territory.
+//!
+//! Here the routes; `session` (cookie, CSRF, login, errors), `layout` (frame,
+//! shared fragments, CSV), then one module per page group.
+
+mod activity;
+mod admin;
+mod inspections;
+mod layout;
+mod overview;
+mod plan;
+mod progress;
+mod session;
+mod settings;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use activity::{activity_csv, activity_page};
+use admin::{admin_create_user, admin_import, admin_page, admin_revoke};
+use inspections::{inspection, inspections, photo, resolve, review, thumb};
+use layout::security_headers;
+use overview::overview;
+use plan::{plan_csv, plan_page};
+use progress::{progress_csv, progress_page};
+use session::{login_page, login_submit, logout};
+use settings::{settings_page, settings_submit};
+
+pub use session::{WebError, WebUser};
+
+/// The review-page routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/connexion", get(login_page).post(login_submit))
+        .route("/deconnexion", post(logout))
+        .route("/", get(overview))
+        .route("/inspections", get(inspections))
+        .route("/inspections/{id}", get(inspection))
+        .route("/inspections/{id}/revision", post(review))
+        .route("/inspections/{id}/conflit", post(resolve))
+        .route("/plan", get(plan_page))
+        .route("/plan.csv", get(plan_csv))
+        .route("/releve", get(activity_page))
+        .route("/releve.csv", get(activity_csv))
+        .route("/avancement", get(progress_page))
+        .route("/avancement.csv", get(progress_csv))
+        .route("/parametres", get(settings_page).post(settings_submit))
+        .route("/admin", get(admin_page))
+        .route("/admin/utilisateurs", post(admin_create_user))
+        .route("/admin/revoquer", post(admin_revoke))
+        .route("/admin/import", post(admin_import))
+        .route("/photos/{hash}", get(photo))
+        .route("/photos/{hash}/vignette", get(thumb))
+        .layer(axum::middleware::map_response(security_headers))
+}

@@ -1,0 +1,105 @@
+//! The works plan: recommended work by office and year, chart and CSV.
+
+use axum::extract::State;
+use axum::response::Response;
+use bilan_shared::fmt::money;
+use maud::{Markup, html};
+
+use super::layout::{csv_num, csv_response, page};
+use super::session::{WebError, WebUser};
+use crate::AppState;
+use crate::http::blocking;
+
+pub(super) async fn plan_lines(
+    state: &AppState,
+    u: &WebUser,
+) -> Result<Vec<crate::queries::PlanLine>, WebError> {
+    let user = u.user.clone();
+    Ok(blocking(state, move |s| s.store.works_plan(&user)).await?)
+}
+
+pub(super) async fn plan_page(
+    State(state): State<AppState>,
+    u: WebUser,
+) -> Result<Markup, WebError> {
+    let lines = plan_lines(&state, &u).await?;
+    let mut years: Vec<i64> = lines.iter().map(|l| l.year).collect();
+    years.sort();
+    years.dedup();
+    let mut offices: Vec<String> = lines.iter().map(|l| l.office.clone()).collect();
+    offices.dedup();
+    let total = |o: Option<&str>, y: Option<i64>| -> f64 {
+        lines
+            .iter()
+            .filter(|l| o.is_none_or(|o| l.office == o) && y.is_none_or(|y| l.year == y))
+            .map(|l| l.cost)
+            .sum()
+    };
+    let max_year = years
+        .iter()
+        .map(|y| total(None, Some(*y)))
+        .fold(0.0, f64::max)
+        .max(1.0);
+    Ok(page(
+        Some(&u),
+        "Plan de travaux",
+        html! {
+            h1 { "Plan pluriannuel d'intervention (ébauche)" }
+            p.noprint { a href="/plan.csv" { "Télécharger en CSV" } " — imprimez cette page pour une version papier." }
+            h2 { "Totaux par organisme et par année" }
+            table {
+                thead { tr { th { "Organisme" } @for y in &years { th.num { (y) } } th.num { "Total" } } }
+                tbody {
+                    @for o in &offices { tr { td { (o) } @for y in &years { td.num { (money(total(Some(o), Some(*y)))) } } td.num { strong { (money(total(Some(o), None))) } } } }
+                    tr { th { "Total" } @for y in &years { th.num { (money(total(None, Some(*y)))) } } th.num { (money(total(None, None))) } }
+                }
+            }
+            h2 { "Coût par année" }
+            svg width="560" height=(30 + 26 * years.len()) role="img" aria-label="Coût des travaux par année" {
+                @for (i, y) in years.iter().enumerate() {
+                    @let w = (400.0 * total(None, Some(*y)) / max_year) as i64;
+                    text x="0" y=(20 + i * 26) font-size="14" { (y) }
+                    rect x="50" y=(6 + i * 26) width=(w.max(1)) height="18" fill="#0b5394" {}
+                    text x=(56 + w) y=(20 + i * 26) font-size="13" { (money(total(None, Some(*y)))) }
+                }
+            }
+            h2 { "Travaux par ensemble" }
+            table {
+                thead { tr { th { "Organisme" } th { "Ensemble" } th { "Année" } th { "Travaux" } th { "Urgence" } th.num { "Coût estimé" } } }
+                tbody { @for l in &lines { tr { td { (l.office) } td { (l.complex) } td { (l.year) } td { (l.work) } td { (l.urgency) } td.num { (money(l.cost)) } } } }
+            }
+        },
+    ))
+}
+
+pub(super) async fn plan_csv(
+    State(state): State<AppState>,
+    u: WebUser,
+) -> Result<Response, WebError> {
+    let lines = plan_lines(&state, &u).await?;
+    let rows = lines
+        .into_iter()
+        .map(|l| {
+            vec![
+                l.office,
+                l.complex,
+                l.year.to_string(),
+                l.work,
+                l.urgency,
+                csv_num(l.cost),
+            ]
+        })
+        .collect();
+    csv_response(
+        "plan-de-travaux.csv",
+        &[
+            "organisme",
+            "ensemble",
+            "annee",
+            "travaux",
+            "urgence",
+            "cout_estime",
+        ],
+        rows,
+    )
+}

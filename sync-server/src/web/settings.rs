@@ -1,0 +1,125 @@
+//! The CS settings form: rates, condition thresholds, time zone.
+
+use axum::extract::State;
+use bilan_shared::fmt::decimal;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{page, unreadable_settings_notice};
+use super::session::{WebError, WebForm, WebUser, check_csrf};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::http::blocking;
+
+pub(super) async fn settings_page(
+    State(state): State<AppState>,
+    u: WebUser,
+) -> Result<Markup, WebError> {
+    let user = u.user.clone();
+    let r = blocking(&state, move |s| s.store.settings(&user)).await?;
+    Ok(settings_form(&u, &r, None))
+}
+
+/// Names of the four IVP bounds in the settings form, bands A to D.
+pub(super) const THRESHOLD_FIELDS: [(&str, &str); 4] = [
+    ("seuil_a", "A"),
+    ("seuil_b", "B"),
+    ("seuil_c", "C"),
+    ("seuil_d", "D"),
+];
+
+pub(super) fn settings_form(
+    u: &WebUser,
+    r: &crate::queries::CsSettings,
+    msg: Option<&str>,
+) -> Markup {
+    page(
+        Some(u),
+        "Paramètres",
+        html! {
+            h1 { "Paramètres du CS" }
+            (unreadable_settings_notice(r))
+            form method="post" action="/parametres" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                h2 { "Relevé des activités" }
+                p { label { "Taux horaire de service ($/h) " input name="hourly" inputmode="decimal" value=(decimal(r.hourly, 2)); } }
+                p { label { "Taux horaire de déplacement ($/h) " input name="travel_hourly" inputmode="decimal" value=(decimal(r.travel_hourly, 2)); } }
+                p { label { "Frais par kilomètre ($/km) " input name="per_km" inputmode="decimal" value=(decimal(r.per_km, 2)); } }
+                p { label { "Compensation (fraction des honoraires, 0,10 = 10 %) " input name="compensation" inputmode="decimal" value=(decimal(r.compensation, 4)); } }
+                h2 { "État du bâtiment" }
+                p.muted { "L'état A à E vient de l'indice de vétusté physique (IVP) : coût des travaux requis d'ici 5 ans ÷ valeur de remplacement. Au-delà du seuil D, l'état est E." }
+                @for ((name, band), bound) in THRESHOLD_FIELDS.iter().zip(r.thresholds.upper_bounds) {
+                    p { label { "État " (band) " si l'IVP ne dépasse pas (%) " input name=(name) inputmode="decimal" value=(decimal(bound * 100.0, 4)); } }
+                }
+                h2 { "Dates" }
+                p.muted { "Les dates des pages, du relevé et du plan de travaux sont comptées dans ce fuseau horaire (nom IANA)." }
+                p { label { "Fuseau horaire " input name="time_zone" value=(r.time_zone); } }
+                button type="submit" { "Enregistrer" }
+                @if let Some(m) = msg { p role="status" { (m) } }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct SettingsForm {
+    csrf: String,
+    hourly: String,
+    travel_hourly: String,
+    per_km: String,
+    compensation: String,
+    /// Absent from forms of older pages: the thresholds then stay as they are.
+    seuil_a: Option<String>,
+    seuil_b: Option<String>,
+    seuil_c: Option<String>,
+    seuil_d: Option<String>,
+    /// Absent from forms of older pages: the time zone then stays as it is.
+    time_zone: Option<String>,
+}
+
+pub(super) async fn settings_submit(
+    State(state): State<AppState>,
+    u: WebUser,
+    WebForm(f): WebForm<SettingsForm>,
+) -> Result<Markup, WebError> {
+    check_csrf(&u, &f.csrf)?;
+    let n = |s: &str| {
+        s.trim()
+            .replace(',', ".")
+            .parse::<f64>()
+            .map_err(|_| ApiError::bad_request(format!("« {s} » n'est pas un nombre.")))
+    };
+    let user = u.user.clone();
+    let current = blocking(&state, move |s| s.store.settings(&user)).await?;
+    let mut thresholds = current.thresholds;
+    for (bound, field) in thresholds
+        .upper_bounds
+        .iter_mut()
+        .zip([&f.seuil_a, &f.seuil_b, &f.seuil_c, &f.seuil_d])
+    {
+        if let Some(v) = field {
+            *bound = n(v)? / 100.0;
+        }
+    }
+    let settings = crate::queries::CsSettings {
+        hourly: n(&f.hourly)?,
+        travel_hourly: n(&f.travel_hourly)?,
+        per_km: n(&f.per_km)?,
+        compensation: n(&f.compensation)?,
+        thresholds,
+        time_zone: f
+            .time_zone
+            .as_deref()
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+            .map_or(current.time_zone.clone(), str::to_string),
+        unreadable: false,
+    };
+    let (user, s2) = (u.user.clone(), settings.clone());
+    blocking(&state, move |s| s.store.set_settings(&user, &s2)).await?;
+    Ok(settings_form(
+        &u,
+        &settings,
+        Some("Paramètres enregistrés."),
+    ))
+}
