@@ -48,7 +48,7 @@ pub(super) fn InspectionScreen(id: InspectionId) -> Element {
             button { id: "conflicts", onclick: move |_| ui.go(Screen::Conflicts(id)), "{t::CONFLICTS} " if conflicts > 0 { span { class: "badge", "{conflicts}" } } }
             button { id: "review", onclick: move |_| ui.go(Screen::Review(id)), "{t::REVIEW}" }
         }
-        VisitCard { id }
+        VisitCard { id, visits: doc.visits.clone() }
         div { class: "tabs", role: "tablist",
             for grp in cat.groups.iter() {
                 {
@@ -119,8 +119,10 @@ pub fn ComponentRow(
     }
 }
 
+/// The site visit: the on-site timer and the visits recorded, which the
+/// checklist passes in from the document it already read.
 #[component]
-fn VisitCard(id: InspectionId) -> Element {
+fn VisitCard(id: InspectionId, visits: Vec<SiteVisit>) -> Element {
     let svc = services();
     let ui = use_context::<Ui>();
     let _ = (ui.version)();
@@ -130,15 +132,13 @@ fn VisitCard(id: InspectionId) -> Element {
     let mut travel = use_signal(|| "0".to_string());
     let mut km = use_signal(|| "0".to_string());
     let mut expenses = use_signal(|| "0".to_string());
-    let (visits, visits_error) = use_last_good(svc.store.inspection(id).map(|d| d.visits));
-    let visits = visits.unwrap_or_default();
     let store = svc.store.clone();
     let (user, user_error) = use_last_good(store.user());
     let user = user.flatten();
     rsx! {
         div { class: "card",
             strong { "{t::VISIT}" }
-            ReadError { message: started_error.or(visits_error).or(user_error) }
+            ReadError { message: started_error.or(user_error) }
             for v in visits.iter() {
                 div { class: "muted", "{v.date} — {v.hours_on_site:.2} {t::HOURS_ON_SITE}, {v.travel_hours:.2} h de déplacement, {v.km:.0} km, {t::money(v.expenses)}" }
             }
