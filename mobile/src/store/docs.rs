@@ -222,56 +222,35 @@ impl DeviceStore {
         )?;
         let rows = stmt
             .query_map([complex.map(|c| c.to_string()).unwrap_or_default()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, u32>(5)?,
-                    r.get::<_, u32>(6)?,
-                    r.get::<_, f64>(7)?,
-                    r.get::<_, u32>(8)?,
-                    r.get::<_, u32>(9)?,
-                    r.get::<_, i64>(10)?,
-                ))
+                let (id, c, st): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let row = format!("{id} {c} {st}");
+                let status = InspectionStatus::from_code(&st).ok_or("unknown status");
+                Ok(
+                    match (
+                        decoded("summaries.doc_id", &row, id.parse()),
+                        decoded("summaries.complex_id", &row, c.parse()),
+                        decoded("summaries.status", &row, status),
+                    ) {
+                        (Some(id), Some(complex_id), Some(status)) => Some(InspectionSummary {
+                            id,
+                            complex_id,
+                            status,
+                            created_at: r.get(3)?,
+                            rated: r.get(4)?,
+                            present: r.get(5)?,
+                            findings: r.get(6)?,
+                            cost_5y: r.get(7)?,
+                            conflicts: r.get(8)?,
+                            comments: r.get(9)?,
+                            updated_at: r.get(10)?,
+                        }),
+                        _ => None,
+                    },
+                )
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?
             .into_iter()
-            .filter_map(
-                |(
-                    id,
-                    c,
-                    st,
-                    created_at,
-                    rated,
-                    present,
-                    findings,
-                    cost_5y,
-                    conflicts,
-                    comments,
-                    updated_at,
-                )| {
-                    let row = format!("{id} {c} {st}");
-                    Some(InspectionSummary {
-                        id: decoded("summaries.doc_id", &row, id.parse())?,
-                        complex_id: decoded("summaries.complex_id", &row, c.parse())?,
-                        status: decoded(
-                            "summaries.status",
-                            &row,
-                            InspectionStatus::from_code(&st).ok_or("unknown status"),
-                        )?,
-                        created_at,
-                        rated,
-                        present,
-                        findings,
-                        cost_5y,
-                        conflicts,
-                        comments,
-                        updated_at,
-                    })
-                },
-            )
+            .flatten()
             .collect();
         Ok(rows)
     }
