@@ -7,13 +7,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bilan_shared::protocol::{ApiErrorBody, ErrorCode};
 
-/// Errors of the storage layer. The message says what the operator or user can do.
+/// Errors of the storage layer. The message says what the operator or user
+/// can do. Failures of the storage engine are classified where they happen
+/// (see the `From` conversions), so nothing above the storage knows which
+/// engine it is: [`StoreError::Unavailable`] (retry later, 503) or
+/// [`StoreError::Backend`] (a failure to log, generic 500).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("base de données : {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("fichier : {0}")]
-    Io(#[from] std::io::Error),
+    /// The storage cannot write for reasons outside the request (disk full,
+    /// read-only, busy): the client retries later.
+    #[error("stockage indisponible : {0}")]
+    Unavailable(String),
+    /// The storage engine failed; the detail is for the log.
+    #[error("stockage : {0}")]
+    Backend(String),
     #[error("{0}")]
     Document(Box<bilan_shared::SharedError>),
     #[error("changement automerge illisible pour l'inspection {doc}: {reason}")]
@@ -73,34 +80,51 @@ impl StoreError {
     }
 
     /// The same failure for another waiter (group commit answers every push
-    /// of a failed commit): SQLite codes are kept, so "disk full" stays 503.
+    /// of a failed commit): "unavailable" stays 503, anything else is a 500.
     pub fn duplicate(&self) -> StoreError {
         match self {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) => {
-                StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, msg.clone()))
-            }
-            StoreError::Io(e) => StoreError::Io(std::io::Error::new(e.kind(), e.to_string())),
-            other => StoreError::Io(std::io::Error::other(other.to_string())),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            other => StoreError::Backend(other.to_string()),
         }
     }
 
     /// True when the storage cannot write for reasons outside the request (disk
     /// full, read-only database): the client should retry later.
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::DiskFull
-                    | rusqlite::ErrorCode::ReadOnly
-                    | rusqlite::ErrorCode::DatabaseBusy
-                    | rusqlite::ErrorCode::DatabaseLocked
-                    | rusqlite::ErrorCode::CannotOpen
-            ),
-            StoreError::Io(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::ReadOnlyFilesystem
-            ),
-            _ => false,
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// SQLite's failures, classified: the engine's words stay in the message
+/// for the log; what callers see is only "unavailable" or "backend".
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::ReadOnly
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::CannotOpen
+                ) =>
+            {
+                StoreError::Unavailable(format!("base de données : {e}"))
+            }
+            _ => StoreError::Backend(format!("base de données : {e}")),
+        }
+    }
+}
+
+/// File failures (photos, backups), classified like the database's.
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::ReadOnlyFilesystem => {
+                StoreError::Unavailable(format!("fichier : {e}"))
+            }
+            _ => StoreError::Backend(format!("fichier : {e}")),
         }
     }
 }

@@ -625,7 +625,7 @@ fn hash_mismatch() -> ApiError {
 }
 
 fn io_error(e: std::io::Error) -> ApiError {
-    ApiError::from(crate::error::StoreError::Io(e))
+    ApiError::from(crate::error::StoreError::from(e))
 }
 
 pub async fn serve_photo(

@@ -105,7 +105,7 @@ pub(crate) fn pool() -> Result<rayon::ThreadPool> {
         .thread_name(|i| format!("bilan-merge-{i}"))
         .start_handler(|_| lower_priority())
         .build()
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))
+        .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 #[cfg(target_os = "linux")]

@@ -850,7 +850,7 @@ impl SqliteStore {
         drop(conn);
         answer
             .recv()
-            .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("push not answered"))))
+            .unwrap_or_else(|_| Err(StoreError::Backend("push not answered".into())))
     }
 
     /// Writes queued pushes in one transaction and answers each.
