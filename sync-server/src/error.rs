@@ -18,6 +18,11 @@ pub enum StoreError {
     /// read-only, busy): the client retries later.
     #[error("stockage indisponible : {0}")]
     Unavailable(String),
+    /// A sync request with more documents than the server takes at once.
+    #[error(
+        "trop de documents dans une requête ({count}, limite {limit}) : mettez l'application à jour, elle envoie moins de documents à la fois"
+    )]
+    TooManyDocuments { count: usize, limit: usize },
     /// The storage engine failed; the detail is for the log.
     #[error("stockage : {0}")]
     Backend(String),
@@ -203,6 +208,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(S::CONFLICT, ErrorCode::AlreadyExists, msg)
             }
             StoreError::BadRequest(_) => ApiError::bad_request(msg),
+            StoreError::TooManyDocuments { .. } => {
+                ApiError::new(S::PAYLOAD_TOO_LARGE, ErrorCode::TooManyDocuments, msg)
+            }
             StoreError::InvalidCredentials => {
                 ApiError::new(S::UNAUTHORIZED, ErrorCode::InvalidCredentials, msg)
             }

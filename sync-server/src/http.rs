@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bilan_shared::domain::{InspectionStatus, Role};
+use bilan_shared::domain::InspectionStatus;
 use bilan_shared::ids::{CommentId, InspectionId, PhotoHash};
 use bilan_shared::protocol::{
     self, ErrorCode, LoginRequest, LoginResponse, PROTOCOL_VERSION, ReviewRequest,
@@ -261,16 +261,6 @@ fn sync_body(
             ),
         ));
     }
-    if req.docs.len() > cfg.max_docs_per_request {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::TooManyDocuments,
-            format!(
-                "Trop de documents dans une requête (limite {}).",
-                cfg.max_docs_per_request
-            ),
-        ));
-    }
     let limits = SyncLimits {
         max_docs: cfg.max_docs_per_request,
         page_bytes: cfg.response_page_bytes,
@@ -324,14 +314,6 @@ async fn get_inspection(
     Ok(Json(value))
 }
 
-fn require_manager(user: &UserInfo) -> Result<(), ApiError> {
-    if user.role == Role::Manager {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("Réservé au responsable du CS."))
-    }
-}
-
 async fn review(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -353,7 +335,7 @@ pub async fn review_inspection(
     status: Option<InspectionStatus>,
     comment: Option<String>,
 ) -> Result<(), ApiError> {
-    require_manager(&user)?;
+    crate::service::require_manager(&user)?;
     if let Some(s) = status
         && !matches!(s, InspectionStatus::Approved | InspectionStatus::Returned)
     {
@@ -404,7 +386,7 @@ pub async fn resolve_conflict(
     path: Vec<String>,
     value_id: String,
 ) -> Result<(), ApiError> {
-    require_manager(&user)?;
+    crate::service::require_manager(&user)?;
     let audit = AuditEntry::by(&user, AuditAction::ResolveConflict, id.to_string())
         .with_detail(format!("{} : {value_id}", path.join("/")));
     blocking(state, move |s| {

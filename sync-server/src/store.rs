@@ -1556,13 +1556,7 @@ impl Storage for SqliteStore {
             ));
         }
         let territory = Self::user_territory(user)?;
-        if req.docs.len() > limits.max_docs {
-            return Err(StoreError::BadRequest(format!(
-                "trop de documents dans une requête ({} > {})",
-                req.docs.len(),
-                limits.max_docs
-            )));
-        }
+        crate::service::check_document_count(req.docs.len(), limits.max_docs)?;
         let device = req.device_id.to_string();
         let started = std::time::Instant::now();
         let docs = req.docs.len();
@@ -1826,9 +1820,7 @@ impl Storage for SqliteStore {
     }
 
     fn set_settings(&self, user: &UserInfo, settings: &crate::queries::CsSettings) -> Result<()> {
-        if user.role != Role::Manager {
-            return Err(StoreError::Forbidden("réservé au responsable du CS".into()));
-        }
+        crate::service::require_manager(user)?;
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         crate::queries::set_settings(&tx, user, settings)?;
@@ -1846,8 +1838,10 @@ impl Storage for SqliteStore {
     fn audit_log(&self, user: Option<&UserInfo>, limit: u32) -> Result<Vec<AuditEntry>> {
         let territory = match user {
             None => None,
-            Some(u) if u.role == Role::Manager => Some(Self::user_territory(u)?.to_string()),
-            Some(_) => return Err(StoreError::Forbidden("réservé au responsable du CS".into())),
+            Some(u) => {
+                crate::service::require_manager(u)?;
+                Some(Self::user_territory(u)?.to_string())
+            }
         };
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(

@@ -4,7 +4,6 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
-use bilan_shared::domain::Role;
 use bilan_shared::protocol::UserInfo;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -237,14 +236,9 @@ pub(super) async fn logout(
         .into_response())
 }
 
+/// The manager rule of [`crate::service`], as a page error.
 pub(super) fn require_manager(u: &WebUser) -> Result<(), WebError> {
-    if u.user.role == Role::Manager {
-        Ok(())
-    } else {
-        Err(WebError::Api(ApiError::forbidden(
-            "Réservé au responsable du CS.",
-        )))
-    }
+    Ok(crate::service::require_manager(&u.user).map_err(ApiError::from)?)
 }
 
 #[cfg(test)]
