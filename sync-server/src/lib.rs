@@ -15,6 +15,7 @@ pub mod http;
 mod merge;
 pub mod photos;
 pub mod queries;
+pub mod reports;
 pub mod service;
 pub mod store;
 pub mod web;

@@ -23,23 +23,10 @@ pub(super) async fn plan_page(
     u: WebUser,
 ) -> Result<Markup, WebError> {
     let lines = plan_lines(&state, &u).await?;
-    let mut years: Vec<i64> = lines.iter().map(|l| l.year).collect();
-    years.sort();
-    years.dedup();
-    let mut offices: Vec<String> = lines.iter().map(|l| l.office.clone()).collect();
-    offices.dedup();
-    let total = |o: Option<&str>, y: Option<i64>| -> f64 {
-        lines
-            .iter()
-            .filter(|l| o.is_none_or(|o| l.office == o) && y.is_none_or(|y| l.year == y))
-            .map(|l| l.cost)
-            .sum()
-    };
-    let max_year = years
-        .iter()
-        .map(|y| total(None, Some(*y)))
-        .fold(0.0, f64::max)
-        .max(1.0);
+    let totals = crate::reports::PlanTotals::of(&lines);
+    let (years, offices) = (&totals.years, &totals.offices);
+    let total = |o: Option<&str>, y: Option<i64>| totals.total(o, y);
+    let max_year = totals.largest_year();
     Ok(page(
         Some(&u),
         "Plan de travaux",
@@ -48,10 +35,10 @@ pub(super) async fn plan_page(
             p.noprint { a href="/plan.csv" { "Télécharger en CSV" } " — imprimez cette page pour une version papier." }
             h2 { "Totaux par organisme et par année" }
             table {
-                thead { tr { th { "Organisme" } @for y in &years { th.num { (y) } } th.num { "Total" } } }
+                thead { tr { th { "Organisme" } @for y in years { th.num { (y) } } th.num { "Total" } } }
                 tbody {
-                    @for o in &offices { tr { td { (o) } @for y in &years { td.num { (money(total(Some(o), Some(*y)))) } } td.num { strong { (money(total(Some(o), None))) } } } }
-                    tr { th { "Total" } @for y in &years { th.num { (money(total(None, Some(*y)))) } } th.num { (money(total(None, None))) } }
+                    @for o in offices { tr { td { (o) } @for y in years { td.num { (money(total(Some(o), Some(*y)))) } } td.num { strong { (money(total(Some(o), None))) } } } }
+                    tr { th { "Total" } @for y in years { th.num { (money(total(None, Some(*y)))) } } th.num { (money(total(None, None))) } }
                 }
             }
             h2 { "Coût par année" }
