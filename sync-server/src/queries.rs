@@ -478,25 +478,14 @@ pub fn activity(
     )?;
     let rows = stmt
         .query_map(rusqlite::params![territory, office, from, to], |r| {
-            let (hours, travel_hours, km, expenses): (f64, f64, f64, f64) =
-                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
-            let fees = hours * rates.hourly;
-            let travel_fees = travel_hours * rates.travel_hourly;
-            let travel_costs = km * rates.per_km + expenses;
-            let compensation = (fees + travel_fees) * rates.compensation;
-            Ok(ActivityLine {
-                office: r.get(0)?,
+            let visits = crate::reports::VisitTotals {
                 visits: r.get(1)?,
-                hours,
-                travel_hours,
-                km,
-                expenses,
-                fees,
-                travel_fees,
-                travel_costs,
-                compensation,
-                total: fees + travel_fees + travel_costs + compensation,
-            })
+                hours: r.get(2)?,
+                travel_hours: r.get(3)?,
+                km: r.get(4)?,
+                expenses: r.get(5)?,
+            };
+            Ok(crate::reports::activity_line(r.get(0)?, &visits, rates))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)

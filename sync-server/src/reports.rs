@@ -1,10 +1,43 @@
 //! Figures the review pages and their exports compute from query rows,
 //! as pure functions with their own tests (no storage, no HTML): the works
-//! plan's totals by office and year.
+//! plan's totals by office and year, the activity statement's amounts.
 
 use std::collections::BTreeMap;
 
-use crate::queries::PlanLine;
+use crate::queries::{ActivityLine, CsSettings, PlanLine};
+
+/// An office's site visits over a period, as the query sums them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VisitTotals {
+    pub visits: u32,
+    pub hours: f64,
+    pub travel_hours: f64,
+    pub km: f64,
+    pub expenses: f64,
+}
+
+/// An office's line of the activity statement: fees for hours on site and
+/// travel at the CS's rates, travel costs (km and expenses), compensation
+/// as a fraction of the fees, and the total.
+pub fn activity_line(office: String, v: &VisitTotals, rates: &CsSettings) -> ActivityLine {
+    let fees = v.hours * rates.hourly;
+    let travel_fees = v.travel_hours * rates.travel_hourly;
+    let travel_costs = v.km * rates.per_km + v.expenses;
+    let compensation = (fees + travel_fees) * rates.compensation;
+    ActivityLine {
+        office,
+        visits: v.visits,
+        hours: v.hours,
+        travel_hours: v.travel_hours,
+        km: v.km,
+        expenses: v.expenses,
+        fees,
+        travel_fees,
+        travel_costs,
+        compensation,
+        total: fees + travel_fees + travel_costs + compensation,
+    }
+}
 
 /// The works plan's totals: by office and year, by office, by year, all.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,6 +97,25 @@ mod tests {
             urgency: "Moins d'un an".into(),
             cost,
         }
+    }
+
+    /// 10 h on site and 2 h of travel, 100 km and 20 $ of expenses, at the
+    /// default rates (75 $/h, 45 $/h, 0,55 $/km, 10 %).
+    #[test]
+    fn an_activity_line_applies_the_cs_rates() {
+        let v = VisitTotals {
+            visits: 3,
+            hours: 10.0,
+            travel_hours: 2.0,
+            km: 100.0,
+            expenses: 20.0,
+        };
+        let l = activity_line("OH A".into(), &v, &CsSettings::default());
+        assert_eq!((l.fees, l.travel_fees), (750.0, 90.0));
+        assert!((l.travel_costs - 75.0).abs() < 1e-9, "{}", l.travel_costs);
+        assert!((l.compensation - 84.0).abs() < 1e-9, "{}", l.compensation);
+        assert!((l.total - 999.0).abs() < 1e-9, "{}", l.total);
+        assert_eq!((l.office.as_str(), l.visits), ("OH A", 3));
     }
 
     #[test]
