@@ -14,10 +14,7 @@ pub(super) async fn overview(
     u: WebUser,
 ) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let (rows, settings) = blocking(&state, move |s| {
-        Ok((s.store.overview(&user)?, s.store.settings(&user)?))
-    })
-    .await?;
+    let rows = blocking(&state, move |s| s.store.overview(&user)).await?;
     let mut total = [0u32; 5];
     for r in &rows {
         for (t, c) in total.iter_mut().zip(r.conditions) {
@@ -29,7 +26,7 @@ pub(super) async fn overview(
         "Aperçu du territoire",
         html! {
             h1 { "Aperçu du territoire" }
-            (unreadable_settings_notice(&settings))
+            (unreadable_settings_notice(&u.settings))
             table {
                 thead { tr { th { "Organisme desservi" } th.num { "Ensembles" } th.num { "Inspectés (cycle de 5 ans)" } th.num { "Approuvés" } th.num { "En retard" }
                     @for c in ["A", "B", "C", "D", "E"] { th.num { "État " (c) } } } }

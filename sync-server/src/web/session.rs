@@ -22,6 +22,9 @@ pub struct WebUser {
     pub csrf: String,
     /// The territory's time zone: every date on the pages is in it.
     pub tz: bilan_shared::calendar::TimeZone,
+    /// The territory's settings as read for this request (the pages' notice
+    /// when they did not decode).
+    pub settings: crate::queries::CsSettings,
     token: String,
 }
 
@@ -107,21 +110,29 @@ impl FromRequestParts<AppState> for WebUser {
     ) -> Result<Self, Self::Rejection> {
         let token = session_token(&parts.headers).ok_or(WebError::Login)?;
         let t2 = token.clone();
-        let user = blocking(state, move |s| s.store.user_for_token(&t2)).await?;
-        let user = user.ok_or(WebError::Login)?;
-        if user.territory_id.is_none() {
+        // The user and the territory's settings in one trip to the store.
+        let found = blocking(state, move |s| {
+            let Some(user) = s.store.user_for_token(&t2)? else {
+                return Ok(None);
+            };
+            if user.territory_id.is_none() {
+                return Ok(Some((user, None)));
+            }
+            let settings = s.store.settings(&user)?;
+            Ok(Some((user, Some(settings))))
+        })
+        .await?;
+        let (user, settings) = found.ok_or(WebError::Login)?;
+        let Some(settings) = settings else {
             return Err(WebError::Api(ApiError::forbidden(
                 "Ce compte n'est rattaché à aucun territoire.",
             )));
-        }
-        let u2 = user.clone();
-        let tz = blocking(state, move |s| s.store.settings(&u2))
-            .await?
-            .zone();
+        };
         Ok(WebUser {
             csrf: csrf_for(&token),
             user,
-            tz,
+            tz: settings.zone(),
+            settings,
             token,
         })
     }
