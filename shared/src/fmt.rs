@@ -34,9 +34,31 @@ pub fn percent(fraction: f64) -> String {
     format!("{}\u{a0}%", decimal(fraction * 100.0, 1))
 }
 
+/// A number as people type it in Quebec: `2 000 000,50`, `1,5`, `0.55`,
+/// `12 $`; `None` when it is not a finite number.
+pub fn parse_decimal(s: &str) -> Option<f64> {
+    let cleaned: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '$'))
+        .map(|c| if c == ',' { '.' } else { c })
+        .collect();
+    cleaned.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_parse_as_typed_in_quebec_and_nonsense_is_refused() {
+        assert_eq!(parse_decimal("2 000 000,50"), Some(2_000_000.5));
+        assert_eq!(parse_decimal("1,5"), Some(1.5));
+        assert_eq!(parse_decimal(" 0.55 "), Some(0.55));
+        assert_eq!(parse_decimal("12\u{a0}$"), Some(12.0));
+        for bad in ["", "douze", "1,2,3", "NaN", "inf"] {
+            assert_eq!(parse_decimal(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn amounts_read_the_french_way() {

@@ -3,6 +3,9 @@
 //! automerge schema of an inspection (with conflict listing and resolution),
 //! and the versioned sync protocol. No storage, HTTP or async runtime here.
 
+#[macro_use]
+mod vocabulary;
+
 pub mod calendar;
 pub mod catalogue;
 pub mod conflicts;
@@ -11,6 +14,7 @@ pub mod domain;
 pub mod fmt;
 pub mod ids;
 pub mod protocol;
+pub mod thumbnail;
 
 pub use catalogue::Catalogue;
 pub use doc::{Author, Inspection, InspectionDoc, NewInspection};

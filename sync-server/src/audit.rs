@@ -11,79 +11,23 @@ use bilan_shared::protocol::UserInfo;
 /// The actor name of commands typed on the server's console.
 pub const CONSOLE_ACTOR: &str = "console";
 
-/// What was done. The codes are stored: do not rename them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuditAction {
-    Review,
-    ResolveConflict,
-    CreateTerritory,
-    CreateUser,
-    ResetPassword,
-    RevokeSessions,
-    ImportOffices,
-    ImportComplexes,
-    ChangeSettings,
-    Compact,
-    Backup,
-    LoginLocked,
-}
-
-impl AuditAction {
-    pub const ALL: [AuditAction; 12] = [
-        Self::Review,
-        Self::ResolveConflict,
-        Self::CreateTerritory,
-        Self::CreateUser,
-        Self::ResetPassword,
-        Self::RevokeSessions,
-        Self::ImportOffices,
-        Self::ImportComplexes,
-        Self::ChangeSettings,
-        Self::Compact,
-        Self::Backup,
-        Self::LoginLocked,
-    ];
-
-    /// The stored code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Review => "review",
-            Self::ResolveConflict => "resolve_conflict",
-            Self::CreateTerritory => "create_territory",
-            Self::CreateUser => "create_user",
-            Self::ResetPassword => "reset_password",
-            Self::RevokeSessions => "revoke_sessions",
-            Self::ImportOffices => "import_offices",
-            Self::ImportComplexes => "import_complexes",
-            Self::ChangeSettings => "change_settings",
-            Self::Compact => "compact",
-            Self::Backup => "backup",
-            Self::LoginLocked => "login_locked",
-        }
+bilan_shared::vocabulary!(
+    /// What was done. The codes are stored: do not rename them.
+    AuditAction {
+        Review => "review", "Révision d'une inspection";
+        ResolveConflict => "resolve_conflict", "Conflit résolu";
+        CreateTerritory => "create_territory", "Territoire créé";
+        CreateUser => "create_user", "Utilisateur créé";
+        ResetPassword => "reset_password", "Mot de passe changé";
+        RevokeSessions => "revoke_sessions", "Sessions révoquées";
+        ImportOffices => "import_offices", "Import d'organismes";
+        ImportComplexes => "import_complexes", "Import d'ensembles";
+        ChangeSettings => "change_settings", "Paramètres modifiés";
+        Compact => "compact", "Compactage du journal de synchronisation";
+        Backup => "backup", "Sauvegarde";
+        LoginLocked => "login_locked", "Connexion verrouillée après des échecs";
     }
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.code() == code)
-    }
-
-    /// What the administration page shows.
-    pub fn label_fr(self) -> &'static str {
-        match self {
-            Self::Review => "Révision d'une inspection",
-            Self::ResolveConflict => "Conflit résolu",
-            Self::CreateTerritory => "Territoire créé",
-            Self::CreateUser => "Utilisateur créé",
-            Self::ResetPassword => "Mot de passe changé",
-            Self::RevokeSessions => "Sessions révoquées",
-            Self::ImportOffices => "Import d'organismes",
-            Self::ImportComplexes => "Import d'ensembles",
-            Self::ChangeSettings => "Paramètres modifiés",
-            Self::Compact => "Compactage du journal de synchronisation",
-            Self::Backup => "Sauvegarde",
-            Self::LoginLocked => "Connexion verrouillée après des échecs",
-        }
-    }
-}
+);
 
 /// One entry of the audit log.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,7 +86,7 @@ mod tests {
 
     #[test]
     fn every_action_code_reads_back_and_is_unique() {
-        for a in AuditAction::ALL {
+        for &a in AuditAction::ALL {
             assert_eq!(AuditAction::from_code(a.code()), Some(a));
             assert!(!a.label_fr().is_empty());
         }

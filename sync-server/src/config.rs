@@ -1,20 +1,34 @@
-//! Server settings. Layers, each overriding the one before: built-in defaults,
-//! then the TOML file (`--config`), then environment variables (`BILAN_*`),
-//! then command-line flags.
+//! Server settings, each written once: a field of [`Config`] with its
+//! default. Layers, each overriding the one before: the defaults, the TOML
+//! file (`--config`), `BILAN_<SETTING>` environment variables, then the
+//! command line (`--data-dir`, `--listen`, `--set setting=value`). The
+//! layering is generic over the fields (serde), so a new setting needs no
+//! code here but its field and default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// The storage backend.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Embedded SQLite in `data_dir` (one machine).
+    #[default]
+    Sqlite,
+}
 
 /// Every server setting, with its default.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address and port to listen on.
     pub listen: SocketAddr,
     /// Folder holding `bilan.sqlite` and the photo store.
     pub data_dir: PathBuf,
+    /// Where inspections, accounts and the log are stored.
+    pub backend: BackendKind,
     /// Largest accepted request body, compressed, in bytes.
     pub max_body_bytes: u64,
     /// Largest sync body once decompressed, in bytes.
@@ -46,6 +60,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             data_dir: PathBuf::from("bilan-data"),
+            backend: BackendKind::Sqlite,
             max_body_bytes: 64 << 20,
             max_decompressed_bytes: 256 << 20,
             max_docs_per_request: 5_000,
@@ -59,10 +74,119 @@ impl Default for Config {
     }
 }
 
+/// Why the settings could not be read; says which layer and setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("réglage inconnu « {0} » : voir la liste des réglages (bilan-server --help)")]
+    Unknown(String),
+    #[error("réglage {key} ({layer}) : « {value} » n'est pas {expected}")]
+    Value {
+        key: String,
+        layer: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("réglage attendu sous la forme nom=valeur, reçu « {0} »")]
+    Pair(String),
+    #[error("fichier de configuration : {0}")]
+    File(String),
+    #[error("réglages : {0}")]
+    Invalid(String),
+}
+
+/// Settings as a TOML table, one layer at a time.
+pub struct Layers {
+    table: toml::Table,
+}
+
+impl Layers {
+    /// The defaults.
+    pub fn defaults() -> Self {
+        let table = toml::Table::try_from(Config::default()).expect("defaults serialize");
+        Self { table }
+    }
+
+    /// The setting names.
+    pub fn keys(&self) -> Vec<String> {
+        self.table.keys().cloned().collect()
+    }
+
+    /// A TOML file's settings over the current ones (unknown names refused).
+    pub fn file(mut self, text: &str) -> Result<Self, ConfigError> {
+        let file: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::File(e.to_string()))?;
+        for (k, v) in file {
+            if !self.table.contains_key(&k) {
+                return Err(ConfigError::Unknown(k));
+            }
+            self.table.insert(k, v);
+        }
+        Ok(self)
+    }
+
+    /// One setting given as text (environment, command line), read as the
+    /// type of its default.
+    pub fn set(mut self, key: &str, value: &str, layer: &'static str) -> Result<Self, ConfigError> {
+        let key = key.trim().replace('-', "_");
+        let Some(current) = self.table.get(&key) else {
+            return Err(ConfigError::Unknown(key));
+        };
+        let bad = |expected| ConfigError::Value {
+            key: key.clone(),
+            layer,
+            value: value.to_string(),
+            expected,
+        };
+        let v = match current {
+            toml::Value::Integer(_) => toml::Value::Integer(
+                value
+                    .trim()
+                    .replace('_', "")
+                    .parse()
+                    .map_err(|_| bad("un entier"))?,
+            ),
+            toml::Value::Boolean(_) => toml::Value::Boolean(match value.trim() {
+                "true" | "1" | "oui" => true,
+                "false" | "0" | "non" => false,
+                _ => return Err(bad("true ou false")),
+            }),
+            _ => toml::Value::String(value.to_string()),
+        };
+        self.table.insert(key, v);
+        Ok(self)
+    }
+
+    /// `BILAN_<SETTING>` variables of `env` over the current settings.
+    pub fn env(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        for key in self.keys() {
+            if let Some(v) = env(&format!("BILAN_{}", key.to_uppercase())) {
+                self = self.set(&key, &v, "environnement")?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// `setting=value` pairs of the command line over the current settings.
+    pub fn pairs(mut self, pairs: &[String]) -> Result<Self, ConfigError> {
+        for p in pairs {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Pair(p.clone()))?;
+            self = self.set(k, v, "ligne de commande")?;
+        }
+        Ok(self)
+    }
+
+    /// The settings, checked.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        Config::deserialize(self.table).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+}
+
 impl Config {
     /// Loads the TOML file over the defaults.
-    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
-        toml::from_str(text)
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Layers::defaults().file(text)?.build()
     }
 
     /// Path of the SQLite database.
@@ -85,6 +209,49 @@ mod tests {
         let c = Config::from_toml("max_photo_bytes = 1000\n").unwrap();
         assert_eq!(c.max_photo_bytes, 1000);
         assert_eq!(c.listen, Config::default().listen);
-        assert!(Config::from_toml("nope = 1").is_err());
+        assert!(matches!(
+            Config::from_toml("nope = 1"),
+            Err(ConfigError::Unknown(k)) if k == "nope"
+        ));
+    }
+
+    #[test]
+    fn each_layer_overrides_the_one_before_and_bad_values_say_where() {
+        let env = |k: &str| match k {
+            "BILAN_MAX_PHOTO_BYTES" => Some("2000".to_string()),
+            "BILAN_TOKEN_TTL_DAYS" => Some("7".to_string()),
+            "BILAN_LOG" => Some("debug".to_string()),
+            _ => None,
+        };
+        let c = Layers::defaults()
+            .file("max_photo_bytes = 1000\nbehind_proxy = true\n")
+            .unwrap()
+            .env(env)
+            .unwrap()
+            .pairs(&["token-ttl-days=3".into(), "listen=127.0.0.1:0".into()])
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(c.max_photo_bytes, 2000, "environment over file");
+        assert_eq!(c.token_ttl_days, 3, "command line over environment");
+        assert!(c.behind_proxy, "file over defaults");
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.backend, BackendKind::Sqlite);
+        let e = Layers::defaults()
+            .pairs(&["max_docs_per_request=beaucoup".into()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("max_docs_per_request") && e.contains("entier"),
+            "{e}"
+        );
+        let e = Layers::defaults()
+            .pairs(&["backend=oracle".into()])
+            .unwrap()
+            .build()
+            .err()
+            .unwrap();
+        assert!(matches!(e, ConfigError::Invalid(_)), "{e}");
     }
 }

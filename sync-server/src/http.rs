@@ -1,7 +1,8 @@
 //! The HTTP API (`/api/v1/...`): login, reference data, the one-round-trip
-//! sync, review actions and resumable photo uploads. Handlers check role and
-//! territory through the storage layer, run SQLite work on the blocking pool,
-//! and answer errors as [`ApiError`] JSON with stable codes.
+//! sync, review actions and resumable photo uploads. Handlers decode
+//! requests, call the service layer (every rule is there) on the blocking
+//! pool, and answer errors as [`ApiError`] JSON with stable codes. What must
+//! not be here: a role check, SQL, or any rule.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bilan_shared::domain::InspectionStatus;
-use bilan_shared::ids::{CommentId, InspectionId, PhotoHash};
+use bilan_shared::ids::{InspectionId, PhotoHash};
 use bilan_shared::protocol::{
     self, ErrorCode, LoginRequest, LoginResponse, PROTOCOL_VERSION, ReviewRequest,
     SYNC_CONTENT_TYPE, SyncRequest, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, UserInfo,
@@ -21,10 +22,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::audit::{AuditAction, AuditEntry};
 use crate::error::ApiError;
 use crate::photos::{ChunkOutcome, parse_content_range};
-use crate::store::SyncLimits;
+use crate::service::SyncLimits;
 
 /// The caller, authenticated by `Authorization: Bearer <token>`.
 #[derive(Clone, Debug)]
@@ -38,7 +38,7 @@ impl FromRequestParts<AppState> for AuthUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let user = blocking(state, move |s| s.store.user_for_token(&token)).await?;
+        let user = blocking(state, move |s| s.service.user_for_token(&token)).await?;
         user.map(AuthUser).ok_or_else(ApiError::unauthorized)
     }
 }
@@ -155,14 +155,8 @@ pub async fn login_checked(
     device: Option<bilan_shared::ids::DeviceId>,
 ) -> Result<(String, UserInfo), ApiError> {
     blocking(state, move |s| {
-        if let Some(a) = &addr.0 {
-            s.store.check_address(a)?;
-        }
-        let out = s.store.login(&username, &password, device);
-        if let (Err(crate::StoreError::InvalidCredentials), Some(a)) = (&out, &addr.0) {
-            s.store.address_failed(a)?;
-        }
-        out
+        s.service
+            .login_from(addr.0.as_deref(), &username, &password, device)
     })
     .await
 }
@@ -192,7 +186,7 @@ async fn logout(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
-    blocking(&state, move |s| s.store.revoke_token(&token)).await?;
+    blocking(&state, move |s| s.service.revoke_token(&token)).await?;
     tracing::info!(user = %user.username, "logout");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -213,7 +207,7 @@ async fn reference(
     ApiQuery(q): ApiQuery<SinceQuery>,
 ) -> Result<Json<protocol::ReferenceResponse>, ApiError> {
     Ok(Json(
-        blocking(&state, move |s| s.store.reference(&user, q.since)).await?,
+        blocking(&state, move |s| s.service.reference(&user, q.since)).await?,
     ))
 }
 
@@ -266,7 +260,7 @@ fn sync_body(
         page_bytes: cfg.response_page_bytes,
     };
     let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let resp = s.store.sync(&user, req, limits)?;
+    let resp = s.service.sync(&user, req, limits)?;
     let encode_started = std::time::Instant::now();
     let body = protocol::encode(&resp).map_err(|e| {
         tracing::error!(error = %e, "encode sync response");
@@ -287,9 +281,9 @@ fn sync_body(
 async fn list_inspections(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-) -> Result<Json<Vec<crate::store::InspectionSummary>>, ApiError> {
+) -> Result<Json<Vec<crate::storage::InspectionSummary>>, ApiError> {
     Ok(Json(
-        blocking(&state, move |s| s.store.summaries(&user)).await?,
+        blocking(&state, move |s| s.service.summaries(&user)).await?,
     ))
 }
 
@@ -305,7 +299,7 @@ async fn get_inspection(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_inspection_id(&id)?;
     let value = blocking(&state, move |s| {
-        let insp = s.store.inspection(&user, id)?;
+        let insp = s.service.inspection(&user, id)?;
         let doc = insp.read()?;
         let conflicts = bilan_shared::conflicts::list(&insp)?;
         Ok(serde_json::json!({ "inspection": doc, "conflicts": conflicts }))
@@ -335,47 +329,7 @@ pub async fn review_inspection(
     status: Option<InspectionStatus>,
     comment: Option<String>,
 ) -> Result<(), ApiError> {
-    crate::service::require_manager(&user)?;
-    if let Some(s) = status
-        && !matches!(s, InspectionStatus::Approved | InspectionStatus::Returned)
-    {
-        return Err(ApiError::bad_request(
-            "Statut de révision attendu : approuvee ou retournee.",
-        ));
-    }
-    let comment = comment.filter(|c| !c.trim().is_empty());
-    if status.is_none() && comment.is_none() {
-        return Err(ApiError::bad_request(
-            "Rien à enregistrer : donnez un statut ou un commentaire.",
-        ));
-    }
-    let mut detail = status.map(|s| s.label_fr().to_string()).unwrap_or_default();
-    if let Some(c) = &comment {
-        detail = format!("{detail} « {c} »").trim().to_string();
-    }
-    let audit = AuditEntry::by(&user, AuditAction::Review, id.to_string()).with_detail(detail);
-    blocking(state, move |s| {
-        let reviewer = user.clone();
-        s.store.server_edit(&user, id, &audit, &mut |insp, author| {
-            let change = insp.edit(author, |d| {
-                if let Some(st) = status {
-                    d.status = st;
-                }
-                if let Some(text) = &comment {
-                    d.review.comments.push(bilan_shared::doc::ReviewComment {
-                        id: CommentId::new(),
-                        author: reviewer.id,
-                        author_name: reviewer.display_name.clone(),
-                        at: bilan_shared::doc::now_ms(),
-                        text: text.clone(),
-                    });
-                }
-                Ok(())
-            })?;
-            Ok(change.into_iter().collect())
-        })
-    })
-    .await
+    blocking(state, move |s| s.service.review(&user, id, status, comment)).await
 }
 
 /// Resolves a conflict on the server (CS manager); shared by the API and the pages.
@@ -386,15 +340,8 @@ pub async fn resolve_conflict(
     path: Vec<String>,
     value_id: String,
 ) -> Result<(), ApiError> {
-    crate::service::require_manager(&user)?;
-    let audit = AuditEntry::by(&user, AuditAction::ResolveConflict, id.to_string())
-        .with_detail(format!("{} : {value_id}", path.join("/")));
     blocking(state, move |s| {
-        s.store.server_edit(&user, id, &audit, &mut |insp, author| {
-            let before = insp.automerge().get_heads();
-            bilan_shared::conflicts::resolve(insp, author, &path, &value_id)?;
-            Ok(insp.changes_since(&before))
-        })
+        s.service.resolve(&user, id, &path, &value_id)
     })
     .await
 }
@@ -446,7 +393,7 @@ async fn head_photo(
     };
     if photos.is_complete(&hash) {
         let h2 = hash.clone();
-        let meta = blocking(&state, move |s| s.store.photo_meta(&user, &h2)).await?;
+        let meta = blocking(&state, move |s| s.service.photo_meta(&user, &h2)).await?;
         // Held for another territory only: this one must send the bytes (see
         // `put_photo`), and is not told that someone else has them.
         let Some((size, _)) = meta else {
@@ -478,16 +425,9 @@ async fn put_photo(
     body: Body,
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
-    let territory = user
-        .territory_id
-        .ok_or_else(|| ApiError::forbidden("Aucun territoire."))?;
     // A role check without I/O: called in place, so nothing is awaited
     // before the upload lock below.
-    if !state.store().photo_may_upload(&user, &hash)? {
-        return Err(ApiError::forbidden(
-            "Ce rôle ne peut pas envoyer de photos.",
-        ));
-    }
+    let territory = state.service().photo_uploader(&user)?;
     let photos = state.0.photos.clone();
     let mime = headers
         .get(header::CONTENT_TYPE)
@@ -528,7 +468,7 @@ async fn put_photo(
     let _upload = photos.lock_upload(&hash).await;
     if photos.is_complete(&hash) {
         let (u2, h2) = (user.clone(), hash.clone());
-        if let Some((size, _)) = blocking(&state, move |s| s.store.photo_meta(&u2, &h2)).await? {
+        if let Some((size, _)) = blocking(&state, move |s| s.service.photo_meta(&u2, &h2)).await? {
             // Already this territory's: nothing to send.
             return Ok((StatusCode::OK, offset_header(size)).into_response());
         }
@@ -547,7 +487,7 @@ async fn put_photo(
         }
         let h2 = hash.clone();
         blocking(&state, move |s| {
-            s.store.photo_received(&h2, total, &mime, territory)
+            s.service.photo_received(&h2, total, &mime, territory)
         })
         .await?;
         return Ok((StatusCode::CREATED, offset_header(total)).into_response());
@@ -588,7 +528,7 @@ async fn put_photo(
         ChunkOutcome::Complete => {
             let h2 = hash.clone();
             blocking(&state, move |s| {
-                s.store.photo_received(&h2, total, &mime, territory)
+                s.service.photo_received(&h2, total, &mime, territory)
             })
             .await?;
             Ok((StatusCode::CREATED, offset_header(total)).into_response())
@@ -618,7 +558,7 @@ pub async fn serve_photo(
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
     let h2 = hash.clone();
-    let meta = blocking(&state, move |s| s.store.photo_meta(&user, &h2)).await?;
+    let meta = blocking(&state, move |s| s.service.photo_meta(&user, &h2)).await?;
     let (_, mime) =
         meta.ok_or_else(|| ApiError::not_found("Photo introuvable ou pas encore reçue."))?;
     let (path, mime) = if thumb {

@@ -1,23 +1,32 @@
 //! Bilan's territory sync server, as a library: [`router`] builds the axum app
 //! and [`launch`] serves it on a bound listener until a shutdown future
-//! resolves. The binary only parses configuration. What belongs here: storage
-//! (SQLite by default, behind [`store::Storage`]), the HTTP API, the photo
-//! store, the CS review pages ([`web`]), the admin operations (demo seed,
-//! CSV import, backups) and the audit log of decisions and admin actions
-//! ([`audit`]).
+//! resolves. The binary only parses configuration.
+//!
+//! Layers, each calling only the ones below it:
+//! - entries: [`http`] (the API), [`web`] (the CS review pages), the binary;
+//! - [`service`]: every rule (access, validation, lockouts, tokens, audit
+//!   entries, the sync, review and report use-cases);
+//! - [`storage`]: the traits a backend implements, in plain types;
+//!   [`sqlite`] is the embedded default;
+//! - leaves any layer may use: [`codec`] (stored formats), [`merge`]
+//!   (merging pushed changes, no I/O), [`reports`] (figures), [`imports`]
+//!   (CSV parsing), [`audit`], [`error`], [`config`], [`photos`] (the photo
+//!   files), [`backup`], [`admin`] (the demo territory).
 
 pub mod admin;
 pub mod audit;
 pub mod backup;
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod http;
-mod merge;
+pub mod imports;
+pub mod merge;
 pub mod photos;
-pub mod queries;
 pub mod reports;
 pub mod service;
-pub mod store;
+pub mod sqlite;
+pub mod storage;
 pub mod web;
 
 use std::future::Future;
@@ -29,14 +38,16 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-pub use config::Config;
+pub use config::{BackendKind, Config};
 pub use error::{ApiError, StoreError};
-pub use store::{SqliteStore, Storage};
+pub use service::Service;
+pub use sqlite::SqliteStore;
+pub use storage::Backend;
 
 /// Everything a request handler needs.
 pub struct Inner {
     pub config: Config,
-    pub store: Box<dyn Storage>,
+    pub service: Service,
     pub photos: photos::PhotoStore,
 }
 
@@ -44,28 +55,44 @@ pub struct Inner {
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
 
+/// Opens the storage backend the configuration names.
+pub fn open_backend(config: &Config) -> Result<Arc<dyn Backend>, StoreError> {
+    match config.backend {
+        BackendKind::Sqlite => {
+            let store = SqliteStore::open(&config.db_path())?;
+            store.set_log_retention(std::time::Duration::from_secs(
+                config.log_retention_days.saturating_mul(24 * 3600),
+            ));
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// A service over a fresh in-memory SQLite database (tests, tools).
+pub fn in_memory_service() -> Result<Service, StoreError> {
+    Ok(Service::new(Arc::new(SqliteStore::in_memory()?)))
+}
+
 impl AppState {
-    /// Opens the SQLite store and photo folder named by the config.
+    /// Opens the backend and photo folder named by the config.
     pub fn open(config: Config) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = SqliteStore::open(&config.db_path())?;
-        store.set_token_ttl(std::time::Duration::from_secs(
+        let backend = open_backend(&config)?;
+        tracing::debug!(backend = backend.name(), "storage open");
+        let service = Service::new(backend).with_token_ttl(std::time::Duration::from_secs(
             config.token_ttl_days.saturating_mul(24 * 3600),
-        ));
-        store.set_log_retention(std::time::Duration::from_secs(
-            config.log_retention_days.saturating_mul(24 * 3600),
         ));
         let photos = photos::PhotoStore::new(config.photo_dir())?;
         Ok(Self(Arc::new(Inner {
             config,
-            store: Box::new(store),
+            service,
             photos,
         })))
     }
 
-    /// The storage layer.
-    pub fn store(&self) -> &dyn Storage {
-        self.0.store.as_ref()
+    /// The service layer.
+    pub fn service(&self) -> &Service {
+        &self.0.service
     }
 }
 
@@ -110,7 +137,7 @@ async fn compact_periodically(state: AppState, every_s: u64) {
     loop {
         tick.tick().await;
         let s = state.clone();
-        match tokio::task::spawn_blocking(move || s.store().compact()).await {
+        match tokio::task::spawn_blocking(move || s.service().compact()).await {
             Ok(Ok(r)) if r.documents > 0 || r.rows_cleared > 0 => tracing::info!(
                 documents = r.documents,
                 rows_cleared = r.rows_cleared,

@@ -1,14 +1,13 @@
 //! `bilan-server`: parses settings and runs a command (serve, or an admin task).
-//! Settings: defaults, then the TOML file, then `BILAN_*` environment
-//! variables, then flags.
+//! Settings: see [`bilan_server::config`].
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bilan_server::admin;
 use bilan_server::audit::{AuditAction, AuditEntry};
-use bilan_server::store::NewUser;
+use bilan_server::config::Layers;
+use bilan_server::service::{Actor, NewUser};
 use bilan_server::{AppState, Config};
 use bilan_shared::domain::Role;
 use clap::{Parser, Subcommand};
@@ -17,51 +16,30 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "bilan-server",
     version,
-    about = "Serveur de synchronisation Bilan (BSI) d'un centre de services"
+    about = "Serveur de synchronisation Bilan (BSI) d'un centre de services",
+    after_help = SETTINGS_HELP
 )]
 struct Cli {
-    /// TOML settings file (keys: listen, data_dir, max_body_bytes, max_decompressed_bytes,
-    /// max_docs_per_request, max_photo_bytes, response_page_bytes, compact_every_s,
-    /// token_ttl_days, behind_proxy, log_retention_days).
+    /// TOML settings file (any setting below, `name = value`).
     #[arg(long, env = "BILAN_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Folder of the SQLite database and photo store [default: bilan-data].
-    #[arg(long, env = "BILAN_DATA_DIR", global = true)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "BILAN_LISTEN", global = true)]
-    listen: Option<SocketAddr>,
-    /// Largest request body in bytes, compressed [default: 67108864].
-    #[arg(long, env = "BILAN_MAX_BODY_BYTES", global = true)]
-    max_body_bytes: Option<u64>,
-    /// Largest sync body once decompressed, in bytes [default: 268435456].
-    #[arg(long, env = "BILAN_MAX_DECOMPRESSED_BYTES", global = true)]
-    max_decompressed_bytes: Option<u64>,
-    /// Most documents in one sync request [default: 5000].
-    #[arg(long, env = "BILAN_MAX_DOCS_PER_REQUEST", global = true)]
-    max_docs_per_request: Option<usize>,
-    /// Largest photo in bytes [default: 20000000].
-    #[arg(long, env = "BILAN_MAX_PHOTO_BYTES", global = true)]
-    max_photo_bytes: Option<u64>,
-    /// Change bytes per sync response page [default: 8388608].
-    #[arg(long, env = "BILAN_RESPONSE_PAGE_BYTES", global = true)]
-    response_page_bytes: Option<u64>,
-    /// Seconds between two log compactions while serving, 0 for never [default: 3600].
-    #[arg(long, env = "BILAN_COMPACT_EVERY_S", global = true)]
-    compact_every_s: Option<u64>,
-    /// Days a login stays valid [default: 90].
-    #[arg(long, env = "BILAN_TOKEN_TTL_DAYS", global = true)]
-    token_ttl_days: Option<u64>,
-    /// Days log compaction keeps change bundles beside snapshots [default: 30].
-    #[arg(long, env = "BILAN_LOG_RETENTION_DAYS", global = true)]
-    log_retention_days: Option<u64>,
-    /// Behind a reverse proxy on this host: count failed logins under the
-    /// last X-Forwarded-For address [default: off].
-    #[arg(long, env = "BILAN_BEHIND_PROXY", global = true)]
-    behind_proxy: Option<bool>,
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// Any setting, as `name=value` (repeatable); over the file and the environment.
+    #[arg(long = "set", value_name = "NOM=VALEUR", global = true)]
+    set: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The settings' names, for `--help`.
+const SETTINGS_HELP: &str = "Réglages (fichier --config, variable BILAN_<NOM> ou --set nom=valeur) : \
+listen, data_dir, backend (sqlite), max_body_bytes, max_decompressed_bytes, max_docs_per_request, \
+max_photo_bytes, response_page_bytes, compact_every_s, token_ttl_days, behind_proxy, log_retention_days.";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -127,50 +105,24 @@ enum Command {
     },
 }
 
+/// The settings: defaults, file, environment, then the command line.
 fn settings(cli: &Cli) -> anyhow::Result<Config> {
-    let mut c = match &cli.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("lecture de {}", path.display()))?;
-            Config::from_toml(&text)
-                .with_context(|| format!("fichier de configuration {}", path.display()))?
-        }
-        None => Config::default(),
-    };
+    let mut layers = Layers::defaults();
+    if let Some(path) = &cli.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("lecture de {}", path.display()))?;
+        layers = layers
+            .file(&text)
+            .with_context(|| format!("fichier de configuration {}", path.display()))?;
+    }
+    layers = layers.env(|k| std::env::var(k).ok())?;
     if let Some(v) = &cli.data_dir {
-        c.data_dir = v.clone();
+        layers = layers.set("data_dir", &v.to_string_lossy(), "ligne de commande")?;
     }
-    if let Some(v) = cli.listen {
-        c.listen = v;
+    if let Some(v) = &cli.listen {
+        layers = layers.set("listen", v, "ligne de commande")?;
     }
-    if let Some(v) = cli.max_body_bytes {
-        c.max_body_bytes = v;
-    }
-    if let Some(v) = cli.max_decompressed_bytes {
-        c.max_decompressed_bytes = v;
-    }
-    if let Some(v) = cli.max_docs_per_request {
-        c.max_docs_per_request = v;
-    }
-    if let Some(v) = cli.max_photo_bytes {
-        c.max_photo_bytes = v;
-    }
-    if let Some(v) = cli.response_page_bytes {
-        c.response_page_bytes = v;
-    }
-    if let Some(v) = cli.compact_every_s {
-        c.compact_every_s = v;
-    }
-    if let Some(v) = cli.token_ttl_days {
-        c.token_ttl_days = v;
-    }
-    if let Some(v) = cli.behind_proxy {
-        c.behind_proxy = v;
-    }
-    if let Some(v) = cli.log_retention_days {
-        c.log_retention_days = v;
-    }
-    Ok(c)
+    Ok(layers.pairs(&cli.set)?.build()?)
 }
 
 async fn shutdown_signal() {
@@ -203,26 +155,6 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn territory_id(state: &AppState, name: &str) -> anyhow::Result<bilan_shared::TerritoryId> {
-    match state.store().territory_by_name(name)? {
-        Some(t) => Ok(t.id),
-        None => bail!("territoire « {name} » introuvable : créez-le avec create-territory"),
-    }
-}
-
-/// Records a console command in the audit log.
-fn audit(
-    state: &AppState,
-    territory: Option<bilan_shared::TerritoryId>,
-    action: AuditAction,
-    target: &str,
-    detail: &str,
-) -> anyhow::Result<()> {
-    let entry = AuditEntry::console(territory, action, target).with_detail(detail);
-    state.store().audit(&entry)?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -248,12 +180,12 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let state = AppState::open(settings(&cli)?).context("ouverture du stockage")?;
+    let service = state.service().clone();
     match cli.command {
         Command::Serve => serve(state).await?,
         Command::Init => println!("Base prête : {}", state.0.config.db_path().display()),
         Command::CreateTerritory { name } => {
-            let id = state.store().create_territory(&name)?;
-            audit(&state, Some(id), AuditAction::CreateTerritory, &name, "")?;
+            let id = service.console_create_territory(&name)?;
             println!("Territoire « {name} » créé : {id}");
         }
         Command::ImportCsv {
@@ -261,21 +193,14 @@ async fn main() -> anyhow::Result<()> {
             kind,
             file,
         } => {
-            let t = territory_id(&state, &territory)?;
+            let t = service.territory_named(&territory)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("lecture de {}", file.display()))?;
-            let (n, action) = match kind.as_str() {
-                "organismes" => (
-                    admin::import_offices(state.store(), t, &text)?,
-                    AuditAction::ImportOffices,
-                ),
-                _ => (
-                    admin::import_complexes(state.store(), t, &text)?,
-                    AuditAction::ImportComplexes,
-                ),
+            let source = file.display().to_string();
+            let n = match kind.as_str() {
+                "organismes" => service.import_offices(Actor::Console, t, &source, &text)?,
+                _ => service.import_complexes(Actor::Console, t, &source, &text)?,
             };
-            let file = file.display().to_string();
-            audit(&state, Some(t), action, &file, &format!("{n} ligne(s)"))?;
             println!("{n} ligne(s) importée(s).");
         }
         Command::CreateUser {
@@ -291,43 +216,27 @@ async fn main() -> anyhow::Result<()> {
             })?;
             let territory_id = territory
                 .as_deref()
-                .map(|t| territory_id(&state, t))
+                .map(|t| service.territory_named(t))
                 .transpose()?;
-            let office_id = match (office, territory_id) {
-                (Some(code), Some(t)) => Some(
-                    state
-                        .store()
-                        .offices(t)?
-                        .into_iter()
-                        .find(|o| o.code == code)
-                        .with_context(|| format!("organisme « {code} » introuvable"))?
-                        .id,
-                ),
-                (Some(_), None) => bail!("--office demande --territory"),
-                _ => None,
-            };
-            let id = state.store().create_user(&NewUser {
-                username: username.clone(),
+            let user = NewUser {
+                username,
                 display_name: name,
                 role,
                 territory_id,
-                office_id,
+                office_id: None,
                 password,
-            })?;
-            let r = role.label_fr();
-            audit(&state, territory_id, AuditAction::CreateUser, &username, r)?;
+            };
+            let id = service.add_user(Actor::Console, territory_id, user, office.as_deref())?;
             println!("Utilisateur créé : {id}");
         }
         Command::ResetPassword { username, password } => {
-            state.store().set_password(&username, &password)?;
-            audit(&state, None, AuditAction::ResetPassword, &username, "")?;
+            service.set_password(&username, &password)?;
             println!("Mot de passe changé.");
         }
         Command::Backup { dest } => {
             let m = bilan_server::backup::backup(&state.0.config, &dest)?;
-            let d = dest.display().to_string();
-            let detail = format!("{} photo(s)", m.photos);
-            audit(&state, None, AuditAction::Backup, &d, &detail)?;
+            let entry = AuditEntry::console(None, AuditAction::Backup, dest.display().to_string());
+            service.audit(&entry.with_detail(format!("{} photo(s)", m.photos)))?;
             println!(
                 "Sauvegarde écrite dans {} : base de {} octets, {} photo(s) ({} octets).",
                 dest.display(),
@@ -338,30 +247,22 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Restore { .. } => unreachable!("handled before the store opens"),
         Command::Compact => {
-            let r = state.store().compact()?;
-            let detail = format!("{} inspection(s)", r.documents);
-            audit(&state, None, AuditAction::Compact, "journal", &detail)?;
+            let r = service.compact()?;
+            let entry = AuditEntry::console(None, AuditAction::Compact, "journal");
+            service.audit(&entry.with_detail(format!("{} inspection(s)", r.documents)))?;
             println!(
                 "Compactage terminé : {} inspection(s) réécrite(s), {} entrée(s) du journal allégée(s).",
                 r.documents, r.rows_cleared
             );
         }
         Command::RevokeTokens { username } => {
-            let n = state.store().revoke_user_tokens(&username)?;
-            let detail = format!("{n} jeton(s)");
-            audit(
-                &state,
-                None,
-                AuditAction::RevokeSessions,
-                &username,
-                &detail,
-            )?;
+            let n = service.revoke_sessions(Actor::Console, &username)?;
             println!("{n} jeton(s) révoqué(s).");
         }
         Command::Journal { limit } => {
             // Every territory's entries: Quebec time, with its offset.
             let tz = bilan_shared::calendar::default_zone();
-            for e in state.store().audit_log(None, limit)? {
+            for e in service.audit_log(None, limit)? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     bilan_shared::calendar::iso_datetime_offset(e.at, &tz),
@@ -373,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Demo { serve: then_serve } => {
-            admin::seed_demo(state.store())?;
+            admin::seed_demo(&service)?;
             println!(
                 "Territoire de démonstration prêt : « {} ». Comptes : inspecteur1, inspecteur2, responsable, lecteur-tr — mot de passe « {} ».",
                 admin::DEMO_TERRITORY,

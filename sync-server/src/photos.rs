@@ -126,12 +126,11 @@ impl PhotoStore {
     }
 }
 
-/// Makes a JPEG thumbnail; a photo the `image` crate cannot decode simply has none.
+/// Writes the photo's thumbnail; a photo that does not decode simply has none.
 pub fn make_thumbnail(bytes: &[u8], dest: &Path) {
-    match image::load_from_memory(bytes) {
-        Ok(img) => {
-            let thumb = img.thumbnail(THUMB_SIZE, THUMB_SIZE).to_rgb8();
-            if let Err(e) = thumb.save_with_format(dest, image::ImageFormat::Jpeg) {
+    match bilan_shared::thumbnail::thumbnail_jpeg(bytes, THUMB_SIZE) {
+        Ok(jpeg) => {
+            if let Err(e) = std::fs::write(dest, jpeg) {
                 tracing::warn!(error = %e, "thumbnail not written");
             }
         }

@@ -1,31 +1,135 @@
-//! Figures the review pages and their exports compute from query rows,
-//! as pure functions with their own tests (no storage, no HTML): the works
-//! plan's totals by office and year, the activity statement's amounts.
+//! Figures the review pages and their exports compute from storage rows,
+//! as pure functions with their own tests (no storage, no HTML): the IVP
+//! and building condition, the overview's counts per office, the works
+//! plan's years and totals, the activity statement's amounts.
 
 use std::collections::BTreeMap;
 
-use crate::queries::{ActivityLine, CsSettings, PlanLine};
+use bilan_shared::calendar;
+use bilan_shared::domain::{ConditionThresholds, CsSettings, InspectionStatus, Urgency};
 
-/// An office's site visits over a period, as the query sums them.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct VisitTotals {
+use crate::storage::{ComplexRow, PlanRow, VisitTotals};
+
+/// The IVP (indice de vétusté physique): work due within five years over
+/// the replacement value; 0 for a complex without a replacement value.
+pub fn ivp(cost_5y: f64, replacement_value: f64) -> f64 {
+    if replacement_value > 0.0 {
+        cost_5y / replacement_value
+    } else {
+        0.0
+    }
+}
+
+/// One served office on the territory overview.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OfficeOverview {
+    pub office_id: String,
+    pub office: String,
+    pub complexes: u32,
+    pub inspected: u32,
+    pub approved: u32,
+    pub overdue: u32,
+    /// Complexes by building condition A..E (from their latest inspection's IVP).
+    pub conditions: [u32; 5],
+}
+
+/// Per office: complexes, those inspected since `cycle_start_ms` (the rest
+/// are overdue), those approved, and the conditions of the inspected ones.
+/// `rows` come grouped by office.
+pub fn overview(
+    rows: &[ComplexRow],
+    thresholds: &ConditionThresholds,
+    cycle_start_ms: i64,
+) -> Vec<OfficeOverview> {
+    let mut out: Vec<OfficeOverview> = Vec::new();
+    for r in rows {
+        let id = r.office_id.to_string();
+        if out.last().is_none_or(|o| o.office_id != id) {
+            out.push(OfficeOverview {
+                office_id: id,
+                office: r.office.clone(),
+                complexes: 0,
+                inspected: 0,
+                approved: 0,
+                overdue: 0,
+                conditions: [0; 5],
+            });
+        }
+        let Some(o) = out.last_mut() else { continue };
+        o.complexes += 1;
+        let recent = r.latest.as_ref().filter(|l| l.created_at >= cycle_start_ms);
+        match recent {
+            Some(l) => {
+                o.inspected += 1;
+                if l.status == InspectionStatus::Approved {
+                    o.approved += 1;
+                }
+            }
+            None => o.overdue += 1,
+        }
+        if let Some(l) = &r.latest {
+            let c = thresholds.condition_for(ivp(l.cost_5y, r.replacement_value));
+            let i = (c.code().as_bytes()[0] - b'A') as usize;
+            o.conditions[i.min(4)] += 1;
+        }
+    }
+    out
+}
+
+/// One line of the works plan: recommended work of a complex due in a year.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PlanLine {
+    pub office: String,
+    pub complex: String,
+    pub year: i64,
+    pub work: String,
+    pub urgency: String,
+    pub cost: f64,
+}
+
+/// A recommendation placed in the year its urgency gives: the year the
+/// inspection started (in the territory's zone) plus the years until due.
+pub fn plan_line(r: PlanRow, tz: &calendar::TimeZone) -> PlanLine {
+    let urgency = Urgency::from_code(&r.urgency);
+    PlanLine {
+        year: calendar::year(r.inspected_at, tz)
+            + i64::from(urgency.map(|u| u.years_until_due()).unwrap_or(0)),
+        urgency: urgency
+            .map(|u| u.label_fr().to_string())
+            .unwrap_or(r.urgency),
+        office: r.office,
+        complex: r.complex,
+        work: r.work,
+        cost: r.cost,
+    }
+}
+
+/// One office's line of the activity statement.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ActivityLine {
+    pub office: String,
     pub visits: u32,
     pub hours: f64,
     pub travel_hours: f64,
     pub km: f64,
     pub expenses: f64,
+    pub fees: f64,
+    pub travel_fees: f64,
+    pub travel_costs: f64,
+    pub compensation: f64,
+    pub total: f64,
 }
 
 /// An office's line of the activity statement: fees for hours on site and
 /// travel at the CS's rates, travel costs (km and expenses), compensation
 /// as a fraction of the fees, and the total.
-pub fn activity_line(office: String, v: &VisitTotals, rates: &CsSettings) -> ActivityLine {
+pub fn activity_line(v: VisitTotals, rates: &CsSettings) -> ActivityLine {
     let fees = v.hours * rates.hourly;
     let travel_fees = v.travel_hours * rates.travel_hourly;
     let travel_costs = v.km * rates.per_km + v.expenses;
     let compensation = (fees + travel_fees) * rates.compensation;
     ActivityLine {
-        office,
+        office: v.office,
         visits: v.visits,
         hours: v.hours,
         travel_hours: v.travel_hours,
@@ -104,13 +208,14 @@ mod tests {
     #[test]
     fn an_activity_line_applies_the_cs_rates() {
         let v = VisitTotals {
+            office: "OH A".into(),
             visits: 3,
             hours: 10.0,
             travel_hours: 2.0,
             km: 100.0,
             expenses: 20.0,
         };
-        let l = activity_line("OH A".into(), &v, &CsSettings::default());
+        let l = activity_line(v, &CsSettings::default());
         assert_eq!((l.fees, l.travel_fees), (750.0, 90.0));
         assert!((l.travel_costs - 75.0).abs() < 1e-9, "{}", l.travel_costs);
         assert!((l.compensation - 84.0).abs() < 1e-9, "{}", l.compensation);

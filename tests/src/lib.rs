@@ -41,7 +41,7 @@ impl TestServer {
         };
         tweak(&mut config);
         let state = AppState::open(config).expect("open server store");
-        bilan_server::admin::seed_demo(state.store()).expect("seed demo");
+        bilan_server::admin::seed_demo(state.service()).expect("seed demo");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -180,7 +180,7 @@ pub async fn serve_demo_announced(dir: &Path) -> anyhow::Result<()> {
         data_dir: dir.to_path_buf(),
         ..Config::default()
     })?;
-    bilan_server::admin::seed_demo(state.store())?;
+    bilan_server::admin::seed_demo(state.service())?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);
     bilan_server::launch(listener, state, std::future::pending()).await?;
@@ -212,11 +212,71 @@ pub async fn device(dir: &Path, server_url: &str, user: &str) -> DeviceStore {
     store
 }
 
+/// The first complex a device knows.
+pub fn first_complex(d: &DeviceStore) -> bilan_shared::ids::ComplexId {
+    d.complexes().unwrap()[0].id
+}
+
+/// One sync of a device, which must succeed.
+pub async fn sync(d: &DeviceStore) -> bilan_mobile::SyncReport {
+    SyncEngine::new(d).sync().await.expect("sync")
+}
+
+/// An inspection as the server holds it, read as `user`.
+pub fn server_doc(
+    server: &TestServer,
+    user: &str,
+    id: bilan_shared::ids::InspectionId,
+) -> bilan_shared::InspectionDoc {
+    let (_, u) = server
+        .state
+        .service()
+        .login(user, DEMO_PASSWORD, None)
+        .unwrap();
+    server
+        .state
+        .service()
+        .inspection(&u, id)
+        .unwrap()
+        .read()
+        .unwrap()
+}
+
+/// A server, two inspectors' devices, and one inspection both hold.
+pub async fn two_devices_with_one_inspection(
+    dir: &std::path::Path,
+) -> (
+    TestServer,
+    DeviceStore,
+    DeviceStore,
+    bilan_shared::ids::InspectionId,
+) {
+    two_devices_with_one_inspection_on(TestServer::start(&dir.join("server")).await, dir).await
+}
+
+/// The same on a server already started.
+pub async fn two_devices_with_one_inspection_on(
+    server: TestServer,
+    dir: &std::path::Path,
+) -> (
+    TestServer,
+    DeviceStore,
+    DeviceStore,
+    bilan_shared::ids::InspectionId,
+) {
+    let a = device(&dir.join("a"), &server.url(), "inspecteur1").await;
+    let b = device(&dir.join("b"), &server.url(), "inspecteur2").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    sync(&a).await;
+    sync(&b).await;
+    (server, a, b, id)
+}
+
 /// A second territory ("CS de l'Estrie") with one office (`OH-SHE`) and one
 /// complex (`SHE-1`, named `complex_name`), for tests of what crosses
 /// territories.
 pub fn second_territory(
-    store: &dyn bilan_server::Storage,
+    store: &bilan_server::Service,
     complex_name: &str,
 ) -> bilan_shared::ids::TerritoryId {
     let tb = store.create_territory("CS de l'Estrie").unwrap();
@@ -244,7 +304,7 @@ pub fn second_territory(
 /// territories of `managers`: change log, audit log, accounts, settings,
 /// complexes. Equal before and after a refused request: nothing changed.
 pub fn fingerprint(server: &TestServer, managers: &[bilan_shared::protocol::UserInfo]) -> String {
-    let store = server.state.store();
+    let store = server.state.service();
     let mut out = format!("audit {};", store.audit_log(None, 100_000).unwrap().len());
     for m in managers {
         let mut users: Vec<String> = store

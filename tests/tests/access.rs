@@ -7,7 +7,7 @@
 
 use bilan_e2e::{Browser, DEMO_PASSWORD, TestServer, device, fingerprint};
 use bilan_mobile::SyncEngine;
-use bilan_server::store::NewUser;
+use bilan_server::service::NewUser;
 use bilan_shared::doc::bundle;
 use bilan_shared::domain::{Rating, Role};
 use bilan_shared::ids::*;
@@ -137,7 +137,7 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let server = TestServer::start(&tmp.path().join("server")).await;
     let url = server.url();
-    let store = server.state.store();
+    let store = server.state.service();
 
     // Territory B, with an inspector and a manager; an administrator.
     let tb = bilan_e2e::second_territory(store, "Les Cèdres de l'Estrie");

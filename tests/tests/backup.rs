@@ -67,7 +67,7 @@ async fn a_backup_taken_while_serving_restores_every_account_change_and_photo() 
     ));
 
     let copy = AppState::open(restored).unwrap();
-    let (orig, copy) = (server.state.store(), copy.store());
+    let (orig, copy) = (server.state.service(), copy.service());
     let (_, manager) = orig.login("responsable", DEMO_PASSWORD, None).unwrap();
     let (_, same) = copy.login("responsable", DEMO_PASSWORD, None).unwrap();
     assert_eq!(same, manager, "accounts are restored");

@@ -117,11 +117,11 @@ async fn run(ops: Vec<Op>) {
     }
     let (_, manager) = server
         .state
-        .store()
+        .service()
         .login("responsable", bilan_e2e::DEMO_PASSWORD, None)
         .unwrap();
     for id in docs {
-        let on_server = server.state.store().inspection(&manager, id).unwrap();
+        let on_server = server.state.service().inspection(&manager, id).unwrap();
         let mut server_heads = on_server.automerge().get_heads();
         server_heads.sort();
         let expected = on_server.read().unwrap();

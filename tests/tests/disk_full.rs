@@ -139,7 +139,7 @@ async fn a_full_server_disk_refuses_with_503_and_recovers_without_loss() {
         .expect("photos once space is back");
     let s = d.status().unwrap();
     assert_eq!((s.pending_changes, s.pending_photos), (0, 0));
-    let store = server.state.store();
+    let store = server.state.service();
     let (_, manager) = store
         .login("responsable", bilan_e2e::DEMO_PASSWORD, None)
         .unwrap();

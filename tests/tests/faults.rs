@@ -8,7 +8,7 @@ use std::time::Duration;
 use bilan_e2e::workload::Seq;
 use bilan_e2e::{DEMO_PASSWORD, ProcessServer, device};
 use bilan_mobile::{DeviceStore, SyncEngine};
-use bilan_server::{SqliteStore, Storage};
+use bilan_server::Service;
 use bilan_shared::domain::Rating;
 use bilan_shared::ids::InspectionId;
 
@@ -22,7 +22,7 @@ const RATINGS: [Rating; 5] = [Rating::A, Rating::B, Rating::C, Rating::D, Rating
 /// Every device has nothing left to send and lists exactly the server's
 /// inspections, each with the server's automerge heads; returns their ids.
 fn assert_devices_hold_the_servers_inspections(
-    store: &dyn Storage,
+    store: &Service,
     manager: &bilan_shared::protocol::UserInfo,
     devices: &[DeviceStore],
 ) -> Vec<InspectionId> {
@@ -145,7 +145,9 @@ async fn server_killed_at_random_moments_loses_and_duplicates_nothing() {
     }
     server.kill_in_place().await;
 
-    let store = SqliteStore::open(&sdir.join("bilan.sqlite")).unwrap();
+    let store = Service::new(std::sync::Arc::new(
+        bilan_server::SqliteStore::open(&sdir.join("bilan.sqlite")).unwrap(),
+    ));
     let (_, manager) = store.login("responsable", DEMO_PASSWORD, None).unwrap();
     let territory = manager.territory_id.unwrap();
     assert_eq!(
@@ -283,7 +285,7 @@ async fn device_killed_while_syncing_loses_and_duplicates_nothing() {
         // Killed after the server stored the push but before the device
         // recorded the answer: the retry must not store it twice.
         let acked = edits - d.status().unwrap().pending_changes;
-        if server.state.store().change_count(territory).unwrap() > acked {
+        if server.state.service().change_count(territory).unwrap() > acked {
             stored_unacked += 1;
         }
     }
@@ -293,7 +295,10 @@ async fn device_killed_while_syncing_loses_and_duplicates_nothing() {
         .await
         .expect("sync after the kills");
     assert_eq!(d.status().unwrap().pending_changes, 0);
-    assert_eq!(server.state.store().change_count(territory).unwrap(), edits);
+    assert_eq!(
+        server.state.service().change_count(territory).unwrap(),
+        edits
+    );
     assert!(
         stored_unacked >= 3,
         "in {ROUNDS} rounds only {stored_unacked} kills landed after the server stored the push and before the device knew ({killed} kills, {finished} syncs finished first)"
@@ -369,7 +374,7 @@ async fn syncs_and_photo_uploads_through_a_faulty_network_lose_and_duplicate_not
     );
     assert!(failed > 0, "faults broke some syncs");
 
-    let store = server.state.store();
+    let store = server.state.service();
     let (_, manager) = store.login("responsable", DEMO_PASSWORD, None).unwrap();
     assert_eq!(
         store.change_count(manager.territory_id.unwrap()).unwrap(),

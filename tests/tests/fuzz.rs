@@ -12,12 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
-use bilan_server::admin::{COMPLEX_HEADERS, parse_complexes, parse_offices};
+use bilan_server::Service;
+use bilan_server::imports::{COMPLEX_HEADERS, parse_complexes, parse_offices};
 use bilan_server::photos::parse_content_range;
-use bilan_server::store::SyncLimits;
-use bilan_server::{SqliteStore, Storage};
+use bilan_server::service::{NewUser, SyncLimits};
 use bilan_shared::doc::bundle;
-use bilan_shared::domain::Rating;
+use bilan_shared::domain::{Complex, Office, Rating, Territory};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{self, DocChanges, PROTOCOL_VERSION, SyncRequest, UserInfo};
 use bilan_shared::{Author, Catalogue, Inspection, NewInspection};
@@ -206,31 +206,41 @@ fn fuzz_sync_request_decoder() {
 
 /// A store holding the corpus's inspection (`seed-create.bin`), with its
 /// territory, office and complex, and an inspector of that territory.
-fn store_with_inspection() -> (SqliteStore, UserInfo, InspectionId) {
+fn store_with_inspection() -> (Service, UserInfo, InspectionId) {
     let create = std::fs::read(corpus_dir("automerge_changes").join("seed-create.bin")).unwrap();
     let mut insp = Inspection::empty();
     insp.apply_changes(bilan_shared::doc::changes_of_chunks(&create).unwrap())
         .unwrap();
     let doc = insp.read().unwrap();
-    let store = SqliteStore::in_memory().unwrap();
+    let store = bilan_server::in_memory_service().unwrap();
+    let db = store.backend();
+    db.insert_territory(&Territory {
+        id: doc.territory_id,
+        name: "CS".into(),
+    })
+    .unwrap();
+    db.upsert_office(&Office {
+        id: doc.office_id,
+        territory_id: doc.territory_id,
+        code: "O1".into(),
+        name: "Office".into(),
+    })
+    .unwrap();
+    db.upsert_complex(&Complex {
+        id: doc.complex_id,
+        territory_id: doc.territory_id,
+        office_id: doc.office_id,
+        code: "C1".into(),
+        name: "Ensemble".into(),
+        address: "1 rue".into(),
+        city: "Québec".into(),
+        dwellings: 10,
+        year_built: 1980,
+        replacement_value: 1e6,
+    })
+    .unwrap();
     store
-        .with_conn(|c| {
-            let (t, o, x) = (
-                doc.territory_id.to_string(),
-                doc.office_id.to_string(),
-                doc.complex_id.to_string(),
-            );
-            c.execute("INSERT INTO territories VALUES (?1, 'CS', 0)", [&t])?;
-            c.execute("INSERT INTO offices VALUES (?1, ?2, 'O1', 'Office', 1)", [&o, &t])?;
-            c.execute(
-                "INSERT INTO complexes VALUES (?1, ?2, ?3, 'C1', 'Ensemble', '1 rue', 'Québec', 10, 1980, 1e6, 1)",
-                [&x, &t, &o],
-            )?;
-            Ok(())
-        })
-        .unwrap();
-    store
-        .create_user(&bilan_server::store::NewUser {
+        .create_user(&NewUser {
             username: "inspecteur".into(),
             display_name: "Inspecteur".into(),
             role: bilan_shared::domain::Role::Inspector,
@@ -275,7 +285,7 @@ fn fix_checksums(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-fn base_inspection(store: &SqliteStore, user: &UserInfo) -> (Inspection, InspectionId) {
+fn base_inspection(store: &Service, user: &UserInfo) -> (Inspection, InspectionId) {
     let complex = store.reference(user, 0).unwrap().complexes[0].clone();
     let author = Author::device(DeviceId(uuid::Uuid::from_u128(7)), user.id, "Julie");
     let id = InspectionId(uuid::Uuid::from_u128(42));
@@ -294,7 +304,7 @@ fn base_inspection(store: &SqliteStore, user: &UserInfo) -> (Inspection, Inspect
 }
 
 fn push(
-    store: &SqliteStore,
+    store: &Service,
     user: &UserInfo,
     id: InspectionId,
     bytes: Vec<u8>,
@@ -346,12 +356,13 @@ fn fuzz_automerge_change_ingestion() {
 /// never a panic, and every accepted row is complete and sensible.
 #[test]
 fn fuzz_csv_import() {
-    let store = SqliteStore::in_memory().unwrap();
+    let store = bilan_server::in_memory_service().unwrap();
     bilan_server::admin::seed_demo(&store).unwrap();
     let (_, manager) = store
         .login("responsable", bilan_server::admin::DEMO_PASSWORD, None)
         .unwrap();
     let territory = manager.territory_id.unwrap();
+    let offices = store.offices(territory).unwrap();
     fuzz("csv_import", |bytes| {
         let text = String::from_utf8_lossy(bytes);
         let mut ok = false;
@@ -359,7 +370,7 @@ fn fuzz_csv_import() {
             assert!(rows.iter().all(|(c, n)| !c.is_empty() && !n.is_empty()));
             ok = true;
         }
-        if let Ok(rows) = parse_complexes(&store, territory, &text) {
+        if let Ok(rows) = parse_complexes(&offices, territory, &text) {
             ok = true;
             for c in rows {
                 assert!(!c.code.is_empty() && !c.name.is_empty() && !c.city.is_empty());
@@ -412,7 +423,7 @@ fn write_seed_corpus() {
     };
     // Automerge: the base inspection's changes, an edit, a saved document,
     // and changes that break the inspection schema.
-    let store = SqliteStore::in_memory().unwrap();
+    let store = bilan_server::in_memory_service().unwrap();
     bilan_server::admin::seed_demo(&store).unwrap();
     let (_, user) = store
         .login("inspecteur1", bilan_server::admin::DEMO_PASSWORD, None)

@@ -35,7 +35,7 @@ async fn hostile_input_in_every_filter_and_field_is_refused_or_kept_as_text() {
     let a = device(&tmp.path().join("a"), &url, "inspecteur1").await;
     let id = a.start_inspection(a.complexes().unwrap()[0].id).unwrap();
     SyncEngine::new(&a).sync().await.unwrap();
-    let store = server.state.store();
+    let store = server.state.service();
     let (token, manager) = store.login("responsable", DEMO_PASSWORD, None).unwrap();
     let managers = [manager];
     let m = Browser::login(&url, "responsable").await;

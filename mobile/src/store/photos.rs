@@ -10,6 +10,9 @@ use rusqlite::params;
 use super::{DeviceStore, PendingPhoto, decoded};
 use crate::error::Result;
 
+/// Side of the screens' thumbnails, in pixels.
+const THUMB_SIZE: u32 = 240;
+
 impl DeviceStore {
     /// Copies a photo into the store (durable before returning), queues it for
     /// upload and references it from the finding.
@@ -34,16 +37,15 @@ impl DeviceStore {
             std::fs::rename(&tmp, &path)?;
         }
         let thumb = self.photo_dir.join(format!("{}.thumb.jpg", hash.as_str()));
-        if !thumb.exists()
-            && let Ok(img) = image::load_from_memory(bytes)
-        {
+        if !thumb.exists() {
             // A thumbnail for the screens; a photo that does not decode simply has none.
-            if let Err(e) = img
-                .thumbnail(240, 240)
-                .to_rgb8()
-                .save_with_format(&thumb, image::ImageFormat::Jpeg)
-            {
-                tracing::warn!(%hash, error = %e, "thumbnail not written; the photo is kept");
+            match bilan_shared::thumbnail::thumbnail_jpeg(bytes, THUMB_SIZE) {
+                Ok(jpeg) => {
+                    if let Err(e) = std::fs::write(&thumb, jpeg) {
+                        tracing::warn!(%hash, error = %e, "thumbnail not written; the photo is kept");
+                    }
+                }
+                Err(e) => tracing::info!(%hash, error = %e, "photo without thumbnail"),
             }
         }
         self.lock().execute(

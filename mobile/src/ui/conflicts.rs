@@ -5,7 +5,8 @@ use bilan_shared::doc::now_ms;
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
-use super::{ReadError, Screen, Ui, services, strings as t, use_last_good};
+use super::state::{ReadError, Screen, Ui, services, use_last_good};
+use super::strings as t;
 
 #[component]
 pub(super) fn ConflictsScreen(id: InspectionId) -> Element {

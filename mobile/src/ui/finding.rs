@@ -6,7 +6,8 @@ use bilan_shared::domain::{Severity, Urgency};
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
-use super::{Screen, Ui, services, strings as t};
+use super::state::{Screen, Ui, services};
+use super::strings as t;
 use crate::store::{NewFinding, NewRecommendation};
 
 #[component]
@@ -55,7 +56,7 @@ pub(super) fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Ele
     let mut quantity = use_signal(|| "1".to_string());
     let mut unit = use_signal(|| "u".to_string());
     let mut unit_cost = use_signal(|| "0".to_string());
-    let num = |s: String| s.replace(',', ".").parse::<f64>().unwrap_or(0.0);
+    let num = |s: String| bilan_shared::fmt::parse_decimal(&s).unwrap_or(0.0);
     let estimate = num(quantity()) * num(unit_cost());
     let store2 = svc.store.clone();
     let store3 = svc.store.clone();

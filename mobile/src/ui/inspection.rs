@@ -7,7 +7,8 @@ use bilan_shared::domain::Rating;
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
-use super::{ReadError, Screen, Ui, services, strings as t, use_last_good};
+use super::state::{ReadError, Screen, Ui, services, use_last_good};
+use super::strings as t;
 
 #[component]
 pub(super) fn InspectionScreen(id: InspectionId) -> Element {
@@ -152,7 +153,7 @@ fn VisitCard(id: InspectionId, visits: Vec<SiteVisit>) -> Element {
                         div { label { "{t::EXPENSES}" } input { r#type: "number", step: "0.01", initial_value: "{expenses}", oninput: move |e| expenses.set(e.value()) } }
                     }
                     button { id: "visit-stop", class: "primary", onclick: move |_| {
-                        let n = |s: String| s.replace(',', ".").parse::<f64>().unwrap_or(0.0).max(0.0);
+                        let n = |s: String| bilan_shared::fmt::parse_decimal(&s).unwrap_or(0.0).max(0.0);
                         let visit = SiteVisit {
                             id: VisitId::new(),
                             date: t::date(since, &(ui.settings)().zone()),

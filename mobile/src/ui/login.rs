@@ -3,7 +3,8 @@
 
 use dioxus::prelude::*;
 
-use super::{Screen, Ui, services, strings as t, sync_now};
+use super::state::{Screen, Ui, services, sync_now};
+use super::strings as t;
 use crate::SyncEngine;
 
 #[component]

@@ -5,7 +5,8 @@ use bilan_shared::domain::InspectionStatus;
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
-use super::{Screen, Ui, services, strings as t};
+use super::state::{Screen, Ui, services};
+use super::strings as t;
 
 #[component]
 pub(super) fn ReviewScreen(id: InspectionId) -> Element {

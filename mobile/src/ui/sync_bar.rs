@@ -4,7 +4,8 @@
 use bilan_shared::doc::now_ms;
 use dioxus::prelude::*;
 
-use super::{Ui, services, strings as t, sync_now, use_last_good};
+use super::state::{Ui, services, sync_now, use_last_good};
+use super::strings as t;
 
 /// The always-visible sync bar.
 #[component]

@@ -9,7 +9,8 @@ use bilan_shared::domain::{Complex, InspectionStatus};
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
-use super::{ReadError, Screen, Ui, services, strings as t, use_last_good};
+use super::state::{ReadError, Screen, Ui, services, use_last_good};
+use super::strings as t;
 use crate::store::InspectionSummary;
 use crate::{DeviceStore, SyncEngine};
 

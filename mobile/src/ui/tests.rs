@@ -12,6 +12,7 @@ use dioxus::dioxus_core::{ElementId, Mutation};
 use dioxus::prelude::*;
 
 use super::*;
+use crate::DeviceStore;
 
 struct Fixture {
     dir: tempfile::TempDir,

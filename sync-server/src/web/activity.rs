@@ -26,7 +26,7 @@ impl Period {
             match d.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
                 None => Ok(default),
                 Some(d) => {
-                    crate::queries::parse_day(d).map_err(|e| WebError::Api(e.into()))?;
+                    crate::service::reports::parse_day(d).map_err(|e| WebError::Api(e.into()))?;
                     Ok(d.to_string())
                 }
             }
@@ -44,8 +44,8 @@ pub(super) async fn activity_data(
     p: &Period,
 ) -> Result<
     (
-        Vec<crate::queries::ActivityLine>,
-        crate::queries::CsSettings,
+        Vec<crate::reports::ActivityLine>,
+        bilan_shared::domain::CsSettings,
         String,
         String,
     ),
@@ -53,7 +53,7 @@ pub(super) async fn activity_data(
 > {
     let (from, to) = p.bounds(&u.tz)?;
     let (user, f2, t2) = (u.user.clone(), from.clone(), to.clone());
-    let (lines, rates) = blocking(state, move |s| s.store.activity(&user, &f2, &t2)).await?;
+    let (lines, rates) = blocking(state, move |s| s.service.activity(&user, &f2, &t2)).await?;
     Ok((lines, rates, from, to))
 }
 
@@ -63,7 +63,7 @@ pub(super) async fn activity_page(
     WebQuery(p): WebQuery<Period>,
 ) -> Result<Markup, WebError> {
     let (lines, rates, from, to) = activity_data(&state, &u, &p).await?;
-    let sum = |f: fn(&crate::queries::ActivityLine) -> f64| lines.iter().map(f).sum::<f64>();
+    let sum = |f: fn(&crate::reports::ActivityLine) -> f64| lines.iter().map(f).sum::<f64>();
     Ok(page(
         Some(&u),
         "Relevé des activités",

@@ -11,9 +11,10 @@ use serde::Deserialize;
 use super::layout::page;
 use super::session::{WebError, WebForm, WebUser, check_csrf, require_manager};
 use crate::AppState;
-use crate::audit::{AuditAction, AuditEntry};
 use crate::error::ApiError;
 use crate::http::blocking;
+use crate::imports::ImportError;
+use crate::service::{Actor, NewUser};
 
 pub(super) async fn admin_page(
     State(state): State<AppState>,
@@ -32,11 +33,10 @@ pub(super) async fn admin_view(
 ) -> Result<Markup, WebError> {
     let user = u.user.clone();
     let (users, offices, journal) = blocking(state, move |s| {
-        let t = user.territory_id.unwrap_or_default();
         Ok((
-            s.store.territory_users(&user)?,
-            s.store.offices(t)?,
-            s.store.audit_log(Some(&user), AUDIT_PAGE)?,
+            s.service.territory_users(&user)?,
+            s.service.my_offices(&user)?,
+            s.service.audit_log(Some(&user), AUDIT_PAGE)?,
         ))
     })
     .await?;
@@ -108,39 +108,20 @@ pub(super) async fn admin_create_user(
 ) -> Result<Markup, WebError> {
     require_manager(&u)?;
     check_csrf(&u, &f.csrf)?;
-    let role = Role::from_code(&f.role)
-        .filter(|r| *r != Role::Admin)
-        .ok_or_else(|| ApiError::bad_request("Rôle inconnu."))?;
+    let role = Role::from_code(&f.role).ok_or_else(|| ApiError::bad_request("Rôle inconnu."))?;
     let user = u.user.clone();
     let username = f.username.trim().to_string();
     let result = blocking(&state, move |s| {
-        let t = user.territory_id.unwrap_or_default();
-        let office_id = match f.office.filter(|o| !o.is_empty()) {
-            Some(code) => Some(
-                s.store
-                    .offices(t)?
-                    .into_iter()
-                    .find(|o| o.code == code)
-                    .ok_or_else(|| {
-                        crate::StoreError::BadRequest(format!("organisme {code} inconnu"))
-                    })?
-                    .id,
-            ),
-            None => None,
-        };
-        let id = s.store.create_user(&crate::store::NewUser {
+        let new = NewUser {
             username: f.username.trim().to_string(),
             display_name: f.name.trim().to_string(),
             role,
-            territory_id: Some(t),
-            office_id,
+            territory_id: None,
+            office_id: None,
             password: f.password,
-        })?;
-        let target = f.username.trim();
-        s.store.audit(
-            &AuditEntry::by(&user, AuditAction::CreateUser, target).with_detail(role.label_fr()),
-        )?;
-        Ok(id)
+        };
+        s.service
+            .add_user(Actor::User(&user), None, new, f.office.as_deref())
     })
     .await;
     let msg = match result {
@@ -166,21 +147,7 @@ pub(super) async fn admin_revoke(
     let user = u.user.clone();
     let name = f.username.clone();
     let n = blocking(&state, move |s| {
-        if !s
-            .store
-            .territory_users(&user)?
-            .iter()
-            .any(|x| x.username == name)
-        {
-            return Err(crate::StoreError::Forbidden(
-                "cet utilisateur n'est pas de votre territoire".into(),
-            ));
-        }
-        let n = s.store.revoke_user_tokens(&name)?;
-        let entry = AuditEntry::by(&user, AuditAction::RevokeSessions, name.as_str());
-        s.store
-            .audit(&entry.with_detail(format!("{n} session(s)")))?;
-        Ok(n)
+        s.service.revoke_sessions(Actor::User(&user), &name)
     })
     .await?;
     admin_view(
@@ -216,17 +183,17 @@ pub(super) async fn admin_import(
         f.csv.clone(),
         f.confirm.as_deref() == Some("1"),
     );
-    type Parsed = Result<(usize, Vec<Vec<String>>), crate::admin::ImportError>;
+    type Parsed = Result<(usize, Vec<Vec<String>>), ImportError>;
     let parsed: Parsed = blocking(&state, move |s| {
-        let t = user.territory_id.unwrap_or_default();
-        let store = s.store.as_ref();
-        let out = match (kind.as_str(), confirm) {
-            ("organismes", false) => crate::admin::parse_offices(&csv_text)
+        let (by, t) = (Actor::User(&user), user.territory_id.unwrap_or_default());
+        let svc = &s.service;
+        Ok(match (kind.as_str(), confirm) {
+            ("organismes", false) => crate::imports::parse_offices(&csv_text)
                 .map(|r| (r.len(), r.into_iter().map(|(c, n)| vec![c, n]).collect())),
-            ("organismes", true) => {
-                crate::admin::import_offices(store, t, &csv_text).map(|n| (n, vec![]))
-            }
-            (_, false) => crate::admin::parse_complexes(store, t, &csv_text).map(|r| {
+            ("organismes", true) => svc
+                .import_offices(by, t, "CSV", &csv_text)
+                .map(|n| (n, vec![])),
+            (_, false) => svc.preview_complexes(by, t, &csv_text).map(|r| {
                 (
                     r.len(),
                     r.into_iter()
@@ -244,21 +211,14 @@ pub(super) async fn admin_import(
                         .collect(),
                 )
             }),
-            (_, true) => crate::admin::import_complexes(store, t, &csv_text).map(|n| (n, vec![])),
-        };
-        if let (true, Ok((n, _))) = (confirm, &out) {
-            let action = match kind.as_str() {
-                "organismes" => AuditAction::ImportOffices,
-                _ => AuditAction::ImportComplexes,
-            };
-            let entry = AuditEntry::by(&user, action, "CSV").with_detail(format!("{n} ligne(s)"));
-            s.store.audit(&entry)?;
-        }
-        Ok(out)
+            (_, true) => svc
+                .import_complexes(by, t, "CSV", &csv_text)
+                .map(|n| (n, vec![])),
+        })
     })
     .await?;
     let (msg, preview) = match parsed {
-        Err(crate::admin::ImportError::Lines(errors)) => (
+        Err(ImportError::Lines(errors)) => (
             Some(Err(format!(
                 "{} ligne(s) en erreur : rien n'a été importé. Corrigez-les et recommencez.",
                 errors.len()

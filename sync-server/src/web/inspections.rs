@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bilan_shared::Catalogue;
 use bilan_shared::calendar::iso_date as date;
-use bilan_shared::domain::{InspectionStatus, Role};
+use bilan_shared::domain::InspectionStatus;
 use bilan_shared::fmt::{decimal, money, percent};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -17,7 +17,8 @@ use super::session::{WebError, WebForm, WebQuery, WebUser, check_csrf};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::{blocking, parse_inspection_id};
-use crate::queries::{InspectionFilter, PAGE_SIZE};
+use crate::service::InspectionFilter;
+use crate::storage::PAGE_SIZE;
 
 pub(super) fn qs(f: &InspectionFilter, page: u32, sort: Option<&str>) -> String {
     let pairs: Vec<(&str, String)> = [
@@ -45,8 +46,8 @@ pub(super) async fn inspections(
     let (user, f2) = (u.user.clone(), f.clone());
     let ((rows, total), (offices, inspectors)) = blocking(&state, move |s| {
         Ok((
-            s.store.search_inspections(&user, &f2)?,
-            s.store.filter_options(&user)?,
+            s.service.search_inspections(&user, &f2)?,
+            s.service.filter_options(&user)?,
         ))
     })
     .await?;
@@ -114,7 +115,7 @@ pub(super) async fn inspection(
     let id = parse_inspection_id(&id)?;
     let user = u.user.clone();
     let (doc, conflicts, history, complex, settings) = blocking(&state, move |s| {
-        let insp = s.store.inspection(&user, id)?;
+        let insp = s.service.inspection(&user, id)?;
         let doc = insp.read()?;
         let conflicts = bilan_shared::conflicts::list(&insp)?;
         let am = insp.automerge();
@@ -131,21 +132,21 @@ pub(super) async fn inspection(
             })
             .collect();
         let complex = s
-            .store
+            .service
             .reference(&user, 0)?
             .complexes
             .into_iter()
             .find(|c| c.id == doc.complex_id);
-        let settings = s.store.settings(&user)?;
+        let settings = s.service.settings(&user)?;
         Ok((doc, conflicts, history, complex, settings))
     })
     .await?;
     let cat = Catalogue::current();
     let (total, five) = doc.costs();
     let value = complex.as_ref().map(|c| c.replacement_value).unwrap_or(0.0);
-    let ivp = if value > 0.0 { five / value } else { 0.0 };
+    let ivp = crate::reports::ivp(five, value);
     let condition = settings.thresholds.condition_for(ivp);
-    let manager = u.user.role == Role::Manager;
+    let manager = crate::service::access::require_manager(&u.user).is_ok();
     let (rated, present) = doc.progress();
     Ok(page(
         Some(&u),

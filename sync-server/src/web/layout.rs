@@ -2,7 +2,7 @@
 //! condition chart and the settings notice shared by pages, CSV downloads.
 
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use bilan_shared::domain::Role;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -91,7 +91,7 @@ pub(super) fn condition_chart(counts: [u32; 5]) -> Markup {
 
 /// Shown above a page whose figures use default settings because the CS's
 /// stored ones did not decode.
-pub(super) fn unreadable_settings_notice(settings: &crate::queries::CsSettings) -> Markup {
+pub(super) fn unreadable_settings_notice(settings: &bilan_shared::domain::CsSettings) -> Markup {
     html! {
         @if settings.unreadable {
             p.error #parametres-illisibles role="alert" {
@@ -135,4 +135,27 @@ pub(super) fn csv_response(
         bytes,
     )
         .into_response())
+}
+
+/// A page error as the browser sees it: the login for a missing session,
+/// otherwise a page saying what went wrong.
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::Login => Redirect::to("/connexion").into_response(),
+            WebError::Api(e) => {
+                let status = e.status;
+                let body = page(
+                    None,
+                    "Erreur",
+                    html! {
+                        h1 { "Impossible d'afficher cette page" }
+                        p.error { (e.message) }
+                        p { a href="/" { "Retour à l'aperçu" } }
+                    },
+                );
+                (status, body).into_response()
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ pub(super) async fn overview(
     u: WebUser,
 ) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let rows = blocking(&state, move |s| s.store.overview(&user)).await?;
+    let rows = blocking(&state, move |s| s.service.overview(&user)).await?;
     let mut total = [0u32; 5];
     for r in &rows {
         for (t, c) in total.iter_mut().zip(r.conditions) {

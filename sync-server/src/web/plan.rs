@@ -13,9 +13,9 @@ use crate::http::blocking;
 pub(super) async fn plan_lines(
     state: &AppState,
     u: &WebUser,
-) -> Result<Vec<crate::queries::PlanLine>, WebError> {
+) -> Result<Vec<crate::reports::PlanLine>, WebError> {
     let user = u.user.clone();
-    Ok(blocking(state, move |s| s.store.works_plan(&user)).await?)
+    Ok(blocking(state, move |s| s.service.works_plan(&user)).await?)
 }
 
 pub(super) async fn plan_page(

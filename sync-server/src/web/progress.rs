@@ -12,9 +12,9 @@ use crate::http::blocking;
 pub(super) async fn progress_rows(
     state: &AppState,
     u: &WebUser,
-) -> Result<Vec<crate::queries::OfficeOverview>, WebError> {
+) -> Result<Vec<crate::reports::OfficeOverview>, WebError> {
     let user = u.user.clone();
-    Ok(blocking(state, move |s| s.store.overview(&user)).await?)
+    Ok(blocking(state, move |s| s.service.overview(&user)).await?)
 }
 
 pub(super) async fn progress_page(

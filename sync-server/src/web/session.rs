@@ -1,15 +1,12 @@
 //! Who is signed in on the review pages: the session cookie and its user,
-//! CSRF tokens, login and logout, the page error type, the role check.
+//! CSRF tokens, the page error type, the role check (the service's rule).
+//! The login and logout pages are `login.rs`; how errors render, `layout.rs`.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
-use axum::response::{IntoResponse, Redirect, Response};
 use bilan_shared::protocol::UserInfo;
-use maud::{Markup, html};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::layout::page;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::blocking;
@@ -24,8 +21,8 @@ pub struct WebUser {
     pub tz: bilan_shared::calendar::TimeZone,
     /// The territory's settings as read for this request (the pages' notice
     /// when they did not decode).
-    pub settings: crate::queries::CsSettings,
-    token: String,
+    pub settings: bilan_shared::domain::CsSettings,
+    pub(super) token: String,
 }
 
 pub(super) fn csrf_for(token: &str) -> String {
@@ -81,27 +78,6 @@ pub(super) struct WebForm<T>(pub(super) T);
 #[from_request(via(axum::extract::Query), rejection(WebError))]
 pub(super) struct WebQuery<T>(pub(super) T);
 
-impl IntoResponse for WebError {
-    fn into_response(self) -> Response {
-        match self {
-            WebError::Login => Redirect::to("/connexion").into_response(),
-            WebError::Api(e) => {
-                let status = e.status;
-                let body = page(
-                    None,
-                    "Erreur",
-                    html! {
-                        h1 { "Impossible d'afficher cette page" }
-                        p.error { (e.message) }
-                        p { a href="/" { "Retour à l'aperçu" } }
-                    },
-                );
-                (status, body).into_response()
-            }
-        }
-    }
-}
-
 impl FromRequestParts<AppState> for WebUser {
     type Rejection = WebError;
     async fn from_request_parts(
@@ -112,13 +88,13 @@ impl FromRequestParts<AppState> for WebUser {
         let t2 = token.clone();
         // The user and the territory's settings in one trip to the store.
         let found = blocking(state, move |s| {
-            let Some(user) = s.store.user_for_token(&t2)? else {
+            let Some(user) = s.service.user_for_token(&t2)? else {
                 return Ok(None);
             };
             if user.territory_id.is_none() {
                 return Ok(Some((user, None)));
             }
-            let settings = s.store.settings(&user)?;
+            let settings = s.service.settings(&user)?;
             Ok(Some((user, Some(settings))))
         })
         .await?;
@@ -148,32 +124,6 @@ pub(super) fn check_csrf(u: &WebUser, sent: &str) -> Result<(), WebError> {
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct LoginForm {
-    username: String,
-    password: String,
-}
-
-pub(super) async fn login_page() -> Markup {
-    login_form(None)
-}
-
-pub(super) fn login_form(error: Option<&str>) -> Markup {
-    page(
-        None,
-        "Connexion",
-        html! {
-            h1 { "Bilan — révision du CS" }
-            form method="post" action="/connexion" {
-                p { label for="username" { "Utilisateur" } br; input id="username" name="username" autocomplete="username" required autofocus; }
-                p { label for="password" { "Mot de passe" } br; input id="password" name="password" type="password" autocomplete="current-password" required; }
-                p { button type="submit" { "Se connecter" } }
-                @if let Some(e) = error { p.error role="alert" { (e) } }
-            }
-        },
-    )
-}
-
 /// Whether the browser reached us over TLS, so the session cookie must be
 /// `Secure`. The server speaks plain HTTP itself; TLS ends at a reverse
 /// proxy, which says so in `X-Forwarded-Proto` (first hop) or `Forwarded:
@@ -197,59 +147,9 @@ pub(super) fn came_over_tls(headers: &HeaderMap) -> bool {
     first("x-forwarded-proto").or(forwarded_proto).as_deref() == Some("https")
 }
 
-pub(super) async fn login_submit(
-    State(state): State<AppState>,
-    addr: crate::http::ClientAddr,
-    headers: HeaderMap,
-    WebForm(f): WebForm<LoginForm>,
-) -> Response {
-    let secure = came_over_tls(&headers);
-    match crate::http::login_checked(&state, addr, f.username, f.password, None).await {
-        Ok((token, _)) => {
-            let cookie = cookie::Cookie::build((COOKIE, token))
-                .http_only(true)
-                .same_site(cookie::SameSite::Strict)
-                .secure(secure)
-                .path("/")
-                .build();
-            (
-                [(header::SET_COOKIE, cookie.to_string())],
-                Redirect::to("/"),
-            )
-                .into_response()
-        }
-        Err(e) => (e.status, login_form(Some(&e.message))).into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-pub(super) struct CsrfForm {
-    csrf: String,
-}
-
-pub(super) async fn logout(
-    State(state): State<AppState>,
-    u: WebUser,
-    WebForm(f): WebForm<CsrfForm>,
-) -> Result<Response, WebError> {
-    check_csrf(&u, &f.csrf)?;
-    let token = u.token.clone();
-    blocking(&state, move |s| s.store.revoke_token(&token)).await?;
-    tracing::info!(user = %u.user.username, "review logout");
-    let gone = cookie::Cookie::build((COOKIE, ""))
-        .path("/")
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
-    Ok((
-        [(header::SET_COOKIE, gone.to_string())],
-        Redirect::to("/connexion"),
-    )
-        .into_response())
-}
-
 /// The manager rule of [`crate::service`], as a page error.
 pub(super) fn require_manager(u: &WebUser) -> Result<(), WebError> {
-    Ok(crate::service::require_manager(&u.user).map_err(ApiError::from)?)
+    Ok(crate::service::access::require_manager(&u.user).map_err(ApiError::from)?)
 }
 
 #[cfg(test)]

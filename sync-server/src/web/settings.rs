@@ -16,7 +16,7 @@ pub(super) async fn settings_page(
     u: WebUser,
 ) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let r = blocking(&state, move |s| s.store.settings(&user)).await?;
+    let r = blocking(&state, move |s| s.service.settings(&user)).await?;
     Ok(settings_form(&u, &r, None))
 }
 
@@ -30,7 +30,7 @@ pub(super) const THRESHOLD_FIELDS: [(&str, &str); 4] = [
 
 pub(super) fn settings_form(
     u: &WebUser,
-    r: &crate::queries::CsSettings,
+    r: &bilan_shared::domain::CsSettings,
     msg: Option<&str>,
 ) -> Markup {
     page(
@@ -84,13 +84,11 @@ pub(super) async fn settings_submit(
 ) -> Result<Markup, WebError> {
     check_csrf(&u, &f.csrf)?;
     let n = |s: &str| {
-        s.trim()
-            .replace(',', ".")
-            .parse::<f64>()
-            .map_err(|_| ApiError::bad_request(format!("« {s} » n'est pas un nombre.")))
+        bilan_shared::fmt::parse_decimal(s)
+            .ok_or_else(|| ApiError::bad_request(format!("« {s} » n'est pas un nombre.")))
     };
     let user = u.user.clone();
-    let current = blocking(&state, move |s| s.store.settings(&user)).await?;
+    let current = blocking(&state, move |s| s.service.settings(&user)).await?;
     let mut thresholds = current.thresholds;
     for (bound, field) in thresholds
         .upper_bounds
@@ -101,7 +99,7 @@ pub(super) async fn settings_submit(
             *bound = n(v)? / 100.0;
         }
     }
-    let settings = crate::queries::CsSettings {
+    let settings = bilan_shared::domain::CsSettings {
         hourly: n(&f.hourly)?,
         travel_hourly: n(&f.travel_hourly)?,
         per_km: n(&f.per_km)?,
@@ -116,7 +114,7 @@ pub(super) async fn settings_submit(
         unreadable: false,
     };
     let (user, s2) = (u.user.clone(), settings.clone());
-    blocking(&state, move |s| s.store.set_settings(&user, &s2)).await?;
+    blocking(&state, move |s| s.service.set_settings(&user, &s2)).await?;
     Ok(settings_form(
         &u,
         &settings,

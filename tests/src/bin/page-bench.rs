@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use bilan_e2e::{DEMO_PASSWORD, TestServer};
-use bilan_server::store::SyncLimits;
+use bilan_server::service::SyncLimits;
 use bilan_shared::doc::{Finding, Recommendation, now_ms};
 use bilan_shared::domain::{Complex, Rating, Severity, Urgency};
 use bilan_shared::ids::*;
@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(10_000);
     let tmp = tempfile::tempdir()?;
     let server = TestServer::start(&tmp.path().join("server")).await;
-    let store = server.state.store();
+    let store = server.state.service();
     let (_, inspector) = store.login("inspecteur1", DEMO_PASSWORD, None)?;
     let territory = inspector.territory_id.expect("territory");
     let offices = store.offices(territory)?;

@@ -197,19 +197,18 @@ fn storage_per_inspection(server_dir: &Path, n: usize, compact: bool) -> anyhow:
         ..bilan_server::Config::default()
     };
     // A second connection beside the running server's, as SQLite's WAL allows.
-    let store = bilan_server::store::SqliteStore::open(&config.db_path())?;
     if compact {
         // Storage once the retention window has passed: everything folded.
+        let store = bilan_server::SqliteStore::open(&config.db_path())?;
         store.set_log_retention(std::time::Duration::ZERO);
-        bilan_server::Storage::compact(&store)?;
+        bilan_server::storage::SyncLog::compact(&store)?;
     }
-    let bytes = store.with_conn(|c| {
-        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
-        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        Ok(((pages - free) * size) as u64)
-    })?;
+    let c = rusqlite::Connection::open(config.db_path())?;
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let bytes = ((pages - free) * size) as u64;
     Ok(bytes / n.max(1) as u64)
 }
 

@@ -1,0 +1,138 @@
+//! What every screen shares: the services provided at launch, where the
+//! user is ([`Screen`]), the view state ([`Ui`]), store reads that keep the
+//! last good value, and a sync from the screens.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bilan_shared::domain::CsSettings;
+use bilan_shared::ids::*;
+use dioxus::prelude::*;
+
+use super::strings as t;
+use crate::{DeviceStore, SyncEngine};
+
+/// Services the screens use; provided once at launch.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<DeviceStore>,
+    /// Server address proposed on first launch.
+    pub default_server: String,
+    /// Sync in the background (off in component tests).
+    pub auto_sync: bool,
+    /// Where to keep the ids and positions of what the window shows, for
+    /// the desktop end-to-end test (`BILAN_UI_PROBE`); `None` otherwise.
+    pub probe: Option<PathBuf>,
+}
+
+/// Optional context: the screen to open first (tests and deep links).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartScreen(pub Screen);
+
+/// Where the user is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Screen {
+    Login,
+    Territory,
+    Complex(ComplexId),
+    Inspection(InspectionId),
+    Finding(InspectionId, Option<FindingId>),
+    Conflicts(InspectionId),
+    Review(InspectionId),
+}
+
+/// Shared view state.
+#[derive(Clone, Copy)]
+pub struct Ui {
+    pub screen: Signal<Screen>,
+    /// Bumped after every write so screens re-read the store.
+    pub version: Signal<u64>,
+    pub online: Signal<bool>,
+    pub syncing: Signal<bool>,
+    /// Last confirmation ("Enregistré") or error, in French.
+    pub flash: Signal<Option<Result<String, String>>>,
+    /// The CS's settings from the reference data: the time zone every date
+    /// is shown in, the condition thresholds.
+    pub settings: Signal<CsSettings>,
+}
+
+impl Ui {
+    pub(super) fn go(mut self, s: Screen) {
+        self.screen.set(s);
+        self.flash.set(None);
+    }
+    pub(super) fn changed(mut self, r: crate::Result<()>) {
+        match r {
+            Ok(()) => self.flash.set(Some(Ok(t::SAVED.to_string()))),
+            Err(e) => self.flash.set(Some(Err(e.to_string()))),
+        }
+        *self.version.write() += 1;
+    }
+}
+
+pub(super) fn services() -> Services {
+    use_context::<Services>()
+}
+
+/// A store read for a screen: the fresh value, or when the read fails the
+/// last value this component read successfully (if any) and the error to
+/// show, in French. A storage error never shows as an empty screen.
+pub(super) fn use_last_good<T: Clone + 'static>(
+    read: crate::Result<T>,
+) -> (Option<T>, Option<String>) {
+    let cache = use_hook(|| Rc::new(RefCell::new(None::<T>)));
+    match read {
+        Ok(v) => {
+            *cache.borrow_mut() = Some(v.clone());
+            (Some(v), None)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store read failed on a screen");
+            (cache.borrow().clone(), Some(t::read_failed(&e.to_string())))
+        }
+    }
+}
+
+/// The error of a failed store read, above the last good data.
+#[component]
+pub(super) fn ReadError(message: Option<String>) -> Element {
+    match message {
+        Some(m) => rsx! { p { class: "error", role: "alert", id: "read-error", "{m}" } },
+        None => rsx! {},
+    }
+}
+
+/// The CS's settings on this device; the defaults (logged) if they cannot be read.
+pub(super) fn cs_settings(store: &DeviceStore) -> CsSettings {
+    store.cs_settings().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "CS settings unreadable on the device; defaults used");
+        CsSettings::default()
+    })
+}
+
+/// Syncs once and updates the bar; errors stay in the store's status.
+pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
+    let logged_in = match store.user() {
+        Ok(u) => u.is_some(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the session before syncing");
+            false
+        }
+    };
+    if *ui.syncing.peek() || !logged_in {
+        return;
+    }
+    ui.syncing.set(true);
+    let engine = SyncEngine::new(&store);
+    if let Err(e) = engine.refresh_reference().await {
+        tracing::warn!(error = %e, "reference data not refreshed");
+    }
+    ui.settings.set(cs_settings(&store));
+    let result = engine.sync().await;
+    ui.online
+        .set(!matches!(&result, Err(e) if e.is_transient()));
+    ui.syncing.set(false);
+    *ui.version.write() += 1;
+}

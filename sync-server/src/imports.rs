@@ -1,0 +1,174 @@
+//! CSV files of offices and complexes (French headers), parsed and checked
+//! line by line without writing anything: the import preview, and what the
+//! import writes once every line passes. Pure: the territory's offices are
+//! passed in.
+
+use bilan_shared::domain::{Complex, Office};
+use bilan_shared::ids::{ComplexId, TerritoryId};
+
+use crate::StoreError;
+
+/// Headers of the offices CSV.
+pub const OFFICE_HEADERS: [&str; 2] = ["code", "nom"];
+/// Headers of the complexes CSV.
+pub const COMPLEX_HEADERS: [&str; 8] = [
+    "code",
+    "nom",
+    "organisme",
+    "adresse",
+    "ville",
+    "logements",
+    "annee_construction",
+    "valeur_remplacement",
+];
+
+/// One rejected CSV line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineError {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    pub message: String,
+}
+
+/// Why an import wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("en-têtes attendus : {expected} (reçus : {found})")]
+    Headers { expected: String, found: String },
+    #[error("{} ligne(s) en erreur, rien n'a été importé :\n{}", .0.len(), .0.iter().map(|e| format!("  ligne {} : {}", e.line, e.message)).collect::<Vec<_>>().join("\n"))]
+    Lines(Vec<LineError>),
+    #[error("CSV illisible : {0}")]
+    Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn check_headers(rdr: &mut csv::Reader<&[u8]>, expected: &[&str]) -> Result<(), ImportError> {
+    let found: Vec<String> = rdr
+        .headers()?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    if found != expected {
+        return Err(ImportError::Headers {
+            expected: expected.join(","),
+            found: found.join(","),
+        });
+    }
+    Ok(())
+}
+
+/// Checks an offices CSV without writing anything (the import preview).
+pub fn parse_offices(csv_text: &str) -> Result<Vec<(String, String)>, ImportError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
+    check_headers(&mut rdr, &OFFICE_HEADERS)?;
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        match rec {
+            Ok(r) if r.get(0).unwrap_or("").is_empty() || r.get(1).unwrap_or("").is_empty() => {
+                errors.push(LineError {
+                    line,
+                    message: "code et nom sont obligatoires".into(),
+                })
+            }
+            Ok(r) => rows.push((r[0].to_string(), r[1].to_string())),
+            Err(e) => errors.push(LineError {
+                line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Lines(errors));
+    }
+    Ok(rows)
+}
+
+/// Checks a complexes CSV against the territory's `offices`; `organisme`
+/// is an office code.
+pub fn parse_complexes(
+    offices: &[Office],
+    territory: TerritoryId,
+    csv_text: &str,
+) -> Result<Vec<Complex>, ImportError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
+    check_headers(&mut rdr, &COMPLEX_HEADERS)?;
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let r = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(LineError {
+                    line,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let mut problems = Vec::new();
+        let field = |n: usize| r.get(n).unwrap_or("").to_string();
+        for (n, h) in COMPLEX_HEADERS.iter().enumerate().take(5) {
+            if field(n).is_empty() {
+                problems.push(format!("« {h} » est obligatoire"));
+            }
+        }
+        let office = offices.iter().find(|o| o.code == field(2));
+        if office.is_none() && !field(2).is_empty() {
+            problems.push(format!(
+                "organisme « {} » inconnu dans ce territoire",
+                field(2)
+            ));
+        }
+        let dwellings = field(5)
+            .parse::<u32>()
+            .map_err(|_| problems.push("« logements » doit être un entier".into()))
+            .ok();
+        let year = field(6)
+            .parse::<u32>()
+            .ok()
+            .filter(|y| (1800..=2100).contains(y))
+            .or_else(|| {
+                problems.push("« annee_construction » doit être une année (ex. 1975)".into());
+                None
+            });
+        let value = bilan_shared::fmt::parse_decimal(&field(7))
+            .filter(|v| *v > 0.0)
+            .or_else(|| {
+                problems.push("« valeur_remplacement » doit être un montant positif".into());
+                None
+            });
+        if !problems.is_empty() {
+            errors.push(LineError {
+                line,
+                message: problems.join("; "),
+            });
+            continue;
+        }
+        if let (Some(o), Some(d), Some(y), Some(v)) = (office, dwellings, year, value) {
+            rows.push(Complex {
+                id: ComplexId::new(),
+                territory_id: territory,
+                office_id: o.id,
+                code: field(0),
+                name: field(1),
+                address: field(3),
+                city: field(4),
+                dwellings: d,
+                year_built: y,
+                replacement_value: v,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Lines(errors));
+    }
+    Ok(rows)
+}
