@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use bilan_mobile::DeviceStore;
 use bilan_mobile::ui::{App, Filter, Screen, Services, StartScreen, territory_rows};
 use bilan_shared::doc::ComponentRecord;
-use bilan_shared::domain::{Complex, Office, Rating, Role, Territory};
+use bilan_shared::domain::{Complex, Office, Rating, Territory};
 use bilan_shared::ids::*;
-use bilan_shared::protocol::{ReferenceResponse, UserInfo};
 use dioxus::prelude::*;
 
 fn render(store: Arc<DeviceStore>, screen: Option<Screen>) -> String {
@@ -66,31 +65,16 @@ fn main() {
     {
         let store = DeviceStore::open(dir.path()).unwrap();
         store
-            .save_login(
-                "http://127.0.0.1:9",
-                "t",
-                &UserInfo {
-                    id: UserId::new(),
-                    username: "bench".into(),
-                    display_name: "Banc d'essai".into(),
-                    role: Role::Inspector,
-                    territory_id: Some(territory),
-                    office_id: None,
-                },
-            )
-            .unwrap();
-        store
-            .apply_reference(&ReferenceResponse {
-                territory: Territory {
+            .sign_in_offline(
+                "bench",
+                "Banc d'essai",
+                Territory {
                     id: territory,
                     name: "CS".into(),
                 },
-                offices: vec![office],
-                complexes: complexes.clone(),
-                revision: 1,
-                catalogue_version: "x".into(),
-                settings: Default::default(),
-            })
+                vec![office],
+                complexes.clone(),
+            )
             .unwrap();
         let t = Instant::now();
         for i in 0..n {
@@ -135,7 +119,7 @@ fn main() {
     for _ in 0..5 {
         let t = Instant::now();
         let store = Arc::new(DeviceStore::open(dir.path()).unwrap());
-        let rows = territory_rows(&store, "", Filter::All).unwrap();
+        let rows = territory_rows(&store, &store.cs_settings().unwrap(), "", Filter::All).unwrap();
         let html = render(store.clone(), None);
         launches.push(t.elapsed());
         assert!(rows.len() == 300 && html.contains("Habitations 0"));

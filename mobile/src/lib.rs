@@ -9,6 +9,7 @@ pub mod cli;
 pub mod error;
 pub mod store;
 pub mod sync;
+pub mod testing;
 pub mod ui;
 
 pub use error::{MobileError, Result};

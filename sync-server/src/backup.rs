@@ -55,7 +55,7 @@ pub enum BackupError {
     #[error("sauvegarde incomplète ou abîmée, rien n'a été restauré : {0}")]
     Corrupt(String),
     #[error("base de données : {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] crate::error::StoreError),
     #[error("fichier : {0}")]
     Io(#[from] std::io::Error),
     #[error("manifeste illisible : {0}")]
@@ -72,14 +72,7 @@ pub fn backup(config: &Config, dest: &Path) -> Result<Manifest> {
     }
     std::fs::create_dir_all(dest.join(PHOTO_DIR))?;
     let db_copy = dest.join(DB_FILE);
-    let conn = rusqlite::Connection::open_with_flags(
-        config.db_path(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.execute("VACUUM INTO ?1", [db_copy.to_string_lossy()])?;
-    let db_schema: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    drop(conn);
+    let db_schema = crate::sqlite::copy_database(&config.db_path(), &db_copy)?;
     sync_file(&db_copy)?;
     let (photos, photo_bytes) = copy_photos(&config.photo_dir(), &dest.join(PHOTO_DIR))?;
     let manifest = Manifest {
@@ -112,12 +105,9 @@ pub fn restore(src: &Path, config: &Config) -> Result<Manifest> {
             "la base ne correspond pas à son empreinte".into(),
         ));
     }
-    let check: String =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-    if check != "ok" {
+    if let Err(problem) = crate::sqlite::check_database(&db)? {
         return Err(BackupError::Corrupt(format!(
-            "intégrité de la base : {check}"
+            "intégrité de la base : {problem}"
         )));
     }
     let (photos, bytes) = verify_photos(&src.join(PHOTO_DIR))?;

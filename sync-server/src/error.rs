@@ -100,28 +100,6 @@ impl StoreError {
     }
 }
 
-/// SQLite's failures, classified: the engine's words stay in the message
-/// for the log; what callers see is only "unavailable" or "backend".
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match &e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::DiskFull
-                        | rusqlite::ErrorCode::ReadOnly
-                        | rusqlite::ErrorCode::DatabaseBusy
-                        | rusqlite::ErrorCode::DatabaseLocked
-                        | rusqlite::ErrorCode::CannotOpen
-                ) =>
-            {
-                StoreError::Unavailable(format!("base de données : {e}"))
-            }
-            _ => StoreError::Backend(format!("base de données : {e}")),
-        }
-    }
-}
-
 /// File failures (photos, backups), classified like the database's.
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {

@@ -224,6 +224,93 @@ mod tests {
     }
 
     #[test]
+    fn the_ivp_is_five_year_work_over_replacement_value_and_zero_without_one() {
+        assert_eq!(ivp(50_000.0, 1_000_000.0), 0.05);
+        assert_eq!(ivp(50_000.0, 0.0), 0.0);
+        assert_eq!(ivp(0.0, 1_000_000.0), 0.0);
+    }
+
+    /// Two offices: the first with a complex inspected this cycle and
+    /// approved (IVP 2 %: A), one inspected before the cycle (IVP 40 %: E,
+    /// overdue) and one never inspected; the second with one complex
+    /// inspected this cycle, submitted, with no replacement value (IVP 0: A).
+    #[test]
+    fn the_overview_counts_each_offices_cycle_and_conditions() {
+        use crate::storage::LatestInspection;
+        let (o1, o2) = (
+            bilan_shared::ids::OfficeId::new(),
+            bilan_shared::ids::OfficeId::new(),
+        );
+        let latest = |created_at, status, cost_5y| {
+            Some(LatestInspection {
+                created_at,
+                status,
+                cost_5y,
+            })
+        };
+        let row = |office_id, office: &str, replacement_value, latest| ComplexRow {
+            office_id,
+            office: office.into(),
+            replacement_value,
+            latest,
+        };
+        let cycle = 1_000;
+        let rows = [
+            row(
+                o1,
+                "OH A",
+                1e6,
+                latest(2_000, InspectionStatus::Approved, 20_000.0),
+            ),
+            row(
+                o1,
+                "OH A",
+                1e6,
+                latest(500, InspectionStatus::Approved, 400_000.0),
+            ),
+            row(o1, "OH A", 1e6, None),
+            row(
+                o2,
+                "OH B",
+                0.0,
+                latest(1_000, InspectionStatus::Submitted, 10.0),
+            ),
+        ];
+        let o = overview(&rows, &ConditionThresholds::default(), cycle);
+        assert_eq!(o.len(), 2);
+        assert_eq!(
+            (o[0].complexes, o[0].inspected, o[0].approved, o[0].overdue),
+            (3, 1, 1, 2)
+        );
+        assert_eq!(o[0].conditions, [1, 0, 0, 0, 1]);
+        assert_eq!(
+            (o[1].complexes, o[1].inspected, o[1].approved, o[1].overdue),
+            (1, 1, 0, 0)
+        );
+        assert_eq!(o[1].conditions, [1, 0, 0, 0, 0]);
+    }
+
+    /// Work within a year of an inspection started on 31 December at 20:00
+    /// in Quebec (1 January in UTC) is planned in that December's year.
+    #[test]
+    fn plan_lines_fall_in_the_year_of_the_inspection_plus_the_urgency() {
+        let tz = calendar::zone("America/Montreal").unwrap();
+        let row = |urgency: &str| PlanRow {
+            office: "OH A".into(),
+            complex: "E".into(),
+            inspected_at: 1_798_765_200_000, // 2027-01-01T01:00:00Z
+            work: "Toiture".into(),
+            urgency: urgency.into(),
+            cost: 10.0,
+        };
+        let l = plan_line(row("moins_1_an"), &tz);
+        assert_eq!((l.year, l.urgency.as_str()), (2026, "Moins d'un an"));
+        assert_eq!(plan_line(row("3_5_ans"), &tz).year, 2029);
+        let unknown = plan_line(row("un_jour"), &tz);
+        assert_eq!((unknown.year, unknown.urgency.as_str()), (2026, "un_jour"));
+    }
+
+    #[test]
     fn plan_totals_add_up_by_office_by_year_and_overall() {
         let t = PlanTotals::of(&[
             line("OH A", 2027, 100.0),

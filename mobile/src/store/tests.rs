@@ -6,11 +6,9 @@ use std::sync::Mutex;
 use bilan_shared::Catalogue;
 use bilan_shared::domain::{Complex, Rating};
 use bilan_shared::ids::*;
-use bilan_shared::protocol::{ReferenceResponse, UserInfo};
 
 use super::outbox::id_runs;
 use super::*;
-use bilan_shared::domain::Role;
 
 fn logged_in(dir: &Path) -> (DeviceStore, ComplexId) {
     let store = DeviceStore::open(dir).unwrap();
@@ -29,31 +27,16 @@ fn logged_in(dir: &Path) -> (DeviceStore, ComplexId) {
         replacement_value: 4_000_000.0,
     };
     store
-        .save_login(
-            "http://x",
-            "t",
-            &UserInfo {
-                id: UserId::new(),
-                username: "j".into(),
-                display_name: "Julie".into(),
-                role: Role::Inspector,
-                territory_id: Some(territory),
-                office_id: None,
-            },
-        )
-        .unwrap();
-    store
-        .apply_reference(&ReferenceResponse {
-            territory: bilan_shared::domain::Territory {
+        .sign_in_offline(
+            "j",
+            "Julie",
+            bilan_shared::domain::Territory {
                 id: territory,
                 name: "T".into(),
             },
-            offices: vec![],
-            complexes: vec![complex.clone()],
-            revision: 1,
-            catalogue_version: "x".into(),
-            settings: Default::default(),
-        })
+            vec![],
+            vec![complex.clone()],
+        )
         .unwrap();
     (store, complex.id)
 }

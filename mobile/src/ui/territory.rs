@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use bilan_shared::calendar;
 use bilan_shared::doc::now_ms;
+use bilan_shared::domain::CsSettings;
 use bilan_shared::domain::{Complex, InspectionStatus};
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
@@ -36,9 +37,11 @@ pub struct ComplexRow {
 /// Id of the logout button (formatted in, so tests find its element).
 pub const LOGOUT_ID: &str = "logout";
 
-/// Builds, filters and searches the territory list (the view state, testable without a window).
+/// Builds, filters and searches the territory list (the view state, testable
+/// without a window), with the CS's `settings` the screen already holds.
 pub fn territory_rows(
     store: &DeviceStore,
+    settings: &CsSettings,
     search: &str,
     filter: Filter,
 ) -> crate::Result<Vec<ComplexRow>> {
@@ -51,7 +54,6 @@ pub fn territory_rows(
     for s in store.summaries(None)? {
         latest.entry(s.complex_id).or_insert(s);
     }
-    let settings = store.cs_settings()?;
     let (thresholds, tz) = (&settings.thresholds, settings.zone());
     let needle = search.trim().to_lowercase();
     let now = now_ms();
@@ -102,7 +104,12 @@ pub(super) fn TerritoryScreen() -> Element {
     let _ = (ui.version)();
     let mut search = use_signal(String::new);
     let mut filter = use_signal(|| Filter::All);
-    let (rows, rows_error) = use_last_good(territory_rows(&svc.store, &search(), filter()));
+    let (rows, rows_error) = use_last_good(territory_rows(
+        &svc.store,
+        &(ui.settings).read(),
+        &search(),
+        filter(),
+    ));
     let rows = rows.unwrap_or_default();
     let (territory, territory_error) = use_last_good(svc.store.territory());
     let territory = territory.flatten().map(|t| t.name).unwrap_or_default();

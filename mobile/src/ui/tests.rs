@@ -5,9 +5,9 @@ use std::any::Any;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bilan_shared::domain::{Complex, CsSettings, Office, Rating, Role, Severity, Territory};
+use bilan_shared::domain::{Complex, CsSettings, Office, Rating, Severity, Territory};
 use bilan_shared::ids::*;
-use bilan_shared::protocol::{ReferenceResponse, UserInfo};
+use bilan_shared::protocol::ReferenceResponse;
 use dioxus::dioxus_core::{ElementId, Mutation};
 use dioxus::prelude::*;
 
@@ -48,31 +48,16 @@ fn fixture(logged_in: bool) -> Fixture {
         .collect();
     if logged_in {
         store
-            .save_login(
-                "http://127.0.0.1:9",
-                "t",
-                &UserInfo {
-                    id: UserId::new(),
-                    username: "inspecteur1".into(),
-                    display_name: "Julie Tremblay".into(),
-                    role: Role::Inspector,
-                    territory_id: Some(territory),
-                    office_id: None,
-                },
-            )
-            .unwrap();
-        store
-            .apply_reference(&ReferenceResponse {
-                territory: Territory {
+            .sign_in_offline(
+                "inspecteur1",
+                "Julie Tremblay",
+                Territory {
                     id: territory,
                     name: "CS de la Mauricie".into(),
                 },
-                offices: vec![office],
-                complexes: complexes.clone(),
-                revision: 1,
-                catalogue_version: "x".into(),
-                settings: CsSettings::default(),
-            })
+                vec![office],
+                complexes.clone(),
+            )
             .unwrap();
     }
     Fixture {
@@ -163,19 +148,40 @@ fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
             && html.contains("Synchroniser")
     );
     // The view state filters and searches.
-    let rows = territory_rows(&f.store, "boisé", Filter::All).unwrap();
+    let rows = territory_rows(
+        &f.store,
+        &f.store.cs_settings().unwrap(),
+        "boisé",
+        Filter::All,
+    )
+    .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        territory_rows(&f.store, "", Filter::InProgress)
+        territory_rows(
+            &f.store,
+            &f.store.cs_settings().unwrap(),
+            "",
+            Filter::InProgress
+        )
+        .unwrap()
+        .len(),
+        1
+    );
+    assert_eq!(
+        territory_rows(&f.store, &f.store.cs_settings().unwrap(), "", Filter::Due)
             .unwrap()
             .len(),
         1
     );
-    assert_eq!(territory_rows(&f.store, "", Filter::Due).unwrap().len(), 1);
     assert_eq!(
-        territory_rows(&f.store, "", Filter::Returned)
-            .unwrap()
-            .len(),
+        territory_rows(
+            &f.store,
+            &f.store.cs_settings().unwrap(),
+            "",
+            Filter::Returned
+        )
+        .unwrap()
+        .len(),
         0
     );
 }

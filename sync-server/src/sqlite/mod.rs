@@ -11,7 +11,8 @@
 //! - `projection`: the summary, ratings, findings... rows of a merged document;
 //! - `documents`: inspections and summaries, server edits ([`crate::storage::DocumentStore`]);
 //! - `reports`: the review pages' SQL ([`crate::storage::ReportStore`]);
-//! - `accounts`, `reference`, `photos`, `audit`: their rows and traits.
+//! - `accounts`, `reference`, `photos`, `audit`: their rows and traits;
+//! - `files`: the database file for backups; `error`: SQLite's failures as `StoreError`.
 //!
 //! Nothing outside this folder names `rusqlite` (tests aside), and no rule
 //! lives here: the service layer decides scopes, limits and audit entries.
@@ -20,6 +21,8 @@ mod accounts;
 mod audit;
 mod core;
 mod documents;
+mod error;
+mod files;
 mod log;
 mod merger;
 mod migrate;
@@ -34,6 +37,7 @@ mod store;
 mod tests;
 
 pub use self::core::StoreCore;
+pub use files::{check_database, copy_database};
 pub use migrate::DB_SCHEMA_VERSION;
 pub use store::{DEFAULT_LOG_RETENTION, SqliteStore};
 

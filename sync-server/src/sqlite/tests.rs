@@ -675,3 +675,34 @@ fn a_newer_database_is_refused() {
         Err(StoreError::DatabaseTooNew { .. })
     ));
 }
+
+/// The SQL that filters the inspections page by condition gives the same
+/// band as the pure function the pages show, at and around each bound and
+/// for a complex without a replacement value.
+#[test]
+fn the_condition_filter_in_sql_agrees_with_the_ivp_function() {
+    use bilan_shared::domain::ConditionThresholds;
+    let db = Db::mem();
+    let t = ConditionThresholds::default();
+    let sql = super::reports::condition_sql(super::reports::IVP_SQL, &t);
+    let mut cases = vec![(0.0, 1e6), (5.0, 0.0), (1e6, 1e6)];
+    for b in t.upper_bounds {
+        for v in [b - 1e-9, b, b + 1e-9] {
+            cases.push((v * 1e6, 1e6));
+        }
+    }
+    for (cost, value) in cases {
+        let in_sql: String = db
+            .db
+            .with_conn(|c| {
+                Ok(c.query_row(
+                    &format!("SELECT {sql} FROM (SELECT ?1 AS cost_5y, ?2 AS replacement_value) AS s, (SELECT ?2 AS replacement_value) AS c"),
+                    params![cost, value],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        let pure = t.condition_for(crate::reports::ivp(cost, value)).code();
+        assert_eq!(in_sql, pure, "cost {cost}, value {value}");
+    }
+}
