@@ -3,7 +3,8 @@
 # (Rust itself comes from rustup): C toolchain, the WebKitGTK stack of the
 # Dioxus desktop window, and for the desktop end-to-end test a virtual X
 # server, xdotool, ImageMagick and the desktop portal (file chooser); for the
-# browser tests of the review pages, Debian's chromium and Node.js.
+# browser tests of the review pages, Debian's chromium and Node.js; for the
+# photo-store tests, an S3-compatible server (moto, from PyPI).
 # Packages are installed without their recommendations, so the ones WebKitGTK
 # cannot start without are named: libgl1-mesa-dri (with no Mesa driver WebKit
 # aborts with "Could not create surfaceless EGL display"), fonts and xauth.
@@ -20,3 +21,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 command -v cargo >/dev/null || { echo "Rust est requis : installez-le avec rustup (https://rustup.rs) puis relancez." >&2; exit 1; }
+# The S3-compatible store of the photo-store tests: moto's server, from PyPI.
+python3 -c "import moto.server, flask_cors" 2>/dev/null || python3 -m pip install -q 'moto[server]'

@@ -19,6 +19,29 @@ pub enum BackendKind {
     Sqlite,
 }
 
+/// A setting that must not reach the log: shown as `***`.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+/// Where photos are kept.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoStoreKind {
+    /// `photos/` in `data_dir`.
+    #[default]
+    Local,
+    /// An S3-compatible bucket (`s3_bucket`, `s3_endpoint`, `s3_region`;
+    /// credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`).
+    S3,
+}
+
 /// Every server setting, with its default.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -29,6 +52,19 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where inspections, accounts and the log are stored.
     pub backend: BackendKind,
+    /// Where photos are kept: `local` (in `data_dir`) or `s3`.
+    pub photo_store: PhotoStoreKind,
+    /// The S3 bucket of the photos (with `photo_store = "s3"`).
+    pub s3_bucket: String,
+    /// The address of a self-hosted S3-compatible store (MinIO, Ceph RGW,
+    /// Garage...); empty for Amazon S3 itself.
+    pub s3_endpoint: String,
+    /// The bucket's region.
+    pub s3_region: String,
+    /// The store's access key; empty: `AWS_ACCESS_KEY_ID` from the environment.
+    pub s3_access_key_id: String,
+    /// The store's secret key; empty: `AWS_SECRET_ACCESS_KEY` from the environment.
+    pub s3_secret_access_key: Secret,
     /// Largest accepted request body, compressed, in bytes.
     pub max_body_bytes: u64,
     /// Largest sync body once decompressed, in bytes.
@@ -61,6 +97,12 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             data_dir: PathBuf::from("bilan-data"),
             backend: BackendKind::Sqlite,
+            photo_store: PhotoStoreKind::Local,
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: Secret::default(),
             max_body_bytes: 64 << 20,
             max_decompressed_bytes: 256 << 20,
             max_docs_per_request: 5_000,
@@ -179,7 +221,13 @@ impl Layers {
 
     /// The settings, checked.
     pub fn build(self) -> Result<Config, ConfigError> {
-        Config::deserialize(self.table).map_err(|e| ConfigError::Invalid(e.to_string()))
+        let c = Config::deserialize(self.table).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if c.photo_store == PhotoStoreKind::S3 && c.s3_bucket.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "photo_store = \"s3\" demande s3_bucket".into(),
+            ));
+        }
+        Ok(c)
     }
 }
 
@@ -194,9 +242,27 @@ impl Config {
         self.data_dir.join("bilan.sqlite")
     }
 
-    /// Folder of the photo store.
+    /// Folder of the photo store (`photo_store = "local"`).
     pub fn photo_dir(&self) -> PathBuf {
         self.data_dir.join("photos")
+    }
+
+    /// Where the photos are, as the photo store opens it.
+    pub fn photo_backend(&self) -> crate::photos::PhotoBackend {
+        match self.photo_store {
+            PhotoStoreKind::Local => crate::photos::PhotoBackend::Local(self.photo_dir()),
+            PhotoStoreKind::S3 => crate::photos::PhotoBackend::S3 {
+                bucket: self.s3_bucket.clone(),
+                endpoint: Some(self.s3_endpoint.clone()).filter(|e| !e.trim().is_empty()),
+                region: self.s3_region.clone(),
+                credentials: (!self.s3_access_key_id.is_empty()).then(|| {
+                    (
+                        self.s3_access_key_id.clone(),
+                        self.s3_secret_access_key.clone(),
+                    )
+                }),
+            },
+        }
     }
 }
 
@@ -253,5 +319,36 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(e, ConfigError::Invalid(_)), "{e}");
+        let e = Layers::defaults()
+            .pairs(&["photo_store=s3".into()])
+            .unwrap()
+            .build()
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("s3_bucket"), "{e}");
+        let c = Layers::defaults()
+            .pairs(&[
+                "photo_store=s3".into(),
+                "s3_bucket=photos".into(),
+                "s3_endpoint=http://127.0.0.1:9000".into(),
+            ])
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.photo_backend(),
+            crate::photos::PhotoBackend::S3 {
+                bucket: "photos".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                region: "us-east-1".into(),
+                credentials: None,
+            }
+        );
+        let secret = Secret("abc".into());
+        assert_eq!(
+            format!("{secret:?}"),
+            "***",
+            "a secret never reaches the log"
+        );
     }
 }

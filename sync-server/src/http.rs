@@ -384,14 +384,14 @@ async fn head_photo(
     // An upload of this photo still draining what reached the server before a
     // cut would make the offset stale: wait for it (bounded), so the device
     // resumes from the last byte really kept.
-    let settled = if photos.is_complete(&hash) {
+    let settled = if photos.is_complete(&hash).await? {
         None
     } else {
         tokio::time::timeout(UPLOAD_SETTLE, photos.lock_upload(&hash))
             .await
             .ok()
     };
-    if photos.is_complete(&hash) {
+    if photos.is_complete(&hash).await? {
         let h2 = hash.clone();
         let meta = blocking(&state, move |s| s.service.photo_meta(&user, &h2)).await?;
         // Held for another territory only: this one must send the bytes (see
@@ -408,7 +408,7 @@ async fn head_photo(
         )
             .into_response());
     }
-    let received = photos.received(&hash).await;
+    let received = photos.received(&hash).await?;
     drop(settled);
     Ok((
         StatusCode::NO_CONTENT,
@@ -445,6 +445,7 @@ async fn put_photo(
         .and_then(|v| v.to_str().ok())
     {
         Some(v) => parse_content_range(v)
+            .or_else(|| crate::photos::parse_finishing_range(v))
             .ok_or_else(|| ApiError::bad_request("En-tête Content-Range invalide."))?,
         None => {
             let len = content_length
@@ -466,7 +467,7 @@ async fn put_photo(
     // Taken before anything else is awaited, so that a `HEAD` after a cut
     // waits for this upload to keep what reached it.
     let _upload = photos.lock_upload(&hash).await;
-    if photos.is_complete(&hash) {
+    if photos.is_complete(&hash).await? {
         let (u2, h2) = (user.clone(), hash.clone());
         if let Some((size, _)) = blocking(&state, move |s| s.service.photo_meta(&u2, &h2)).await? {
             // Already this territory's: nothing to send.
@@ -492,7 +493,7 @@ async fn put_photo(
         .await?;
         return Ok((StatusCode::CREATED, offset_header(total)).into_response());
     }
-    let held = photos.received(&hash).await;
+    let held = photos.received(&hash).await?;
     if start != held {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -500,14 +501,17 @@ async fn put_photo(
             format!("Le serveur détient {held} octets : reprenez l'envoi à partir de là."),
         ));
     }
-    let mut file = photos.open_append(&hash).await.map_err(io_error)?;
+    // Bytes are kept as parts of at most PART_BYTES in the photo store
+    // (seen by every instance); what arrived before a cut is written too.
     let mut written = held;
+    let mut part_start = held;
+    let mut part = bytes::BytesMut::new();
     let mut stream = body.into_data_stream();
     loop {
         let chunk = match tokio::time::timeout(UPLOAD_IDLE, stream.next()).await {
             Ok(Some(Ok(c))) => c,
             Ok(None) => break,
-            // Connection cut or stalled: what was written stays for the resume.
+            // Connection cut or stalled: what was received stays for the resume.
             Ok(Some(Err(_))) | Err(_) => break,
         };
         if written + chunk.len() as u64 > end + 1 {
@@ -515,16 +519,20 @@ async fn put_photo(
                 "Plus d'octets que la plage annoncée.",
             ));
         }
-        crate::photos::PhotoStore::write_chunk(&mut file, &chunk)
-            .await
-            .map_err(io_error)?;
+        part.extend_from_slice(&chunk);
         written += chunk.len() as u64;
+        if part.len() >= crate::photos::PART_BYTES {
+            photos
+                .write_part(&hash, part_start, part.split().freeze())
+                .await?;
+            part_start = written;
+        }
     }
-    drop(file);
+    photos.write_part(&hash, part_start, part.freeze()).await?;
     if written < total {
         return Ok((StatusCode::ACCEPTED, offset_header(written)).into_response());
     }
-    match photos.finish(&hash).await.map_err(io_error)? {
+    match photos.finish(&hash, total).await? {
         ChunkOutcome::Complete => {
             let h2 = hash.clone();
             blocking(&state, move |s| {
@@ -546,10 +554,6 @@ fn hash_mismatch() -> ApiError {
     )
 }
 
-fn io_error(e: std::io::Error) -> ApiError {
-    ApiError::from(crate::error::StoreError::from(e))
-}
-
 pub async fn serve_photo(
     state: AppState,
     user: UserInfo,
@@ -561,14 +565,15 @@ pub async fn serve_photo(
     let meta = blocking(&state, move |s| s.service.photo_meta(&user, &h2)).await?;
     let (_, mime) =
         meta.ok_or_else(|| ApiError::not_found("Photo introuvable ou pas encore reçue."))?;
-    let (path, mime) = if thumb {
-        (state.0.photos.thumb_path(&hash), "image/jpeg".to_string())
+    let (bytes, mime) = if thumb {
+        (
+            state.0.photos.thumbnail(&hash).await?,
+            "image/jpeg".to_string(),
+        )
     } else {
-        (state.0.photos.path(&hash), mime)
+        (state.0.photos.photo(&hash).await?, mime)
     };
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::not_found("Fichier de photo absent."))?;
+    let bytes = bytes.ok_or_else(|| ApiError::not_found("Fichier de photo absent."))?;
     let mut resp = bytes.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -82,7 +82,19 @@ impl AppState {
         let service = Service::new(backend).with_token_ttl(std::time::Duration::from_secs(
             config.token_ttl_days.saturating_mul(24 * 3600),
         ));
-        let photos = photos::PhotoStore::new(config.photo_dir())?;
+        let photos = photos::PhotoStore::open(&config.photo_backend())?;
+        Ok(Self(Arc::new(Inner {
+            config,
+            service,
+            photos,
+        })))
+    }
+
+    /// Another instance beside a running one: the same service (one
+    /// database), its own photo store handle and settings (tests of several
+    /// instances).
+    pub fn beside(config: Config, service: Service) -> Result<Self, StoreError> {
+        let photos = photos::PhotoStore::open(&config.photo_backend())?;
         Ok(Self(Arc::new(Inner {
             config,
             service,

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 pub use bilan_server::admin::DEMO_PASSWORD;
 
 pub mod fault_proxy;
+pub mod object_store;
 pub mod workload;
 
 /// A server running in this process on a loopback port.
@@ -42,6 +43,20 @@ impl TestServer {
         tweak(&mut config);
         let state = AppState::open(config).expect("open server store");
         bilan_server::admin::seed_demo(state.service()).expect("seed demo");
+        Self::serve(dir, state).await
+    }
+
+    /// A second instance beside this one: the same database (one service),
+    /// its own photo-store handle and port, settings changed by `tweak`.
+    pub async fn start_beside(&self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.state.0.config.clone();
+        tweak(&mut config);
+        let state =
+            AppState::beside(config, self.state.service().clone()).expect("second instance");
+        Self::serve(&self.dir, state).await
+    }
+
+    async fn serve(dir: &Path, state: AppState) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -270,6 +285,25 @@ pub async fn two_devices_with_one_inspection_on(
     sync(&a).await;
     sync(&b).await;
     (server, a, b, id)
+}
+
+/// Sends bytes under a photo name they do not hash to, as `token`; returns
+/// the name and the server's status and JSON body (which must refuse them).
+pub async fn put_photo_under_a_wrong_name(
+    server: &TestServer,
+    token: &str,
+) -> (bilan_shared::ids::PhotoHash, u16, serde_json::Value) {
+    let fake = bilan_shared::ids::PhotoHash::of(b"the real photo");
+    let resp = reqwest::Client::new()
+        .put(format!("{}/api/v1/photos/{fake}", server.url()))
+        .bearer_auth(token)
+        .header("content-type", "image/jpeg")
+        .body(b"something else entirely".to_vec())
+        .send()
+        .await
+        .expect("a photo upload");
+    let status = resp.status().as_u16();
+    (fake, status, resp.json().await.unwrap_or_default())
 }
 
 /// A second territory ("CS de l'Estrie") with one office (`OH-SHE`) and one

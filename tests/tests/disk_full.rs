@@ -149,7 +149,15 @@ async fn a_full_server_disk_refuses_with_503_and_recovers_without_loss() {
         "each edit once"
     );
     for (hash, bytes) in &photos {
-        let stored = std::fs::read(server.state.0.photos.path(hash)).expect("photo stored");
+        let stored = server
+            .state
+            .0
+            .photos
+            .photo(hash)
+            .await
+            .unwrap()
+            .expect("photo stored")
+            .to_vec();
         assert!(stored == *bytes, "photo {hash} byte for byte");
     }
     assert_eq!(integrity(&db), "ok");

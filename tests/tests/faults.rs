@@ -390,8 +390,14 @@ async fn syncs_and_photo_uploads_through_a_faulty_network_lose_and_duplicate_not
         );
     }
     for hash in &photos {
-        let path = server.state.0.photos.path(hash);
-        let bytes = std::fs::read(&path).expect("photo on the server");
+        let bytes = server
+            .state
+            .0
+            .photos
+            .photo(hash)
+            .await
+            .unwrap()
+            .expect("photo on the server");
         assert_eq!(&bilan_shared::ids::PhotoHash::of(&bytes), hash);
     }
     server.stop().await;

@@ -5,12 +5,11 @@
 use std::sync::atomic::Ordering;
 
 use bilan_e2e::{
-    DEMO_PASSWORD, ProcessServer, Proxy, ProxyMode, TestServer, device, first_complex, server_doc,
-    sync,
+    DEMO_PASSWORD, ProcessServer, Proxy, ProxyMode, TestServer, device, first_complex,
+    put_photo_under_a_wrong_name, server_doc, sync,
 };
 use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
 use bilan_shared::domain::{Rating, Severity};
-use bilan_shared::ids::*;
 
 /// The server commits a sync but the answer is lost on the way back; the
 /// device retries: nothing lost, nothing duplicated in the server's log.
@@ -131,7 +130,15 @@ async fn a_photo_upload_cut_at_half_resumes_and_a_wrong_hash_is_refused() {
         up < photo.len() as u64 * 3 / 2,
         "only the rest crossed the wire after the cut: {up}"
     );
-    let stored = std::fs::read(server.state.0.photos.path(&hash)).unwrap();
+    let stored = server
+        .state
+        .0
+        .photos
+        .photo(&hash)
+        .await
+        .unwrap()
+        .expect("photo stored")
+        .to_vec();
     assert_eq!(stored, photo);
     assert_eq!(a.status().unwrap().pending_photos, 0);
     // The photo is served back to the territory.
@@ -146,19 +153,10 @@ async fn a_photo_upload_cut_at_half_resumes_and_a_wrong_hash_is_refused() {
     assert_eq!(got.bytes().await.unwrap().len(), photo.len());
 
     // Bytes that do not hash to the name are refused and not kept.
-    let fake = PhotoHash::of(b"the real photo");
-    let resp = reqwest::Client::new()
-        .put(format!("{}/api/v1/photos/{fake}", server.url()))
-        .bearer_auth(&token)
-        .header("content-type", "image/jpeg")
-        .body(b"something else entirely".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 422);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (fake, status, body) = put_photo_under_a_wrong_name(&server, &token).await;
+    assert_eq!(status, 422);
     assert_eq!(body["code"], "hash_mismatch");
-    assert!(!server.state.0.photos.is_complete(&fake));
+    assert!(!server.state.0.photos.is_complete(&fake).await.unwrap());
     assert_eq!(
         SyncEngine::new(&a).photo_offset(&fake).await.unwrap(),
         (0, false)
