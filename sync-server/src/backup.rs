@@ -1,8 +1,9 @@
-//! Backups of a server's data folder, and restoring one. A backup is a
+//! Backups of a server's data, and restoring one. A backup is a folder: a
 //! consistent copy of the database taken while the server keeps serving
 //! (SQLite's `VACUUM INTO`, which reads one snapshot of the database in a
-//! single read transaction) plus every complete photo, each checked against
-//! its SHA-256 name, and a manifest. Photos are copied after the database, and
+//! single read transaction) plus every complete photo of the photo store
+//! (a local folder or an S3-compatible bucket), each checked against its
+//! SHA-256 name, with its thumbnail, and a manifest. Photos are copied after the database, and
 //! a photo's row is only written once its file is complete, so every photo the
 //! copied database knows is in the backup.
 //!
@@ -15,7 +16,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use bilan_shared::ids::PhotoHash;
+use bytes::Bytes;
+
 use crate::Config;
+use crate::photos::PhotoStore;
 
 /// Name of the manifest inside a backup folder.
 pub const MANIFEST: &str = "bilan-backup.json";
@@ -56,6 +61,8 @@ pub enum BackupError {
     Corrupt(String),
     #[error("base de données : {0}")]
     Database(#[from] crate::error::StoreError),
+    #[error("stockage des photos : {0}")]
+    Photos(crate::error::StoreError),
     #[error("fichier : {0}")]
     Io(#[from] std::io::Error),
     #[error("manifeste illisible : {0}")]
@@ -64,9 +71,9 @@ pub enum BackupError {
 
 type Result<T> = std::result::Result<T, BackupError>;
 
-/// Copies the data folder named by `config` into `dest` (created; must be
-/// new or empty). Safe while the server runs.
-pub fn backup(config: &Config, dest: &Path) -> Result<Manifest> {
+/// Copies the database named by `config` and every photo of `photos` into
+/// `dest` (created; must be new or empty). Safe while the server runs.
+pub async fn backup(config: &Config, photos: &PhotoStore, dest: &Path) -> Result<Manifest> {
     if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {
         return Err(BackupError::DestinationNotEmpty(dest.to_path_buf()));
     }
@@ -74,7 +81,7 @@ pub fn backup(config: &Config, dest: &Path) -> Result<Manifest> {
     let db_copy = dest.join(DB_FILE);
     let db_schema = crate::sqlite::copy_database(&config.db_path(), &db_copy)?;
     sync_file(&db_copy)?;
-    let (photos, photo_bytes) = copy_photos(&config.photo_dir(), &dest.join(PHOTO_DIR))?;
+    let (photos, photo_bytes) = export_photos(photos, &dest.join(PHOTO_DIR)).await?;
     let manifest = Manifest {
         format: 1,
         created_at: bilan_shared::doc::now_ms(),
@@ -90,11 +97,12 @@ pub fn backup(config: &Config, dest: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Restores the backup in `src` into the data folder named by `config`,
-/// which must hold no database. Everything is checked before anything is
-/// written; photos go first and the database last, so an interrupted restore
-/// leaves no database and can simply be run again.
-pub fn restore(src: &Path, config: &Config) -> Result<Manifest> {
+/// Restores the backup in `src` into the data folder and photo store named
+/// by `config`; the data folder must hold no database. Everything is
+/// checked before anything is written; photos go first and the database
+/// last, so an interrupted restore leaves no database and can simply be run
+/// again.
+pub async fn restore(src: &Path, config: &Config) -> Result<Manifest> {
     let manifest: Manifest = serde_json::from_slice(
         &std::fs::read(src.join(MANIFEST))
             .map_err(|e| BackupError::Corrupt(format!("{MANIFEST} : {e}")))?,
@@ -121,9 +129,10 @@ pub fn restore(src: &Path, config: &Config) -> Result<Manifest> {
     if target.exists() {
         return Err(BackupError::DataNotEmpty(config.data_dir.clone()));
     }
-    std::fs::create_dir_all(config.photo_dir())?;
-    copy_photos(&src.join(PHOTO_DIR), &config.photo_dir())?;
+    let store = PhotoStore::open(&config.photo_backend()).map_err(BackupError::Photos)?;
+    import_photos(&src.join(PHOTO_DIR), &store).await?;
     // The database appears under its name only once complete.
+    std::fs::create_dir_all(&config.data_dir)?;
     let partial = config.data_dir.join("bilan.sqlite.restoring");
     std::fs::copy(&db, &partial)?;
     sync_file(&partial)?;
@@ -131,37 +140,52 @@ pub fn restore(src: &Path, config: &Config) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Copies every complete photo (`xx/<sha256>`) and thumbnail from `from` to
-/// `to`, checking each photo's bytes against its name. Returns the count and
-/// bytes of photos.
-fn copy_photos(from: &Path, to: &Path) -> Result<(u64, u64)> {
+/// Writes every complete photo of `photos` (`xx/<sha256>`) and its
+/// thumbnail (`thumbs/<sha256>.jpg`) into the folder `to`, checking each
+/// photo's bytes against its name. Returns the count and bytes of photos.
+async fn export_photos(photos: &PhotoStore, to: &Path) -> Result<(u64, u64)> {
     let (mut count, mut bytes) = (0, 0);
-    for (path, name, fan) in photo_files(from)? {
-        let data = std::fs::read(&path)?;
-        if hex::encode(Sha256::digest(&data)) != name {
+    for (hash, _) in photos.list_photos().await.map_err(BackupError::Photos)? {
+        let Some(data) = photos.photo(&hash).await.map_err(BackupError::Photos)? else {
+            continue;
+        };
+        if PhotoHash::of(&data) != hash {
             return Err(BackupError::Corrupt(format!(
-                "la photo {name} ne correspond pas à son empreinte"
+                "la photo {hash} ne correspond pas à son empreinte"
             )));
         }
-        let dir = to.join(&fan);
+        let dir = to.join(&hash.as_str()[..2]);
         std::fs::create_dir_all(&dir)?;
-        let dest = dir.join(&name);
+        let dest = dir.join(hash.as_str());
         std::fs::write(&dest, &data)?;
         sync_file(&dest)?;
+        if let Some(thumb) = photos.thumbnail(&hash).await.map_err(BackupError::Photos)? {
+            std::fs::create_dir_all(to.join("thumbs"))?;
+            std::fs::write(to.join("thumbs").join(format!("{hash}.jpg")), &thumb)?;
+        }
         count += 1;
         bytes += data.len() as u64;
     }
-    let thumbs = from.join("thumbs");
-    if thumbs.is_dir() {
-        std::fs::create_dir_all(to.join("thumbs"))?;
-        for entry in std::fs::read_dir(&thumbs)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                std::fs::copy(entry.path(), to.join("thumbs").join(entry.file_name()))?;
-            }
-        }
-    }
     Ok((count, bytes))
+}
+
+/// Puts every photo of a backup folder (checked before) and its thumbnail
+/// into `store`.
+async fn import_photos(from: &Path, store: &PhotoStore) -> Result<()> {
+    for (path, name, _) in photo_files(from)? {
+        let hash: PhotoHash = name
+            .parse()
+            .map_err(|_| BackupError::Corrupt(format!("nom de photo « {name} »")))?;
+        let data = Bytes::from(std::fs::read(&path)?);
+        let thumb = std::fs::read(from.join("thumbs").join(format!("{name}.jpg")))
+            .ok()
+            .map(Bytes::from);
+        store
+            .put_checked(&hash, data, thumb)
+            .await
+            .map_err(BackupError::Photos)?;
+    }
+    Ok(())
 }
 
 /// Checks every photo of a backup against its name, writing nothing.

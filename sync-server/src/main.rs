@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Restore { src } = &cli.command {
         // Before opening the store, which would create an empty database.
         let config = settings(&cli)?;
-        let m = bilan_server::backup::restore(src, &config)?;
+        let m = bilan_server::backup::restore(src, &config).await?;
         println!(
             "Sauvegarde restaurée dans {} : {} photo(s), base au schéma {}.",
             config.data_dir.display(),
@@ -234,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
             println!("Mot de passe changé.");
         }
         Command::Backup { dest } => {
-            let m = bilan_server::backup::backup(&state.0.config, &dest)?;
+            let m = bilan_server::backup::backup(&state.0.config, &state.0.photos, &dest).await?;
             let entry = AuditEntry::console(None, AuditAction::Backup, dest.display().to_string());
             service.audit(&entry.with_detail(format!("{} photo(s)", m.photos)))?;
             println!(

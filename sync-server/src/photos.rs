@@ -281,6 +281,51 @@ impl PhotoStore {
         Ok(())
     }
 
+    /// Every complete photo: its hash and size.
+    pub async fn list_photos(&self) -> Result<Vec<(PhotoHash, u64)>, StoreError> {
+        let listed: Vec<_> = self
+            .store
+            .list(None)
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        let mut out: Vec<(PhotoHash, u64)> = listed
+            .into_iter()
+            .filter_map(|m| {
+                let mut parts = m.location.parts();
+                let fan = parts.next()?;
+                let name = parts.next()?;
+                if parts.next().is_some() || !name.as_ref().starts_with(fan.as_ref()) {
+                    return None;
+                }
+                Some((name.as_ref().parse().ok()?, m.size))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        Ok(out)
+    }
+
+    /// Stores a photo whose bytes were checked against its name (a restore),
+    /// with its thumbnail when there is one.
+    pub async fn put_checked(
+        &self,
+        hash: &PhotoHash,
+        bytes: Bytes,
+        thumb: Option<Bytes>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .put(&Self::photo_path(hash), PutPayload::from(bytes))
+            .await
+            .map_err(store_error)?;
+        if let Some(t) = thumb {
+            self.store
+                .put(&Self::thumb_path(hash), PutPayload::from(t))
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
     /// A stored photo's bytes.
     pub async fn photo(&self, hash: &PhotoHash) -> Result<Option<Bytes>, StoreError> {
         self.read(&Self::photo_path(hash)).await

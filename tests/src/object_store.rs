@@ -62,6 +62,20 @@ impl S3Server {
         server
     }
 
+    /// Creates another bucket on the same server.
+    pub async fn add_bucket(&self, bucket: &str) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/{bucket}", self.endpoint))
+            .send()
+            .await
+            .expect("create the bucket");
+        assert!(
+            r.status().is_success(),
+            "bucket not created: {}",
+            r.status()
+        );
+    }
+
     /// Server settings that keep photos in this bucket.
     pub fn configure(&self, c: &mut bilan_server::Config) {
         c.photo_store = bilan_server::config::PhotoStoreKind::S3;

@@ -1,9 +1,11 @@
 //! Backups end to end: a backup taken while the server serves, restored into
-//! an empty data folder, holds every account, inspection, change and photo;
-//! a damaged backup restores nothing.
+//! an empty data folder, holds every account, inspection, change and photo
+//! (photos in a local folder, or in an S3-compatible bucket restored into
+//! another); a damaged backup restores nothing.
 
 use std::path::Path;
 
+use bilan_e2e::object_store::S3Server;
 use bilan_e2e::{DEMO_PASSWORD, TestServer, device, roof_finding};
 use bilan_mobile::{DeviceStore, SyncEngine};
 use bilan_server::backup::{self, BackupError};
@@ -11,9 +13,11 @@ use bilan_server::{AppState, Config};
 use bilan_shared::domain::Rating;
 use bilan_shared::ids::{InspectionId, PhotoHash};
 
-/// A server whose territory holds three synced inspections, one with a photo.
+/// A server whose territory holds three synced inspections, one with a
+/// photo (in the bucket of `s3` when given).
 async fn server_with_data(
     dir: &Path,
+    s3: Option<&S3Server>,
 ) -> (
     TestServer,
     DeviceStore,
@@ -21,7 +25,12 @@ async fn server_with_data(
     PhotoHash,
     Vec<u8>,
 ) {
-    let server = TestServer::start(&dir.join("server")).await;
+    let server = TestServer::start_with(&dir.join("server"), |c| {
+        if let Some(s3) = s3 {
+            s3.configure(c)
+        }
+    })
+    .await;
     let a = device(&dir.join("a"), &server.url(), "inspecteur1").await;
     let complex = a.complexes().unwrap()[0].id;
     let ids: Vec<InspectionId> = (0..3)
@@ -43,31 +52,46 @@ async fn server_with_data(
     (server, a, ids, hash, photo)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_taken_while_serving_restores_every_account_change_and_photo() {
+/// A backup taken while serving, restored into an empty data folder (and,
+/// with `s3`, photos from one bucket into another), holds every account,
+/// inspection, change and photo with its thumbnail.
+async fn round_trip(s3: Option<&S3Server>) {
     let tmp = tempfile::tempdir().unwrap();
-    let (server, _a, ids, hash, photo) = server_with_data(tmp.path()).await;
+    let (server, _a, ids, hash, photo) = server_with_data(tmp.path(), s3).await;
     let config = server.state.0.config.clone();
     let dest = tmp.path().join("backup");
-    let m = backup::backup(&config, &dest).unwrap();
+    let photos = &server.state.0.photos;
+    // Everything pushed is merged before the copy (a copy taken earlier is
+    // merged again when restored, with new projection times).
+    let (_, manager) = server
+        .state
+        .service()
+        .login("responsable", DEMO_PASSWORD, None)
+        .unwrap();
+    server.state.service().summaries(&manager).unwrap();
+    let m = backup::backup(&config, photos, &dest).await.unwrap();
     assert_eq!((m.photos, m.photo_bytes), (1, photo.len() as u64));
     assert!(matches!(
-        backup::backup(&config, &dest),
+        backup::backup(&config, photos, &dest).await,
         Err(BackupError::DestinationNotEmpty(_))
     ));
 
-    let restored = Config {
+    let mut restored = Config {
         data_dir: tmp.path().join("restored"),
         ..config.clone()
     };
-    backup::restore(&dest, &restored).unwrap();
+    if let Some(s3) = s3 {
+        s3.add_bucket("restored").await;
+        restored.s3_bucket = "restored".into();
+    }
+    backup::restore(&dest, &restored).await.unwrap();
     assert!(matches!(
-        backup::restore(&dest, &restored),
+        backup::restore(&dest, &restored).await,
         Err(BackupError::DataNotEmpty(_))
     ));
 
-    let copy = AppState::open(restored).unwrap();
-    let (orig, copy) = (server.state.service(), copy.service());
+    let copy_state = AppState::open(restored).unwrap();
+    let (orig, copy) = (server.state.service(), copy_state.service());
     let (_, manager) = orig.login("responsable", DEMO_PASSWORD, None).unwrap();
     let (_, same) = copy.login("responsable", DEMO_PASSWORD, None).unwrap();
     assert_eq!(same, manager, "accounts are restored");
@@ -96,21 +120,49 @@ async fn a_backup_taken_while_serving_restores_every_account_change_and_photo() 
         copy.photo_meta(&manager, &hash).unwrap().map(|m| m.0),
         Some(photo.len() as u64)
     );
-    let restored_photo = tmp
-        .path()
-        .join("restored/photos")
-        .join(&hash.as_str()[..2])
-        .join(hash.as_str());
-    assert_eq!(std::fs::read(restored_photo).unwrap(), photo);
+    let restored_photos = &copy_state.0.photos;
+    assert!(restored_photos.photo(&hash).await.unwrap().unwrap() == photo);
+    assert!(
+        restored_photos.thumbnail(&hash).await.unwrap().is_some()
+            == server
+                .state
+                .0
+                .photos
+                .thumbnail(&hash)
+                .await
+                .unwrap()
+                .is_some()
+    );
+    if s3.is_none() {
+        let on_disk = tmp
+            .path()
+            .join("restored/photos")
+            .join(&hash.as_str()[..2])
+            .join(hash.as_str());
+        assert_eq!(std::fs::read(on_disk).unwrap(), photo);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_serving_restores_every_account_change_and_photo() {
+    round_trip(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_photos_in_a_bucket_restores_them_into_another_bucket() {
+    let s3 = S3Server::start("bilan-photos").await;
+    round_trip(Some(&s3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_backup_restores_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let (server, _a, _ids, hash, _photo) = server_with_data(tmp.path()).await;
+    let (server, _a, _ids, hash, _photo) = server_with_data(tmp.path(), None).await;
     let config = server.state.0.config.clone();
     let dest = tmp.path().join("backup");
-    backup::backup(&config, &dest).unwrap();
+    backup::backup(&config, &server.state.0.photos, &dest)
+        .await
+        .unwrap();
     let restored = Config {
         data_dir: tmp.path().join("restored"),
         ..config
@@ -126,7 +178,7 @@ async fn a_damaged_backup_restores_nothing() {
     bad[1000] ^= 0x55;
     std::fs::write(&photo, &bad).unwrap();
     assert!(matches!(
-        backup::restore(&dest, &restored),
+        backup::restore(&dest, &restored).await,
         Err(BackupError::Corrupt(_))
     ));
     assert!(nothing_written());
@@ -137,7 +189,7 @@ async fn a_damaged_backup_restores_nothing() {
     bytes.push(0);
     std::fs::write(&db, &bytes).unwrap();
     assert!(matches!(
-        backup::restore(&dest, &restored),
+        backup::restore(&dest, &restored).await,
         Err(BackupError::Corrupt(_))
     ));
     assert!(nothing_written());
