@@ -23,6 +23,7 @@ pub mod http;
 pub mod imports;
 pub mod merge;
 pub mod photos;
+pub mod postgres;
 pub mod reports;
 pub mod service;
 pub mod sqlite;

@@ -17,6 +17,7 @@ pub use bilan_server::admin::DEMO_PASSWORD;
 
 pub mod fault_proxy;
 pub mod object_store;
+pub mod postgres;
 pub mod workload;
 
 /// A server running in this process on a loopback port.

@@ -1,0 +1,256 @@
+//! Reference rows on PostgreSQL: territories, offices and complexes (each
+//! change takes the next value of the `ref_rev` sequence, the revision
+//! devices pull from), and each territory's settings.
+
+use bilan_shared::doc::now_ms;
+use bilan_shared::domain::{Complex, CsSettings, Office, Territory};
+use bilan_shared::ids::{OfficeId, TerritoryId};
+use tokio_postgres::Row;
+
+use super::audit::write_audit;
+use super::core::{PgStore, Result, id};
+use crate::audit::AuditEntry;
+use crate::codec::decode_settings;
+use crate::error::StoreError;
+use crate::storage::{ReferenceData, ReferenceStore, Scope};
+
+fn row_territory(r: &Row) -> Result<Territory> {
+    Ok(Territory {
+        id: id(r.get(0))?,
+        name: r.get(1),
+    })
+}
+
+fn row_office(r: &Row) -> Result<Office> {
+    Ok(Office {
+        id: id(r.get(0))?,
+        territory_id: id(r.get(1))?,
+        code: r.get(2),
+        name: r.get(3),
+    })
+}
+
+fn row_complex(r: &Row) -> Result<Complex> {
+    Ok(Complex {
+        id: id(r.get(0))?,
+        territory_id: id(r.get(1))?,
+        office_id: id(r.get(2))?,
+        code: r.get(3),
+        name: r.get(4),
+        address: r.get(5),
+        city: r.get(6),
+        dwellings: r.get::<_, i32>(7) as u32,
+        year_built: r.get::<_, i32>(8) as u32,
+        replacement_value: r.get(9),
+    })
+}
+
+impl ReferenceStore for PgStore {
+    fn insert_territory(&self, t: &Territory) -> Result<()> {
+        self.run(async {
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO territories (id, name, created_at) VALUES ($1, $2, $3)",
+                    &[&t.id.to_string(), &t.name, &now_ms()],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn territory(&self, tid: TerritoryId) -> Result<Option<Territory>> {
+        self.run(async {
+            self.client()
+                .await?
+                .query_opt(
+                    "SELECT id, name FROM territories WHERE id = $1",
+                    &[&tid.to_string()],
+                )
+                .await?
+                .map(|r| row_territory(&r))
+                .transpose()
+        })
+    }
+
+    fn territory_by_name(&self, name: &str) -> Result<Option<Territory>> {
+        self.run(async {
+            self.client()
+                .await?
+                .query_opt("SELECT id, name FROM territories WHERE name = $1", &[&name])
+                .await?
+                .map(|r| row_territory(&r))
+                .transpose()
+        })
+    }
+
+    fn upsert_office(&self, office: &Office) -> Result<OfficeId> {
+        self.run(async {
+            let row = self
+                .client()
+                .await?
+                .query_one(
+                    "INSERT INTO offices (id, territory_id, code, name, rev)
+                     VALUES ($1, $2, $3, $4, nextval('ref_rev'))
+                     ON CONFLICT (territory_id, code) DO UPDATE SET name = excluded.name, rev = excluded.rev
+                     RETURNING id",
+                    &[
+                        &office.id.to_string(),
+                        &office.territory_id.to_string(),
+                        &office.code,
+                        &office.name,
+                    ],
+                )
+                .await?;
+            id(row.get(0))
+        })
+    }
+
+    fn upsert_complex(&self, c: &Complex) -> Result<()> {
+        self.run(async {
+            let client = self.client().await?;
+            let office_ok = client
+                .query_opt(
+                    "SELECT 1 FROM offices WHERE id = $1 AND territory_id = $2",
+                    &[&c.office_id.to_string(), &c.territory_id.to_string()],
+                )
+                .await?
+                .is_some();
+            if !office_ok {
+                return Err(StoreError::BadRequest(format!(
+                    "organisme inconnu pour l'ensemble {}",
+                    c.code
+                )));
+            }
+            client
+                .execute(
+                    "INSERT INTO complexes (id, territory_id, office_id, code, name, address, city, dwellings,
+                       year_built, replacement_value, rev)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nextval('ref_rev'))
+                     ON CONFLICT (territory_id, code) DO UPDATE SET office_id = excluded.office_id,
+                       name = excluded.name, address = excluded.address, city = excluded.city,
+                       dwellings = excluded.dwellings, year_built = excluded.year_built,
+                       replacement_value = excluded.replacement_value, rev = excluded.rev",
+                    &[
+                        &c.id.to_string(),
+                        &c.territory_id.to_string(),
+                        &c.office_id.to_string(),
+                        &c.code,
+                        &c.name,
+                        &c.address,
+                        &c.city,
+                        &(c.dwellings as i32),
+                        &(c.year_built as i32),
+                        &c.replacement_value,
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn offices(&self, territory: TerritoryId) -> Result<Vec<Office>> {
+        self.run(async {
+            self.client()
+                .await?
+                .query(
+                    "SELECT id, territory_id, code, name FROM offices WHERE territory_id = $1 ORDER BY name",
+                    &[&territory.to_string()],
+                )
+                .await?
+                .iter()
+                .map(row_office)
+                .collect()
+        })
+    }
+
+    fn reference(&self, scope: &Scope, since: u64) -> Result<ReferenceData> {
+        self.run(async {
+            let client = self.client().await?;
+            let t = scope.territory.to_string();
+            let office = scope.office.map(|o| o.to_string());
+            let since = since as i64;
+            let territory = client
+                .query_opt("SELECT id, name FROM territories WHERE id = $1", &[&t])
+                .await?
+                .map(|r| row_territory(&r))
+                .transpose()?
+                .ok_or_else(|| StoreError::NotFound(format!("territoire {t}")))?;
+            let offices = client
+                .query(
+                    "SELECT id, territory_id, code, name FROM offices
+                     WHERE territory_id = $1 AND rev > $2 AND ($3::TEXT IS NULL OR id = $3) ORDER BY rev",
+                    &[&t, &since, &office],
+                )
+                .await?
+                .iter()
+                .map(row_office)
+                .collect::<Result<Vec<_>>>()?;
+            let complexes = client
+                .query(
+                    "SELECT id, territory_id, office_id, code, name, address, city, dwellings, year_built,
+                       replacement_value
+                     FROM complexes WHERE territory_id = $1 AND rev > $2 AND ($3::TEXT IS NULL OR office_id = $3)
+                     ORDER BY rev",
+                    &[&t, &since, &office],
+                )
+                .await?
+                .iter()
+                .map(row_complex)
+                .collect::<Result<Vec<_>>>()?;
+            let revision: i64 = client
+                .query_one(
+                    "SELECT GREATEST(
+                       COALESCE((SELECT MAX(rev) FROM offices WHERE territory_id = $1), 0),
+                       COALESCE((SELECT MAX(rev) FROM complexes WHERE territory_id = $1), 0))",
+                    &[&t],
+                )
+                .await?
+                .get(0);
+            Ok(ReferenceData {
+                territory,
+                offices,
+                complexes,
+                revision: (revision.max(0) as u64).max(since as u64),
+            })
+        })
+    }
+
+    fn settings(&self, territory: TerritoryId) -> Result<CsSettings> {
+        self.run(async {
+            let json: Option<String> = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT value FROM meta WHERE key = $1",
+                    &[&format!("rates:{territory}")],
+                )
+                .await?
+                .map(|r| r.get(0));
+            Ok(json.map_or_else(CsSettings::default, |j| decode_settings(&j, territory)))
+        })
+    }
+
+    fn set_settings(
+        &self,
+        territory: TerritoryId,
+        settings: &CsSettings,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        let json = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Backend(format!("paramètres : {e}")))?;
+        self.run(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&format!("rates:{territory}"), &json],
+            )
+            .await?;
+            write_audit(&tx, audit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! The storage traits behave the same on both backends: one test body per
+//! concern, run on the embedded SQLite store and on PostgreSQL (a throwaway
+//! cluster). Accounts and lockout counters, reference data and its
+//! revisions, settings with their audit entry, photos' metadata and scoping,
+//! the audit log; and PostgreSQL's schema versioning.
+
+use bilan_e2e::postgres::PgCluster;
+use bilan_server::SqliteStore;
+use bilan_server::StoreError;
+use bilan_server::audit::{AuditAction, AuditEntry};
+use bilan_server::postgres::{PG_SCHEMA_VERSION, PgStore};
+use bilan_server::storage::{AccountStore, AuditLog, LockKey, PhotoIndex, ReferenceStore, Scope};
+use bilan_shared::domain::{Complex, CsSettings, Office, Role, Territory};
+use bilan_shared::ids::*;
+use bilan_shared::protocol::UserInfo;
+
+/// What this test needs of a backend (the traits both implement so far).
+trait Stores: AccountStore + ReferenceStore + PhotoIndex + AuditLog {}
+impl<T: AccountStore + ReferenceStore + PhotoIndex + AuditLog> Stores for T {}
+
+fn office(territory: TerritoryId, code: &str, name: &str) -> Office {
+    Office {
+        id: OfficeId::new(),
+        territory_id: territory,
+        code: code.into(),
+        name: name.into(),
+    }
+}
+
+fn complex(territory: TerritoryId, office: OfficeId, code: &str) -> Complex {
+    Complex {
+        id: ComplexId::new(),
+        territory_id: territory,
+        office_id: office,
+        code: code.into(),
+        name: format!("Habitations {code}"),
+        address: "1 rue des Forges".into(),
+        city: "Trois-Rivières".into(),
+        dwellings: 24,
+        year_built: 1975,
+        replacement_value: 4e6,
+    }
+}
+
+/// Every behaviour of the traits, against `db`.
+fn exercise(db: &dyn Stores) {
+    // Reference data: territories, offices renamed in place, complexes,
+    // revisions that only grow, scoped to an office.
+    let t = Territory {
+        id: TerritoryId::new(),
+        name: "CS de la Mauricie".into(),
+    };
+    db.insert_territory(&t).unwrap();
+    assert_eq!(db.territory_by_name(&t.name).unwrap(), Some(t.clone()));
+    assert_eq!(db.territory(t.id).unwrap(), Some(t.clone()));
+    assert_eq!(db.territory_by_name("ailleurs").unwrap(), None);
+    let o1 = db
+        .upsert_office(&office(t.id, "OH-TR", "OH de TR"))
+        .unwrap();
+    let again = db
+        .upsert_office(&office(t.id, "OH-TR", "Office de Trois-Rivières"))
+        .unwrap();
+    assert_eq!(again, o1, "an office is renamed in place");
+    let o2 = db
+        .upsert_office(&office(t.id, "OMH-SH", "OMH de Shawinigan"))
+        .unwrap();
+    let names: Vec<String> = db
+        .offices(t.id)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(names, ["OMH de Shawinigan", "Office de Trois-Rivières"]);
+    let c1 = complex(t.id, o1, "C1");
+    db.upsert_complex(&c1).unwrap();
+    db.upsert_complex(&complex(t.id, o2, "C2")).unwrap();
+    let foreign = complex(t.id, OfficeId::new(), "C3");
+    assert!(matches!(
+        db.upsert_complex(&foreign),
+        Err(StoreError::BadRequest(_))
+    ));
+    let all = Scope {
+        territory: t.id,
+        office: None,
+    };
+    let r = db.reference(&all, 0).unwrap();
+    assert_eq!((r.offices.len(), r.complexes.len()), (2, 2));
+    assert_eq!(r.territory, t);
+    assert_eq!(db.reference(&all, r.revision).unwrap().complexes.len(), 0);
+    let renamed = Complex {
+        name: "Les Pins".into(),
+        ..c1.clone()
+    };
+    db.upsert_complex(&renamed).unwrap();
+    let later = db.reference(&all, r.revision).unwrap();
+    assert_eq!(later.complexes, vec![renamed]);
+    assert!(later.revision > r.revision);
+    let reader_scope = Scope {
+        territory: t.id,
+        office: Some(o2),
+    };
+    let mine = db.reference(&reader_scope, 0).unwrap();
+    assert_eq!(
+        (mine.offices.len(), mine.complexes.len()),
+        (1, 1),
+        "an office's scope sees its office only"
+    );
+    assert!(matches!(
+        db.reference(
+            &Scope {
+                territory: TerritoryId::new(),
+                office: None
+            },
+            0
+        ),
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Accounts and tokens.
+    let user = UserInfo {
+        id: UserId::new(),
+        username: "inspecteur1".into(),
+        display_name: "Julie Tremblay".into(),
+        role: Role::Inspector,
+        territory_id: Some(t.id),
+        office_id: None,
+    };
+    db.insert_user(&user, "hash-1").unwrap();
+    assert!(matches!(
+        db.insert_user(
+            &UserInfo {
+                id: UserId::new(),
+                ..user.clone()
+            },
+            "x"
+        ),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        db.user_with_hash("inspecteur1").unwrap(),
+        Some((user.clone(), "hash-1".to_string()))
+    );
+    assert!(db.set_password_hash("inspecteur1", "hash-2").unwrap());
+    assert!(!db.set_password_hash("personne", "hash-2").unwrap());
+    assert_eq!(
+        db.user_with_hash("inspecteur1").unwrap().unwrap().1,
+        "hash-2"
+    );
+    assert_eq!(db.territory_users(t.id).unwrap(), vec![user.clone()]);
+    db.insert_token("tok-a", user.id, Some(DeviceId::new()))
+        .unwrap();
+    db.insert_token("tok-b", user.id, None).unwrap();
+    assert_eq!(db.user_for_token("tok-a", 0).unwrap(), Some(user.clone()));
+    assert_eq!(
+        db.user_for_token("tok-a", i64::MAX).unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(db.user_for_token("nope", 0).unwrap(), None);
+    db.revoke_token("tok-a").unwrap();
+    assert_eq!(db.user_for_token("tok-a", 0).unwrap(), None);
+    assert_eq!(db.revoke_user_tokens("inspecteur1").unwrap(), 1);
+    assert_eq!(db.user_for_token("tok-b", 0).unwrap(), None);
+
+    // Failed-login counters: in a row per name, within a window per address.
+    let name = LockKey::User("inspecteur1");
+    assert_eq!(db.locked_until(name).unwrap(), None);
+    for n in 1..=3 {
+        assert_eq!(db.count_failure(name, 1_000, i64::MAX).unwrap(), n);
+    }
+    db.lock_out(name, 1_000, 5_000).unwrap();
+    assert_eq!(db.locked_until(name).unwrap(), Some(5_000));
+    assert_eq!(
+        db.count_failure(name, 2_000, i64::MAX).unwrap(),
+        1,
+        "restarted"
+    );
+    db.clear_failures(name).unwrap();
+    assert_eq!(db.locked_until(name).unwrap(), None);
+    let addr = LockKey::Address("10.0.0.9");
+    assert_eq!(db.count_failure(addr, 1_000, 100).unwrap(), 1);
+    assert_eq!(db.count_failure(addr, 1_050, 100).unwrap(), 2);
+    assert_eq!(
+        db.count_failure(addr, 2_000, 100).unwrap(),
+        1,
+        "a new window"
+    );
+    db.lock_out(addr, 2_000, 9_000).unwrap();
+    assert_eq!(db.locked_until(addr).unwrap(), Some(9_000));
+
+    // Settings, saved with their audit entry in one transaction.
+    assert_eq!(db.settings(t.id).unwrap(), CsSettings::default());
+    let s = CsSettings {
+        hourly: 90.0,
+        ..CsSettings::default()
+    };
+    let entry = AuditEntry::by(&user, AuditAction::ChangeSettings, "tarifs");
+    db.set_settings(t.id, &s, &entry).unwrap();
+    assert_eq!(db.settings(t.id).unwrap().hourly, 90.0);
+
+    // Photos' metadata: seen by the territory that sent it only.
+    let hash = PhotoHash::of(b"photo");
+    db.photo_received(&hash, 5, "image/jpeg", t.id).unwrap();
+    db.photo_received(&hash, 5, "image/jpeg", t.id).unwrap();
+    assert_eq!(
+        db.photo_meta(&all, &hash).unwrap(),
+        Some((5, "image/jpeg".to_string()))
+    );
+    let other = Scope {
+        territory: TerritoryId::new(),
+        office: None,
+    };
+    assert_eq!(db.photo_meta(&other, &hash).unwrap(), None);
+    assert_eq!(
+        db.photo_meta(&reader_scope, &hash).unwrap(),
+        None,
+        "an office reader sees only photos its office's inspections name"
+    );
+
+    // The audit log: newest first, by territory or all.
+    db.append_audit(&AuditEntry::console(
+        None,
+        AuditAction::Backup,
+        "/sauvegarde",
+    ))
+    .unwrap();
+    let mine = db.audit_entries(Some(t.id), 10).unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (
+            mine[0].action,
+            mine[0].actor.as_str(),
+            mine[0].target.as_str()
+        ),
+        (AuditAction::ChangeSettings, "inspecteur1", "tarifs")
+    );
+    assert!(mine[0].at > 0);
+    let all_entries = db.audit_entries(None, 10).unwrap();
+    assert_eq!(all_entries[0].action, AuditAction::Backup, "newest first");
+    assert_eq!(db.audit_entries(None, 1).unwrap().len(), 1);
+}
+
+#[test]
+fn the_sqlite_backend_keeps_accounts_reference_settings_photos_and_audit() {
+    exercise(&SqliteStore::in_memory().unwrap());
+}
+
+#[test]
+fn the_postgresql_backend_keeps_accounts_reference_settings_photos_and_audit() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("bilan");
+    exercise(&PgStore::open(&url).unwrap());
+}
+
+/// Opening applies the schema once (a second instance opening the same
+/// database changes nothing) and a database newer than this build is
+/// refused, untouched.
+#[test]
+fn a_postgresql_database_is_created_once_and_a_newer_one_is_refused() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("bilan");
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| PgStore::open(&url));
+        let b = s.spawn(|| PgStore::open(&url));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (a, _b) = (a.unwrap(), b.unwrap());
+    a.insert_territory(&Territory {
+        id: TerritoryId::new(),
+        name: "CS".into(),
+    })
+    .unwrap();
+    drop(a);
+    let reopened = PgStore::open(&url).unwrap();
+    assert!(
+        reopened.territory_by_name("CS").unwrap().is_some(),
+        "data kept"
+    );
+    drop(reopened);
+    let out = std::process::Command::new("psql")
+        .arg(&url)
+        .args([
+            "-q",
+            "-c",
+            &format!(
+                "UPDATE schema_version SET version = {}",
+                PG_SCHEMA_VERSION + 1
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(matches!(
+        PgStore::open(&url),
+        Err(StoreError::DatabaseTooNew { .. })
+    ));
+}
