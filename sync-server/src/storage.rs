@@ -154,6 +154,7 @@ pub struct CompactReport {
 
 /// An edit the server makes to a document (review, resolution): returns the changes it made.
 pub type ServerEdit<'a> = dyn FnMut(&mut Inspection, &Author) -> std::result::Result<Vec<Change>, bilan_shared::SharedError>
+    + Send
     + 'a;
 
 /// Inspections as merged, and the summary rows projected from them.

@@ -2,17 +2,27 @@
 //! concern, run on the embedded SQLite store and on PostgreSQL (a throwaway
 //! cluster). Accounts and lockout counters, reference data and its
 //! revisions, settings with their audit entry, photos' metadata and scoping,
-//! the audit log; and PostgreSQL's schema versioning.
+//! the audit log; the sync log, the merger, documents, server edits and
+//! compaction; and PostgreSQL's schema versioning.
 
 use bilan_e2e::postgres::PgCluster;
 use bilan_server::SqliteStore;
 use bilan_server::StoreError;
 use bilan_server::audit::{AuditAction, AuditEntry};
+use bilan_server::codec::prepare_push;
 use bilan_server::postgres::{PG_SCHEMA_VERSION, PgStore};
-use bilan_server::storage::{AccountStore, AuditLog, LockKey, PhotoIndex, ReferenceStore, Scope};
-use bilan_shared::domain::{Complex, CsSettings, Office, Role, Territory};
+use bilan_server::storage::{
+    AccountStore, AuditLog, DocumentStore, LockKey, PhotoIndex, PullPage, ReferenceStore, Scope,
+    SyncLog,
+};
+use bilan_shared::doc::{bundle, changes_of_chunks};
+use bilan_shared::domain::{
+    Complex, CsSettings, InspectionStatus, Office, Rating, Role, Territory,
+};
 use bilan_shared::ids::*;
-use bilan_shared::protocol::UserInfo;
+use bilan_shared::protocol::{DocChanges, ErrorCode, UserInfo};
+use bilan_shared::{Author, Catalogue, Inspection, NewInspection};
+use serde_bytes::ByteBuf;
 
 /// What this test needs of a backend (the traits both implement so far).
 trait Stores: AccountStore + ReferenceStore + PhotoIndex + AuditLog {}
@@ -294,4 +304,192 @@ fn a_postgresql_database_is_created_once_and_a_newer_one_is_refused() {
         PgStore::open(&url),
         Err(StoreError::DatabaseTooNew { .. })
     ));
+}
+
+/// What the sync test needs of a backend.
+trait SyncStores: ReferenceStore + SyncLog + DocumentStore + AuditLog {}
+impl<T: ReferenceStore + SyncLog + DocumentStore + AuditLog> SyncStores for T {}
+
+/// A new inspection of `complex` as a device pushes it, claiming `territory`.
+fn new_inspection(complex: &Complex, territory: TerritoryId) -> (Inspection, DocChanges) {
+    let author = Author::device(DeviceId::new(), UserId::new(), "Julie");
+    let id = InspectionId::new();
+    let (insp, _) = Inspection::create(
+        &author,
+        NewInspection {
+            inspection_id: id,
+            territory_id: territory,
+            office_id: complex.office_id,
+            complex_id: complex.id,
+        },
+        Catalogue::current(),
+    )
+    .unwrap();
+    let doc = DocChanges {
+        doc_id: id,
+        changes: vec![ByteBuf::from(bundle(&insp.changes_since(&[])))],
+    };
+    (insp, doc)
+}
+
+/// Applies a pull's changes to fresh documents, by id.
+fn apply(page: &PullPage) -> std::collections::HashMap<InspectionId, Inspection> {
+    let mut out = std::collections::HashMap::new();
+    for d in &page.changes {
+        let insp = out.entry(d.doc_id).or_insert_with(Inspection::empty);
+        for item in &d.changes {
+            insp.apply_changes(changes_of_chunks(item).unwrap())
+                .unwrap();
+        }
+    }
+    out
+}
+
+/// The sync log and documents: a push is durable and pulled by the other
+/// devices (not its own), merged into the projection; a document invalid
+/// for the territory is refused and reported to its device only; a document
+/// of another territory is forbidden; a server edit is merged with its
+/// audit entry; after compaction a new device still gets everything.
+fn exercise_sync(db: &dyn SyncStores, forget_retention: &dyn Fn()) {
+    let t = Territory {
+        id: TerritoryId::new(),
+        name: "CS".into(),
+    };
+    db.insert_territory(&t).unwrap();
+    let o = db.upsert_office(&office(t.id, "OH", "OH")).unwrap();
+    let c = complex(t.id, o, "C1");
+    db.upsert_complex(&c).unwrap();
+    let all = Scope {
+        territory: t.id,
+        office: None,
+    };
+
+    let (mut insp, doc) = new_inspection(&c, t.id);
+    let id = doc.doc_id;
+    let accepted = db
+        .push(t.id, "dev-a", prepare_push(vec![doc]).unwrap())
+        .unwrap();
+    assert!(accepted > 0);
+    let b = db.pull(t.id, "dev-b", 0, 1 << 20, true).unwrap();
+    assert!(!b.more && b.rejected.is_empty());
+    let got = apply(&b);
+    assert_eq!(
+        got[&id].automerge().get_heads(),
+        insp.automerge().get_heads()
+    );
+    let own = db.pull(t.id, "dev-a", 0, 1 << 20, true).unwrap();
+    assert!(
+        own.changes.is_empty(),
+        "a device does not get its own changes back"
+    );
+    assert_eq!(own.cursor, b.cursor);
+    assert_eq!(db.place(id).unwrap(), Some((t.id, o)));
+    assert_eq!(
+        db.load(id).unwrap().unwrap().automerge().get_heads(),
+        insp.automerge().get_heads()
+    );
+    let sums = db.summaries(&all).unwrap();
+    assert_eq!(sums.len(), 1);
+    assert_eq!(sums[0].status, InspectionStatus::InProgress);
+    let other_office = Scope {
+        territory: t.id,
+        office: Some(OfficeId::new()),
+    };
+    assert!(db.summaries(&other_office).unwrap().is_empty());
+    let count = db.change_count(t.id).unwrap();
+    assert_eq!(count, u64::from(accepted));
+
+    // An edit on a device, pushed: merged, pulled by the others from their cursor.
+    let heads = insp.automerge().get_heads();
+    let author = Author::device(DeviceId::new(), UserId::new(), "Julie");
+    insp.edit(&author, |d| d.rate("B3010", Rating::D)).unwrap();
+    let edit = DocChanges {
+        doc_id: id,
+        changes: vec![ByteBuf::from(bundle(&insp.changes_since(&heads)))],
+    };
+    db.push(t.id, "dev-a", prepare_push(vec![edit]).unwrap())
+        .unwrap();
+    let next = db.pull(t.id, "dev-b", b.cursor, 1 << 20, true).unwrap();
+    assert_eq!(next.changes.len(), 1);
+    assert!(next.cursor > b.cursor);
+
+    // Invalid for this territory: stored, then refused by the merger,
+    // reported to its device only; another territory's document: forbidden.
+    let (_, bad) = new_inspection(&c, TerritoryId::new());
+    db.push(t.id, "dev-c", prepare_push(vec![bad]).unwrap())
+        .unwrap();
+    let c_pull = db.pull(t.id, "dev-c", next.cursor, 1 << 20, true).unwrap();
+    assert_eq!(c_pull.rejected.len(), 1);
+    assert_eq!(c_pull.rejected[0].code, ErrorCode::InvalidDocument);
+    let b_pull = db.pull(t.id, "dev-b", next.cursor, 1 << 20, true).unwrap();
+    assert!(b_pull.changes.is_empty() && b_pull.rejected.is_empty());
+    let elsewhere = TerritoryId::new();
+    db.insert_territory(&Territory {
+        id: elsewhere,
+        name: "Ailleurs".into(),
+    })
+    .unwrap();
+    let (_, again) = {
+        let (i, mut d) = new_inspection(&c, t.id);
+        d.doc_id = id;
+        (i, d)
+    };
+    assert!(matches!(
+        db.push(elsewhere, "dev-x", prepare_push(vec![again]).unwrap()),
+        Err(StoreError::Forbidden(_))
+    ));
+
+    // A server edit: merged at once, with its audit entry.
+    let manager = Author::device(DeviceId::new(), UserId::new(), "Sophie");
+    let entry = AuditEntry::console(Some(t.id), AuditAction::Review, id.to_string());
+    db.server_edit(t.id, id, &manager, &entry, &mut |insp, author| {
+        let c = insp.edit(author, |d| {
+            d.status = InspectionStatus::Approved;
+            Ok(())
+        })?;
+        Ok(c.into_iter().collect())
+    })
+    .unwrap();
+    assert_eq!(
+        db.summaries(&all).unwrap()[0].status,
+        InspectionStatus::Approved
+    );
+    assert_eq!(
+        db.audit_entries(Some(t.id), 10).unwrap()[0].action,
+        AuditAction::Review
+    );
+    let failed = db.server_edit(t.id, id, &manager, &entry, &mut |_, _| {
+        Err(bilan_shared::SharedError::UnknownComponent("X".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        db.audit_entries(Some(t.id), 10).unwrap().len(),
+        1,
+        "no entry without its edit"
+    );
+
+    // Compaction: a new device still receives the whole inspection.
+    forget_retention();
+    let before = db.load(id).unwrap().unwrap().automerge().get_heads();
+    let r = db.compact().unwrap();
+    assert!(r.documents >= 1 && r.rows_cleared >= 1, "{r:?}");
+    assert_eq!(db.compact().unwrap().documents, 0, "nothing left to fold");
+    let fresh = db.pull(t.id, "dev-new", 0, 1 << 20, true).unwrap();
+    assert_eq!(apply(&fresh)[&id].automerge().get_heads(), before);
+}
+
+#[test]
+fn the_sqlite_log_merges_serves_refuses_edits_and_compacts() {
+    let db = SqliteStore::in_memory().unwrap();
+    let forget = || db.set_log_retention(std::time::Duration::ZERO);
+    exercise_sync(&db, &forget);
+}
+
+#[test]
+fn the_postgresql_log_merges_serves_refuses_edits_and_compacts() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("bilan");
+    let db = PgStore::open(&url).unwrap();
+    let forget = || db.set_log_retention(std::time::Duration::ZERO);
+    exercise_sync(&db, &forget);
 }

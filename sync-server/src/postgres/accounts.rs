@@ -7,7 +7,8 @@ use bilan_shared::ids::{DeviceId, TerritoryId, UserId};
 use bilan_shared::protocol::UserInfo;
 use tokio_postgres::Row;
 
-use super::core::{PgStore, Result, id};
+use super::core::{Result, id};
+use super::store::PgStore;
 use crate::error::StoreError;
 use crate::storage::{AccountStore, LockKey};
 

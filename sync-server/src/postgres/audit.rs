@@ -4,7 +4,8 @@ use bilan_shared::doc::now_ms;
 use bilan_shared::ids::TerritoryId;
 use deadpool_postgres::GenericClient;
 
-use super::core::{PgStore, Result};
+use super::core::Result;
+use super::store::PgStore;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::storage::AuditLog;
 

@@ -5,6 +5,9 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+
+use automerge::ActorId;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -13,48 +16,51 @@ use crate::error::StoreError;
 
 pub(super) type Result<T> = std::result::Result<T, StoreError>;
 
+/// What the PostgreSQL store and its merger thread share: a small tokio
+/// runtime, the connection pool, the server's actor, the settings.
+pub struct PgInner {
+    pub(super) rt: tokio::runtime::Runtime,
+    pub(super) pool: Pool,
+    pub(super) server_actor: ActorId,
+    /// Log rows younger than this keep their bytes through compaction.
+    pub(super) log_retention_ms: AtomicI64,
+    /// Set when the store is dropped: the merger thread ends.
+    pub(super) stop: AtomicBool,
+}
+
+impl std::fmt::Debug for PgInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgInner")
+    }
+}
+
 /// Connections kept by the pool.
 const POOL_SIZE: usize = 16;
 
-/// A PostgreSQL database, as the storage traits use it.
-pub struct PgStore {
-    rt: tokio::runtime::Runtime,
-    pub(super) pool: Pool,
+/// A runtime and a pool for the database `url`.
+pub(super) fn connect(url: &str) -> Result<(tokio::runtime::Runtime, Pool)> {
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| StoreError::BadRequest(format!("adresse de la base PostgreSQL : {e}")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bilan-pg")
+        .enable_all()
+        .build()?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .build()
+        .map_err(|e| StoreError::Backend(format!("pool PostgreSQL : {e}")))?;
+    Ok((rt, pool))
 }
 
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PgStore")
-    }
-}
-
-impl PgStore {
-    /// Connects to the database `url` (`postgres://...` or `host=... dbname=...`)
-    /// and brings its schema to this build's version.
-    pub fn open(url: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::BadRequest(format!("adresse de la base PostgreSQL : {e}")))?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("bilan-pg")
-            .enable_all()
-            .build()?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .build()
-            .map_err(|e| StoreError::Backend(format!("pool PostgreSQL : {e}")))?;
-        let store = Self { rt, pool };
-        store.run(super::migrate::migrate(&store.pool))?;
-        Ok(store)
-    }
-
+impl PgInner {
     /// Runs `work` on the store's runtime and waits for it. A scoped thread
     /// carries the wait, so the caller may be anywhere (even inside another
     /// runtime) and `work` may borrow from it.

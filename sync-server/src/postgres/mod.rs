@@ -1,9 +1,10 @@
 //! The PostgreSQL backend, for deployments past one machine (work in
 //! progress: issue 13). One file per concern, each implementing its trait
 //! of [`crate::storage`] on [`PgStore`]: `accounts`, `reference`, `photos`
-//! (metadata) and `audit` so far; the sync log, documents and their
-//! projection, the merger and the report queries come next, and only then
-//! does the `backend` setting offer it.
+//! (metadata), `audit`, the sync log (`log`, `pull`), documents
+//! (`snapshots`, `projection`, `documents`) and the merger (`merger`, with
+//! its progress in `progress`) so far; the report queries come next, and
+//! only then does the `backend` setting offer it.
 //!
 //! Why `tokio-postgres` with `deadpool-postgres`: the maintained async
 //! driver of the tokio ecosystem the server already runs on, with plain SQL
@@ -14,10 +15,18 @@
 mod accounts;
 mod audit;
 mod core;
+mod documents;
 mod error;
+mod log;
+mod merger;
 mod migrate;
 mod photos;
+mod progress;
+mod projection;
+mod pull;
 mod reference;
+mod snapshots;
+mod store;
 
-pub use self::core::PgStore;
 pub use migrate::PG_SCHEMA_VERSION;
+pub use store::PgStore;

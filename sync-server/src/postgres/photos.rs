@@ -4,7 +4,8 @@
 use bilan_shared::doc::now_ms;
 use bilan_shared::ids::{PhotoHash, TerritoryId};
 
-use super::core::{PgStore, Result};
+use super::core::Result;
+use super::store::PgStore;
 use crate::storage::{PhotoIndex, Scope};
 
 impl PhotoIndex for PgStore {

@@ -8,7 +8,8 @@ use bilan_shared::ids::{OfficeId, TerritoryId};
 use tokio_postgres::Row;
 
 use super::audit::write_audit;
-use super::core::{PgStore, Result, id};
+use super::core::{Result, id};
+use super::store::PgStore;
 use crate::audit::AuditEntry;
 use crate::codec::decode_settings;
 use crate::error::StoreError;

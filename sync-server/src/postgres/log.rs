@@ -1,0 +1,170 @@
+//! The sync log on PostgreSQL: pushes appended durably (under the log's
+//! advisory lock, so rows become visible in `seq` order and a device's
+//! cursor never skips a row committed late), server edits' bundles, pulls
+//! and compaction: the [`SyncLog`] implementation.
+
+use std::sync::atomic::Ordering;
+
+use bilan_shared::doc::now_ms;
+use bilan_shared::ids::{InspectionId, TerritoryId};
+use deadpool_postgres::GenericClient;
+
+use super::core::{Result, id};
+use super::progress::merged_seq;
+use super::store::PgStore;
+use super::{pull, snapshots};
+use crate::codec::checked_snapshot;
+use crate::error::StoreError;
+use crate::storage::{CompactReport, PreparedDoc, PullPage, SyncLog};
+
+/// Key of the advisory lock every append to the log holds until it commits.
+pub(super) const LOG_LOCK: i64 = 0x6269_6c61_6e00_0002;
+
+/// Appends changes to the log as one packed bundle; returns its seq. The
+/// caller holds [`LOG_LOCK`] in its transaction.
+pub(super) async fn append(
+    tx: &impl GenericClient,
+    territory: TerritoryId,
+    device: &str,
+    doc_id: InspectionId,
+    changes: usize,
+    packed: &[u8],
+) -> Result<i64> {
+    let (t, d) = (territory.to_string(), doc_id.to_string());
+    tx.execute(
+        "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at) VALUES ($1, $2, NULL, 0, $3)
+         ON CONFLICT (doc_id) DO UPDATE SET updated_at = excluded.updated_at",
+        &[&d, &t, &now_ms()],
+    )
+    .await?;
+    Ok(tx
+        .query_one(
+            "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes, at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+            &[&t, &d, &device, &(changes as i64), &packed, &now_ms()],
+        )
+        .await?
+        .get(0))
+}
+
+impl SyncLog for PgStore {
+    fn push(&self, territory: TerritoryId, device: &str, docs: Vec<PreparedDoc>) -> Result<u32> {
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        self.run(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
+                .await?;
+            for d in &docs {
+                let owner: Option<String> = tx
+                    .query_opt(
+                        "SELECT territory_id FROM documents WHERE doc_id = $1",
+                        &[&d.doc_id.to_string()],
+                    )
+                    .await?
+                    .map(|r| r.get(0));
+                if owner.is_some_and(|t| t != territory.to_string()) {
+                    return Err(StoreError::Forbidden(format!(
+                        "l'inspection {} appartient à un autre territoire",
+                        d.doc_id
+                    )));
+                }
+            }
+            let mut accepted = 0u32;
+            for d in &docs {
+                append(&tx, territory, device, d.doc_id, d.chunks, &d.packed).await?;
+                accepted += d.chunks as u32;
+            }
+            tx.execute("NOTIFY bilan_log", &[]).await?;
+            tx.commit().await?;
+            Ok(accepted)
+        })
+    }
+
+    fn pull(
+        &self,
+        territory: TerritoryId,
+        device: &str,
+        cursor: u64,
+        page_bytes: u64,
+        settle: bool,
+    ) -> Result<PullPage> {
+        if settle {
+            self.settle()?;
+        }
+        self.run(async {
+            let client = self.client().await?;
+            let upto = merged_seq(&client).await?;
+            pull::pull(&client, territory, device, cursor, upto, page_bytes).await
+        })
+    }
+
+    fn change_count(&self, territory: TerritoryId) -> Result<u64> {
+        self.settle()?;
+        self.run(async {
+            let n: i64 = self
+                .client()
+                .await?
+                .query_one(
+                    "SELECT COALESCE(SUM(changes), 0)::BIGINT FROM log WHERE territory_id = $1 AND rejected IS NULL",
+                    &[&territory.to_string()],
+                )
+                .await?
+                .get(0);
+            Ok(n as u64)
+        })
+    }
+
+    /// Folds every document's log into its snapshot and clears the bytes
+    /// of the rows it covers once older than the retention. One
+    /// transaction per document, so pushes interleave.
+    fn compact(&self) -> Result<CompactReport> {
+        self.settle()?;
+        let cutoff = now_ms().saturating_sub(self.log_retention_ms.load(Ordering::Relaxed));
+        self.run(async {
+            let mut client = self.client().await?;
+            let docs: Vec<String> = client
+                .query(
+                    "SELECT DISTINCT l.doc_id FROM log l JOIN documents d ON d.doc_id = l.doc_id
+                     WHERE l.seq > d.snap_seq OR (l.bytes IS NOT NULL AND l.at < $1)",
+                    &[&cutoff],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let mut report = CompactReport::default();
+            for doc in docs {
+                let doc_id: InspectionId = id(doc)?;
+                let tx = client.transaction().await?;
+                let behind: i64 = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM log l JOIN documents d ON d.doc_id = l.doc_id
+                         WHERE l.doc_id = $1 AND l.seq > d.snap_seq",
+                        &[&doc_id.to_string()],
+                    )
+                    .await?
+                    .get(0);
+                let upto = merged_seq(&tx).await?;
+                if behind > 0
+                    && let Some((_, insp, _)) = snapshots::load_doc_counted(&tx, doc_id, upto).await?
+                    && let Some(snapshot) = checked_snapshot(doc_id, &insp)
+                {
+                    snapshots::write_snapshot(&tx, doc_id, &snapshot, upto).await?;
+                    report.documents += 1;
+                }
+                report.rows_cleared += tx
+                    .execute(
+                        "UPDATE log SET bytes = NULL WHERE doc_id = $1 AND bytes IS NOT NULL AND at < $2
+                           AND seq <= (SELECT snap_seq FROM documents WHERE doc_id = $1)",
+                        &[&doc_id.to_string(), &cutoff],
+                    )
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok(report)
+        })
+    }
+}

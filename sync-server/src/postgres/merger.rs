@@ -1,0 +1,197 @@
+//! The merger on PostgreSQL: every instance runs this thread, and the one
+//! holding the merge lock (a session advisory lock on a connection of its
+//! own) folds the log into the documents and the projection, in `seq`
+//! order, a batch at a time, with [`crate::merge`]'s pure merging. When
+//! that instance dies its connection closes, the lock is free, and another
+//! instance's merger takes it within a second: nothing is merged twice
+//! (each batch commits with the progress it reached, checked under
+//! `FOR UPDATE`) and nothing is skipped (rows become visible in `seq`
+//! order, see `log.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bilan_shared::ids::{InspectionId, TerritoryId};
+use deadpool_postgres::GenericClient;
+
+use super::core::{PgInner, Result, id};
+use super::progress::{lock_merged_seq, merged_seq, set_merged_seq};
+use super::{projection, snapshots};
+use crate::codec::code_name;
+use crate::error::StoreError;
+use crate::merge::{Base, DocOutcome, Group, Pending, RowOutcome, merge_group, rejection};
+
+/// Log rows merged per batch (one commit each).
+const MERGE_BATCH: i64 = 64;
+/// Key of the session advisory lock the working merger holds.
+const MERGE_LOCK: i64 = 0x6269_6c61_6e00_0003;
+/// How often a merger without the lock tries to take it.
+const TAKEOVER_EVERY: Duration = Duration::from_millis(500);
+/// How often the working merger looks for new rows when idle.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
+/// Starts this instance's merger thread; it stops when the store is dropped.
+pub(super) fn spawn(inner: Arc<PgInner>) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("bilan-pg-merger".into())
+        .spawn(move || inner.rt.block_on(run(&inner)))?)
+}
+
+async fn run(inner: &PgInner) {
+    while !inner.stop.load(Ordering::SeqCst) {
+        // A connection of its own for as long as it holds the lock (a
+        // session lock: it ends with the connection if the instance dies).
+        let mut conn = match inner.pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "merger: no connection; retrying");
+                tokio::time::sleep(TAKEOVER_EVERY).await;
+                continue;
+            }
+        };
+        let held: bool = match conn
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&MERGE_LOCK])
+            .await
+        {
+            Ok(r) => r.get(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "merger: lock not asked; retrying");
+                false
+            }
+        };
+        if !held {
+            drop(conn);
+            tokio::time::sleep(TAKEOVER_EVERY).await;
+            continue;
+        }
+        tracing::info!("this instance merges the log");
+        while !inner.stop.load(Ordering::SeqCst) {
+            match merge_batch(&mut conn).await {
+                Ok(true) => {}
+                Ok(false) => tokio::time::sleep(IDLE_POLL).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "merge failed; retrying in a second");
+                    if conn.is_closed() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        let _ = conn
+            .execute("SELECT pg_advisory_unlock($1)", &[&MERGE_LOCK])
+            .await;
+    }
+}
+
+/// Merges the next batch of rows; false when nothing was pending.
+async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
+    let from = merged_seq(&*conn).await?;
+    let rows = conn
+        .query(
+            "SELECT seq, territory_id, doc_id, bytes FROM log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&from, &MERGE_BATCH],
+        )
+        .await?;
+    let Some(last) = rows.last().map(|r| r.get::<_, i64>(0)) else {
+        return Ok(false);
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_doc: HashMap<String, usize> = HashMap::new();
+    for r in rows {
+        let (seq, territory, doc, bytes): (i64, String, String, Option<Vec<u8>>) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let i = match by_doc.get(&doc) {
+            Some(&i) => i,
+            None => {
+                let doc_id: InspectionId = id(doc.clone())?;
+                let territory: TerritoryId = id(territory)?;
+                groups.push(Group {
+                    doc_id,
+                    territory,
+                    base: Base::New,
+                    rows: Vec::new(),
+                });
+                by_doc.insert(doc, groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        groups[i].rows.push(Pending { seq, bytes });
+    }
+    for g in &mut groups {
+        g.base = match snapshots::load_doc_counted(&*conn, g.doc_id, from).await {
+            Ok(None) => Base::New,
+            Ok(Some((_, insp, behind))) => Base::Loaded {
+                insp: Box::new(insp),
+                behind,
+            },
+            Err(e) if e.content_code().is_some() => {
+                let (code, message) = rejection(&e);
+                Base::Broken(code, message)
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    let outcomes = tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        groups.into_par_iter().map(merge_group).collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("fusion interrompue : {e}")))?;
+    // The write: under the progress row's lock, and only if nobody merged
+    // these rows meanwhile (a server edit).
+    let tx = conn.transaction().await?;
+    if lock_merged_seq(&tx).await? != from {
+        return Ok(true);
+    }
+    for o in outcomes {
+        write_outcome(&tx, o, last).await?;
+    }
+    set_merged_seq(&tx, last).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Writes one document's merge: its projection and snapshot, then what
+/// becomes of each of its rows.
+async fn write_outcome(tx: &impl GenericClient, mut o: DocOutcome, last: i64) -> Result<()> {
+    if let Some(m) = &o.merged {
+        match projection::project(tx, o.territory, m).await {
+            Ok(()) => {
+                if let Some(snapshot) = &m.snapshot {
+                    snapshots::write_snapshot(tx, o.doc_id, snapshot, last).await?;
+                }
+            }
+            Err(e) if e.content_code().is_some() => o.reject_merged(&e),
+            Err(e) => return Err(e),
+        }
+    }
+    for (seq, outcome) in o.rows {
+        match outcome {
+            RowOutcome::Keep => {}
+            RowOutcome::Rewrite { changes, packed } => {
+                tx.execute(
+                    "UPDATE log SET changes = $2, bytes = $3 WHERE seq = $1",
+                    &[&seq, &(changes as i64), &packed],
+                )
+                .await?;
+            }
+            RowOutcome::Duplicate => {
+                tx.execute("DELETE FROM log WHERE seq = $1", &[&seq])
+                    .await?;
+            }
+            RowOutcome::Rejected(code, message) => {
+                let code = code_name(code);
+                tracing::warn!(doc = %o.doc_id, seq, code, %message, "changes refused by the merger");
+                tx.execute(
+                    "UPDATE log SET rejected = $2, reason = $3 WHERE seq = $1",
+                    &[&seq, &code, &message],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
