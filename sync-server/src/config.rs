@@ -10,15 +10,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// The storage backend.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// Embedded SQLite in `data_dir` (one machine).
-    #[default]
-    Sqlite,
-}
-
 /// A setting that must not reach the log: shown as `***`.
 #[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -50,8 +41,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder holding `bilan.sqlite` and the photo store.
     pub data_dir: PathBuf,
-    /// Where inspections, accounts and the log are stored.
-    pub backend: BackendKind,
+    /// PostgreSQL database of inspections, accounts and the log
+    /// (`postgres://user:password@host/db` or `host=... dbname=...`);
+    /// empty: embedded SQLite in `data_dir`. Never logged.
+    pub database_url: Secret,
     /// Where photos are kept: `local` (in `data_dir`) or `s3`.
     pub photo_store: PhotoStoreKind,
     /// The S3 bucket of the photos (with `photo_store = "s3"`).
@@ -96,7 +89,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             data_dir: PathBuf::from("bilan-data"),
-            backend: BackendKind::Sqlite,
+            database_url: Secret::default(),
             photo_store: PhotoStoreKind::Local,
             s3_bucket: String::new(),
             s3_endpoint: String::new(),
@@ -302,7 +295,10 @@ mod tests {
         assert_eq!(c.token_ttl_days, 3, "command line over environment");
         assert!(c.behind_proxy, "file over defaults");
         assert_eq!(c.listen.port(), 0);
-        assert_eq!(c.backend, BackendKind::Sqlite);
+        assert!(
+            c.database_url.0.is_empty(),
+            "SQLite unless a database is named"
+        );
         let e = Layers::defaults()
             .pairs(&["max_docs_per_request=beaucoup".into()])
             .err()
@@ -313,7 +309,7 @@ mod tests {
             "{e}"
         );
         let e = Layers::defaults()
-            .pairs(&["backend=oracle".into()])
+            .pairs(&["photo_store=disquette".into()])
             .unwrap()
             .build()
             .err()

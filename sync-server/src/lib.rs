@@ -26,6 +26,7 @@ pub mod photos;
 pub mod postgres;
 pub mod reports;
 pub mod service;
+pub mod sql;
 pub mod sqlite;
 pub mod storage;
 pub mod web;
@@ -39,7 +40,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-pub use config::{BackendKind, Config};
+pub use config::Config;
 pub use error::{ApiError, StoreError};
 pub use service::Service;
 pub use sqlite::SqliteStore;
@@ -56,17 +57,19 @@ pub struct Inner {
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
 
-/// Opens the storage backend the configuration names.
+/// Opens the storage backend the configuration names: PostgreSQL at
+/// `database_url`, or embedded SQLite in `data_dir` without one.
 pub fn open_backend(config: &Config) -> Result<Arc<dyn Backend>, StoreError> {
-    match config.backend {
-        BackendKind::Sqlite => {
-            let store = SqliteStore::open(&config.db_path())?;
-            store.set_log_retention(std::time::Duration::from_secs(
-                config.log_retention_days.saturating_mul(24 * 3600),
-            ));
-            Ok(Arc::new(store))
-        }
+    let retention =
+        std::time::Duration::from_secs(config.log_retention_days.saturating_mul(24 * 3600));
+    if !config.database_url.0.trim().is_empty() {
+        let store = postgres::PgStore::open(&config.database_url.0)?;
+        store.set_log_retention(retention);
+        return Ok(Arc::new(store));
     }
+    let store = SqliteStore::open(&config.db_path())?;
+    store.set_log_retention(retention);
+    Ok(Arc::new(store))
 }
 
 /// A service over a fresh in-memory SQLite database (tests, tools).

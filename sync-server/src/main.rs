@@ -38,7 +38,7 @@ struct Cli {
 
 /// The settings' names, for `--help`.
 const SETTINGS_HELP: &str = "Réglages (fichier --config, variable BILAN_<NOM> ou --set nom=valeur) : \
-listen, data_dir, backend (sqlite), photo_store (local, s3), s3_bucket, s3_endpoint, s3_region, s3_access_key_id, s3_secret_access_key, max_body_bytes, max_decompressed_bytes, max_docs_per_request, \
+listen, data_dir, database_url (PostgreSQL; vide : SQLite), photo_store (local, s3), s3_bucket, s3_endpoint, s3_region, s3_access_key_id, s3_secret_access_key, max_body_bytes, max_decompressed_bytes, max_docs_per_request, \
 max_photo_bytes, response_page_bytes, compact_every_s, token_ttl_days, behind_proxy, log_retention_days.";
 
 #[derive(Subcommand, Debug)]

@@ -19,7 +19,7 @@ pub(super) type Result<T> = std::result::Result<T, StoreError>;
 /// What the PostgreSQL store and its merger thread share: a small tokio
 /// runtime, the connection pool, the server's actor, the settings.
 pub struct PgInner {
-    pub(super) rt: tokio::runtime::Runtime,
+    pub(super) rt: Rt,
     pub(super) pool: Pool,
     pub(super) server_actor: ActorId,
     /// Log rows younger than this keep their bytes through compaction.
@@ -34,11 +34,32 @@ impl std::fmt::Debug for PgInner {
     }
 }
 
+/// The store's runtime. Dropped without waiting (a store may be dropped
+/// inside another runtime, where blocking is not allowed).
+pub(super) struct Rt(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for Rt {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0
+            .as_ref()
+            .expect("the runtime lives as long as the store")
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// Connections kept by the pool.
 const POOL_SIZE: usize = 16;
 
 /// A runtime and a pool for the database `url`.
-pub(super) fn connect(url: &str) -> Result<(tokio::runtime::Runtime, Pool)> {
+pub(super) fn connect(url: &str) -> Result<(Rt, Pool)> {
     let config = tokio_postgres::Config::from_str(url)
         .map_err(|e| StoreError::BadRequest(format!("adresse de la base PostgreSQL : {e}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +78,7 @@ pub(super) fn connect(url: &str) -> Result<(tokio::runtime::Runtime, Pool)> {
         .max_size(POOL_SIZE)
         .build()
         .map_err(|e| StoreError::Backend(format!("pool PostgreSQL : {e}")))?;
-    Ok((rt, pool))
+    Ok((Rt(Some(rt)), pool))
 }
 
 impl PgInner {

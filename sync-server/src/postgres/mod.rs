@@ -2,9 +2,9 @@
 //! progress: issue 13). One file per concern, each implementing its trait
 //! of [`crate::storage`] on [`PgStore`]: `accounts`, `reference`, `photos`
 //! (metadata), `audit`, the sync log (`log`, `pull`), documents
-//! (`snapshots`, `projection`, `documents`) and the merger (`merger`, with
-//! its progress in `progress`) so far; the report queries come next, and
-//! only then does the `backend` setting offer it.
+//! (`snapshots`, `projection`, `documents`), the merger (`merger`, with
+//! its progress in `progress`) and the review pages' queries (`reports`).
+//! Chosen by the `database_url` setting.
 //!
 //! Why `tokio-postgres` with `deadpool-postgres`: the maintained async
 //! driver of the tokio ecosystem the server already runs on, with plain SQL
@@ -25,8 +25,15 @@ mod progress;
 mod projection;
 mod pull;
 mod reference;
+mod reports;
 mod snapshots;
 mod store;
 
 pub use migrate::PG_SCHEMA_VERSION;
 pub use store::PgStore;
+
+impl crate::storage::Backend for PgStore {
+    fn name(&self) -> &'static str {
+        "postgresql"
+    }
+}

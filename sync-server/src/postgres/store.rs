@@ -51,7 +51,8 @@ impl PgStore {
     /// merger (which works whenever it holds the merge lock).
     pub fn open(url: &str) -> Result<Self> {
         let (rt, pool) = connect(url)?;
-        let actor = rt.block_on(async {
+        // On a thread of its own: the caller may be inside another runtime.
+        let setup = async {
             migrate::migrate(&pool).await?;
             let client = pool
                 .get()
@@ -71,6 +72,13 @@ impl PgStore {
                 .get(0);
             ActorId::try_from(hex.as_str())
                 .map_err(|e| StoreError::Corrupt(format!("acteur du serveur : {e}")))
+        };
+        let actor = std::thread::scope(|s| {
+            s.spawn(|| rt.block_on(setup)).join().unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    "ouverture PostgreSQL interrompue".into(),
+                ))
+            })
         })?;
         let inner = Arc::new(PgInner {
             rt,

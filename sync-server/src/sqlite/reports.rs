@@ -8,25 +8,11 @@ use rusqlite::{params, params_from_iter, types::Value};
 
 use super::core::{Result, parse_id};
 use super::store::SqliteStore;
+use crate::sql::{IVP_SQL, condition_sql};
 use crate::storage::{
     ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PAGE_SIZE,
     PlanRow, ReportStore, Scope, SortKey, VisitTotals,
 };
-
-/// The building condition of an IVP expression, as SQL: the same bands as
-/// [`ConditionThresholds::condition_for`] (the tests hold them together).
-pub(super) fn condition_sql(ivp: &str, t: &ConditionThresholds) -> String {
-    let b = t.upper_bounds;
-    format!(
-        "CASE WHEN {ivp} <= {} THEN 'A' WHEN {ivp} <= {} THEN 'B' WHEN {ivp} <= {} THEN 'C' WHEN {ivp} <= {} THEN 'D' ELSE 'E' END",
-        b[0], b[1], b[2], b[3]
-    )
-}
-
-/// The IVP of a summary row joined with its complex, as SQL: the same as
-/// [`crate::reports::ivp`].
-pub(super) const IVP_SQL: &str =
-    "(CASE WHEN c.replacement_value > 0 THEN s.cost_5y / c.replacement_value ELSE 0.0 END)";
 
 fn scope_args(scope: &Scope) -> (String, Option<String>) {
     (

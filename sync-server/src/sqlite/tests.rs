@@ -684,7 +684,7 @@ fn the_condition_filter_in_sql_agrees_with_the_ivp_function() {
     use bilan_shared::domain::ConditionThresholds;
     let db = Db::mem();
     let t = ConditionThresholds::default();
-    let sql = super::reports::condition_sql(super::reports::IVP_SQL, &t);
+    let sql = crate::sql::condition_sql(crate::sql::IVP_SQL, &t);
     let mut cases = vec![(0.0, 1e6), (5.0, 0.0), (1e6, 1e6)];
     for b in t.upper_bounds {
         for v in [b - 1e-9, b, b + 1e-9] {

@@ -1,0 +1,252 @@
+//! The review pages' queries on PostgreSQL, on the projection tables,
+//! filtered on the scope the service layer decided: the [`ReportStore`]
+//! implementation (the same statements as the SQLite backend's).
+
+use bilan_shared::domain::{ConditionThresholds, InspectionStatus};
+use tokio_postgres::types::ToSql;
+
+use super::core::{Result, id};
+use super::store::PgStore;
+use crate::sql::{IVP_SQL, condition_sql};
+use crate::storage::{
+    ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PAGE_SIZE,
+    PlanRow, ReportStore, Scope, SortKey, VisitTotals,
+};
+
+fn scope_args(scope: &Scope) -> (String, Option<String>) {
+    (
+        scope.territory.to_string(),
+        scope.office.map(|o| o.to_string()),
+    )
+}
+
+impl ReportStore for PgStore {
+    fn complex_rows(&self, scope: &Scope) -> Result<Vec<ComplexRow>> {
+        self.settle()?;
+        let (territory, office) = scope_args(scope);
+        self.run(async {
+            self.client()
+                .await?
+                .query(
+                    "WITH latest AS (
+                       SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
+                       FROM inspection_summary s WHERE s.territory_id = $1)
+                     SELECT o.id, o.name, c.replacement_value, l.created_at, l.status, l.cost_5y
+                     FROM complexes c JOIN offices o ON o.id = c.office_id
+                     LEFT JOIN latest l ON l.complex_id = c.id AND l.rn = 1
+                     WHERE c.territory_id = $1 AND ($2::TEXT IS NULL OR c.office_id = $2)
+                     ORDER BY o.name, o.id",
+                    &[&territory, &office],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let created_at: Option<i64> = r.get(3);
+                    let status: Option<String> = r.get(4);
+                    Ok(ComplexRow {
+                        office_id: id(r.get(0))?,
+                        office: r.get(1),
+                        replacement_value: r.get(2),
+                        latest: match (created_at, status) {
+                            (Some(created_at), Some(status)) => Some(LatestInspection {
+                                created_at,
+                                status: InspectionStatus::from_code(&status)
+                                    .unwrap_or(InspectionStatus::InProgress),
+                                cost_5y: r.get(5),
+                            }),
+                            _ => None,
+                        },
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn search(
+        &self,
+        scope: &Scope,
+        q: &InspectionQuery,
+        thresholds: &ConditionThresholds,
+    ) -> Result<(Vec<InspectionRow>, u32)> {
+        self.settle()?;
+        let (territory, office) = scope_args(scope);
+        let cond = condition_sql(IVP_SQL, thresholds);
+        let mut wh: Vec<String> = Vec::new();
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut add = |clause: &str, v: Box<dyn ToSql + Sync + Send>| {
+            args.push(v);
+            wh.push(clause.replace('?', &format!("${}", args.len())));
+        };
+        add("s.territory_id = ?", Box::new(territory));
+        if let Some(o) = office {
+            add("s.office_id = ?", Box::new(o));
+        }
+        if let Some(o) = q.office {
+            add("s.office_id = ?", Box::new(o.to_string()));
+        }
+        if let Some(s) = q.status {
+            add("s.status = ?", Box::new(s.code().to_string()));
+        }
+        if let Some(c) = q.condition {
+            add(&format!("({cond}) = ?"), Box::new(c.to_string()));
+        }
+        if q.conflicts_only {
+            add("s.conflicts > ?", Box::new(0i32));
+        }
+        if let Some(i) = q.inspector {
+            add("s.created_by = ?", Box::new(i.to_string()));
+        }
+        if let Some(ms) = q.from_ms {
+            add("s.created_at >= ?", Box::new(ms));
+        }
+        if let Some(ms) = q.before_ms {
+            add("s.created_at < ?", Box::new(ms));
+        }
+        let order = match q.sort {
+            SortKey::Complex => "c.name",
+            SortKey::Office => "o.name",
+            SortKey::Status => "s.status",
+            SortKey::Cost => "s.cost_5y",
+            SortKey::Conflicts => "s.conflicts",
+            SortKey::Date => "s.created_at",
+        };
+        let from = "FROM inspection_summary s JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
+                    LEFT JOIN users u ON u.id = s.created_by";
+        let where_sql = wh.join(" AND ");
+        let page = q.page.max(1);
+        let sql = format!(
+            "SELECT s.doc_id, c.name, c.address || ', ' || c.city, o.name, s.status, COALESCE(u.display_name, ''),
+                    s.created_at, s.rated, s.present, s.findings, s.cost_5y, c.replacement_value, s.conflicts
+             {from} WHERE {where_sql} ORDER BY {order} {}, s.doc_id LIMIT {PAGE_SIZE} OFFSET {}",
+            if q.descending { "DESC" } else { "ASC" },
+            (page - 1) * PAGE_SIZE
+        );
+        let count = format!("SELECT COUNT(*) {from} WHERE {where_sql}");
+        self.run(async {
+            let client = self.client().await?;
+            let params: Vec<&(dyn ToSql + Sync)> = args
+                .iter()
+                .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let total: i64 = client.query_one(&count, &params).await?.get(0);
+            let rows = client
+                .query(&sql, &params)
+                .await?
+                .iter()
+                .map(|r| {
+                    let status: String = r.get(4);
+                    let cost_5y: f64 = r.get(10);
+                    let ivp = crate::reports::ivp(cost_5y, r.get(11));
+                    Ok(InspectionRow {
+                        id: r.get(0),
+                        complex: r.get(1),
+                        address: r.get(2),
+                        office: r.get(3),
+                        status: InspectionStatus::from_code(&status)
+                            .unwrap_or(InspectionStatus::InProgress),
+                        inspector: r.get(5),
+                        created_at: r.get(6),
+                        rated: r.get::<_, i32>(7) as u32,
+                        present: r.get::<_, i32>(8) as u32,
+                        findings: r.get::<_, i32>(9) as u32,
+                        cost_5y,
+                        ivp,
+                        condition: thresholds.condition_for(ivp).code(),
+                        conflicts: r.get::<_, i32>(12) as u32,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((rows, total as u32))
+        })
+    }
+
+    fn filter_options(&self, scope: &Scope) -> Result<FilterOptions> {
+        self.settle()?;
+        let (territory, office) = scope_args(scope);
+        self.run(async {
+            let client = self.client().await?;
+            let offices = client
+                .query(
+                    "SELECT id, name FROM offices WHERE territory_id = $1 AND ($2::TEXT IS NULL OR id = $2) ORDER BY name",
+                    &[&territory, &office],
+                )
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let inspectors = client
+                .query(
+                    "SELECT id, display_name FROM users WHERE territory_id = $1
+                       AND role IN ('inspecteur', 'responsable') ORDER BY display_name",
+                    &[&territory],
+                )
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            Ok((offices, inspectors))
+        })
+    }
+
+    fn plan_rows(&self, scope: &Scope) -> Result<Vec<PlanRow>> {
+        self.settle()?;
+        let (territory, office) = scope_args(scope);
+        self.run(async {
+            Ok(self
+                .client()
+                .await?
+                .query(
+                    "WITH latest AS (
+                       SELECT s.doc_id, s.created_at, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
+                       FROM inspection_summary s WHERE s.territory_id = $1 AND ($2::TEXT IS NULL OR s.office_id = $2))
+                     SELECT o.name, c.name, l.created_at, r.work, r.urgency, r.cost
+                     FROM latest l JOIN inspection_summary s ON s.doc_id = l.doc_id
+                     JOIN recommendations r ON r.doc_id = l.doc_id
+                     JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
+                     WHERE l.rn = 1 ORDER BY o.name, c.name",
+                    &[&territory, &office],
+                )
+                .await?
+                .iter()
+                .map(|r| PlanRow {
+                    office: r.get(0),
+                    complex: r.get(1),
+                    inspected_at: r.get(2),
+                    work: r.get(3),
+                    urgency: r.get(4),
+                    cost: r.get(5),
+                })
+                .collect())
+        })
+    }
+
+    fn visit_totals(&self, scope: &Scope, from: &str, to: &str) -> Result<Vec<VisitTotals>> {
+        self.settle()?;
+        let (territory, office) = scope_args(scope);
+        self.run(async {
+            Ok(self
+                .client()
+                .await?
+                .query(
+                    "SELECT o.name, COUNT(*), SUM(v.hours_on_site), SUM(v.travel_hours), SUM(v.km), SUM(v.expenses)
+                     FROM site_visits v JOIN inspection_summary s ON s.doc_id = v.doc_id
+                     JOIN offices o ON o.id = s.office_id
+                     WHERE v.territory_id = $1 AND ($2::TEXT IS NULL OR s.office_id = $2)
+                       AND v.date >= $3 AND v.date <= $4
+                     GROUP BY o.id, o.name ORDER BY o.name",
+                    &[&territory, &office, &from, &to],
+                )
+                .await?
+                .iter()
+                .map(|r| VisitTotals {
+                    office: r.get(0),
+                    visits: r.get::<_, i64>(1) as u32,
+                    hours: r.get(2),
+                    travel_hours: r.get(3),
+                    km: r.get(4),
+                    expenses: r.get(5),
+                })
+                .collect())
+        })
+    }
+}
