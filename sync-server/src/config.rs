@@ -33,6 +33,24 @@ pub enum PhotoStoreKind {
     S3,
 }
 
+/// Where photos live: a local folder or an S3-compatible bucket.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum PhotoBackend {
+    /// A folder of this machine.
+    Local(PathBuf),
+    /// An S3-compatible bucket; credentials come from the environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`) unless given.
+    S3 {
+        bucket: String,
+        /// The store's address for a self-hosted one (MinIO, Ceph RGW,
+        /// Garage...): requests then use path-style addresses.
+        endpoint: Option<String>,
+        region: String,
+        /// Access key and secret; `None`: from the environment.
+        credentials: Option<(String, Secret)>,
+    },
+}
+
 /// Every server setting, with its default.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -241,10 +259,10 @@ impl Config {
     }
 
     /// Where the photos are, as the photo store opens it.
-    pub fn photo_backend(&self) -> crate::photos::PhotoBackend {
+    pub fn photo_backend(&self) -> PhotoBackend {
         match self.photo_store {
-            PhotoStoreKind::Local => crate::photos::PhotoBackend::Local(self.photo_dir()),
-            PhotoStoreKind::S3 => crate::photos::PhotoBackend::S3 {
+            PhotoStoreKind::Local => PhotoBackend::Local(self.photo_dir()),
+            PhotoStoreKind::S3 => PhotoBackend::S3 {
                 bucket: self.s3_bucket.clone(),
                 endpoint: Some(self.s3_endpoint.clone()).filter(|e| !e.trim().is_empty()),
                 region: self.s3_region.clone(),
@@ -333,7 +351,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             c.photo_backend(),
-            crate::photos::PhotoBackend::S3 {
+            PhotoBackend::S3 {
                 bucket: "photos".into(),
                 endpoint: Some("http://127.0.0.1:9000".into()),
                 region: "us-east-1".into(),

@@ -22,6 +22,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
+use crate::config::PhotoBackend;
 use crate::error::StoreError;
 
 /// Longest side of a thumbnail, in pixels.
@@ -30,24 +31,6 @@ pub const THUMB_SIZE: u32 = 320;
 /// Bytes of an upload kept in memory before they are written as a part:
 /// a cut loses at most what was not yet written (the device resends it).
 pub const PART_BYTES: usize = 1 << 20;
-
-/// Where photos live: a local folder or an S3-compatible bucket.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub enum PhotoBackend {
-    /// A folder of this machine.
-    Local(PathBuf),
-    /// An S3-compatible bucket; credentials come from the environment
-    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`) unless given.
-    S3 {
-        bucket: String,
-        /// The store's address for a self-hosted one (MinIO, Ceph RGW,
-        /// Garage...): requests then use path-style addresses.
-        endpoint: Option<String>,
-        region: String,
-        /// Access key and secret; `None`: from the environment.
-        credentials: Option<(String, crate::config::Secret)>,
-    },
-}
 
 /// The photo store shared by the request handlers (cheap to clone).
 #[derive(Clone, Debug)]
