@@ -18,5 +18,6 @@ fi
 cargo build --workspace -j2 --locked
 # Sync benchmark smoke run: every scenario at a small size, figures printed, no timing asserted.
 target/debug/sync-bench 20 --devices 3 --per-device 2 --photos 2 --photo-mb 1
+target/debug/sync-bench 20 --devices 3 --per-device 2 --photos 2 --photo-mb 1 --postgres
 bash tests/desktop/e2e.sh
 (cd tests/browser && npm ci --no-audit --no-fund && npm test)

@@ -191,9 +191,15 @@ pub fn init_logs() {
 /// `LISTENING <addr>` once it accepts connections; what server processes of
 /// the tests and benchmarks run.
 pub async fn serve_demo_announced(dir: &Path) -> anyhow::Result<()> {
+    serve_demo_announced_on(dir, None).await
+}
+
+/// The same with the records in the PostgreSQL database `database`.
+pub async fn serve_demo_announced_on(dir: &Path, database: Option<String>) -> anyhow::Result<()> {
     init_logs();
     let state = AppState::open(Config {
         data_dir: dir.to_path_buf(),
+        database_url: bilan_server::config::Secret(database.unwrap_or_default()),
         ..Config::default()
     })?;
     bilan_server::admin::seed_demo(state.service())?;

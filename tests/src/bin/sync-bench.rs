@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use bilan_e2e::postgres::PgCluster;
 use bilan_e2e::{ProcessServer, Proxy, device, workload};
 use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
 use bilan_shared::doc::Author;
@@ -46,9 +47,16 @@ struct Args {
     /// Size of each photo in MB.
     #[arg(long, default_value_t = 2)]
     photo_mb: usize,
+    /// Run the server on PostgreSQL: a throwaway cluster (Debian's
+    /// postgresql), one database per scenario.
+    #[arg(long)]
+    postgres: bool,
     /// Internal: serve this data folder (the server process of the bench).
     #[arg(long, hide = true)]
     serve: Option<PathBuf>,
+    /// Internal: the server process's PostgreSQL database.
+    #[arg(long, hide = true)]
+    database: Option<String>,
 }
 
 /// What one scenario measured.
@@ -136,10 +144,22 @@ async fn merged_within(url: &str, token: &str) -> anyhow::Result<Duration> {
     Ok(t.elapsed())
 }
 
-/// A server process of this binary on `dir`, and a counting proxy in front.
-async fn server(dir: &Path) -> anyhow::Result<(ProcessServer, Proxy)> {
+/// The PostgreSQL database of the server on `dir` (one per scenario), when
+/// the bench runs on PostgreSQL.
+fn database_of(pg: Option<&PgCluster>, dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_string_lossy().replace('-', "_");
+    pg.map(|c| c.url(&name))
+}
+
+/// A server process of this binary on `dir` (and its own database on `pg`),
+/// and a counting proxy in front.
+async fn server(dir: &Path, pg: Option<&PgCluster>) -> anyhow::Result<(ProcessServer, Proxy)> {
     let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
     cmd.arg("--serve").arg(dir);
+    if let (Some(c), Some(name)) = (pg, dir.file_name()) {
+        let url = c.create_database(&name.to_string_lossy().replace('-', "_"));
+        cmd.arg("--database").arg(url);
+    }
     let server = ProcessServer::spawn(cmd).await;
     let proxy = Proxy::start(server.addr).await;
     Ok((server, proxy))
@@ -191,7 +211,43 @@ fn generate(store: &DeviceStore, count: usize, seed: u64) -> anyhow::Result<()> 
 /// document snapshots, the log and the projection tables; after a log
 /// compaction when `compact` (run beside the live server, as the background
 /// task or the `compact` command would).
-fn storage_per_inspection(server_dir: &Path, n: usize, compact: bool) -> anyhow::Result<u64> {
+fn storage_per_inspection(
+    server_dir: &Path,
+    n: usize,
+    compact: bool,
+    database: Option<&str>,
+) -> anyhow::Result<u64> {
+    if let Some(url) = database {
+        if compact {
+            let store = bilan_server::postgres::PgStore::open(url)?;
+            store.set_log_retention(std::time::Duration::ZERO);
+            bilan_server::storage::SyncLog::compact(&store)?;
+        }
+        // Tables, their indexes and TOAST (the catalog left out).
+        let out = std::process::Command::new("psql")
+            .arg(url)
+            .args([
+                "-tA",
+                "-c",
+                "VACUUM",
+                "-c",
+                "SELECT SUM(pg_total_relation_size(oid)) FROM pg_class
+                 WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace",
+            ])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes: u64 = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("0")
+            .trim()
+            .parse()?;
+        return Ok(bytes / n.max(1) as u64);
+    }
     let config = bilan_server::Config {
         data_dir: server_dir.to_path_buf(),
         ..bilan_server::Config::default()
@@ -212,9 +268,10 @@ fn storage_per_inspection(server_dir: &Path, n: usize, compact: bool) -> anyhow:
     Ok(bytes / n.max(1) as u64)
 }
 
-async fn cold_scenarios(root: &Path, n: usize) -> anyhow::Result<()> {
+async fn cold_scenarios(root: &Path, n: usize, pg: Option<&PgCluster>) -> anyhow::Result<()> {
     let server_dir = root.join(format!("server-{n}"));
-    let (server, proxy) = server(&server_dir).await?;
+    let (server, proxy) = server(&server_dir, pg).await?;
+    let database = database_of(pg, &server_dir);
     let a_dir = root.join(format!("a-{n}"));
     let a = device(&a_dir, &proxy.url(), "inspecteur1").await;
     let t = Instant::now();
@@ -284,9 +341,9 @@ async fn cold_scenarios(root: &Path, n: usize) -> anyhow::Result<()> {
             peak / 1024
         ),
     );
-    let per = storage_per_inspection(&server_dir, n, false)?;
+    let per = storage_per_inspection(&server_dir, n, false, database.as_deref())?;
     let t = Instant::now();
-    let compacted = storage_per_inspection(&server_dir, n, true)?;
+    let compacted = storage_per_inspection(&server_dir, n, true, database.as_deref())?;
     println!(
         "N={n:<6}    stockage serveur : {} octets par inspection, {} après compactage du journal ({:.1} s)",
         group(per),
@@ -323,8 +380,9 @@ async fn concurrent_push(
     devices: usize,
     per_device: usize,
     same_priority: bool,
+    pg: Option<&PgCluster>,
 ) -> anyhow::Result<()> {
-    let (server, proxy) = server(&root.join("server-4")).await?;
+    let (server, proxy) = server(&root.join("server-4"), pg).await?;
     let mut dirs = Vec::new();
     for i in 0..devices {
         let dir = root.join(format!("d4-{i}"));
@@ -442,8 +500,13 @@ fn photos(store: &DeviceStore, count: usize, mb: usize, seed: u64) -> anyhow::Re
     Ok(total)
 }
 
-async fn photo_scenarios(root: &Path, count: usize, mb: usize) -> anyhow::Result<()> {
-    let (server, proxy) = server(&root.join("server-5")).await?;
+async fn photo_scenarios(
+    root: &Path,
+    count: usize,
+    mb: usize,
+    pg: Option<&PgCluster>,
+) -> anyhow::Result<()> {
+    let (server, proxy) = server(&root.join("server-5"), pg).await?;
     let mut lines = Vec::new();
     for (pass, cut) in [(0u64, false), (1, true)] {
         let store = device(
@@ -492,12 +555,17 @@ fn main() -> anyhow::Result<()> {
     bilan_e2e::init_logs();
     let rt = tokio::runtime::Runtime::new()?;
     if let Some(dir) = args.serve {
-        return rt.block_on(bilan_e2e::serve_demo_announced(&dir));
+        return rt.block_on(bilan_e2e::serve_demo_announced_on(&dir, args.database));
     }
     let tmp = tempfile::tempdir()?;
+    let cluster = args.postgres.then(PgCluster::start);
+    let pg = cluster.as_ref();
+    if pg.is_some() {
+        eprintln!("  (serveur sur PostgreSQL : une base par scénario)");
+    }
     rt.block_on(async {
         for &n in &args.n {
-            cold_scenarios(tmp.path(), n).await?;
+            cold_scenarios(tmp.path(), n, pg).await?;
         }
         if args.devices > 0 {
             concurrent_push(
@@ -505,11 +573,12 @@ fn main() -> anyhow::Result<()> {
                 args.devices,
                 args.per_device,
                 args.devices_same_priority,
+                pg,
             )
             .await?;
         }
         if args.photos > 0 {
-            photo_scenarios(tmp.path(), args.photos, args.photo_mb).await?;
+            photo_scenarios(tmp.path(), args.photos, args.photo_mb, pg).await?;
         }
         Ok(())
     })
