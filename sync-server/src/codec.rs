@@ -124,6 +124,19 @@ impl Merged {
     }
 }
 
+/// A finding's recommended work: in all, and due within five years (what
+/// the projection stores beside it).
+pub fn finding_costs(f: &bilan_shared::doc::Finding) -> (f64, f64) {
+    let cost = f.recommendations.iter().map(|r| r.estimated_cost()).sum();
+    let five = f
+        .recommendations
+        .iter()
+        .filter(|r| r.urgency.within_five_years())
+        .map(|r| r.estimated_cost())
+        .sum();
+    (cost, five)
+}
+
 /// An error code as stored beside a refused log row (its wire name).
 pub fn code_name(code: ErrorCode) -> String {
     serde_json::to_value(code)

@@ -163,6 +163,59 @@ fn merge_row(insp: &mut Inspection, doc_id: InspectionId, row: Pending) -> RowOu
     })
 }
 
+impl Base {
+    /// The base of a document as its backend loaded it (with the log
+    /// bundles after its snapshot): none yet, loaded, or a stored document
+    /// that does not load (its new rows are refused); a storage failure is
+    /// returned as is.
+    pub fn of(loaded: Result<Option<(TerritoryId, Inspection, i64)>>) -> Result<Base> {
+        match loaded {
+            Ok(None) => Ok(Base::New),
+            Ok(Some((_, insp, behind))) => Ok(Base::Loaded {
+                insp: Box::new(insp),
+                behind,
+            }),
+            Err(e) if e.content_code().is_some() => {
+                let (code, message) = rejection(&e);
+                Ok(Base::Broken(code, message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A batch of log rows `(seq, territory, document, bytes)`, in `seq`
+/// order, grouped by document (bases still to load).
+pub fn group_rows(
+    rows: impl IntoIterator<Item = (i64, String, String, Option<Vec<u8>>)>,
+) -> Result<Vec<Group>> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_doc: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (seq, territory, doc, bytes) in rows {
+        let i = match by_doc.get(&doc) {
+            Some(&i) => i,
+            None => {
+                let doc_id: InspectionId = doc
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("journal : document « {doc} »")))?;
+                let territory: TerritoryId = territory.parse().map_err(|_| {
+                    StoreError::Corrupt(format!("journal : territoire « {territory} »"))
+                })?;
+                groups.push(Group {
+                    doc_id,
+                    territory,
+                    base: Base::New,
+                    rows: Vec::new(),
+                });
+                by_doc.insert(doc, groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        groups[i].rows.push(Pending { seq, bytes });
+    }
+    Ok(groups)
+}
+
 /// Merges one document's rows of a batch (on a rayon thread).
 pub fn merge_group(g: Group) -> DocOutcome {
     let mut out = DocOutcome {

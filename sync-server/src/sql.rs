@@ -5,6 +5,8 @@
 
 use bilan_shared::domain::ConditionThresholds;
 
+use crate::storage::{InspectionQuery, PAGE_SIZE, Scope, SortKey};
+
 /// The building condition of an IVP expression, as SQL: the same bands as
 /// [`ConditionThresholds::condition_for`] (the tests hold them together).
 pub fn condition_sql(ivp: &str, t: &ConditionThresholds) -> String {
@@ -19,3 +21,86 @@ pub fn condition_sql(ivp: &str, t: &ConditionThresholds) -> String {
 /// [`crate::reports::ivp`].
 pub const IVP_SQL: &str =
     "(CASE WHEN c.replacement_value > 0 THEN s.cost_5y / c.replacement_value ELSE 0.0 END)";
+
+/// A value bound to a statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// The inspections page as SQL: the count, the page (columns: id, complex,
+/// address, office, status, inspector, created_at, rated, present,
+/// findings, cost_5y, replacement_value, conflicts) and their arguments,
+/// written by `placeholder` from their number and value (`?1` for SQLite,
+/// `$1::BIGINT` for a PostgreSQL integer).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchSql {
+    pub count: String,
+    pub page: String,
+    pub args: Vec<Arg>,
+}
+
+/// Builds the inspections page's statements for `scope` and `q`.
+pub fn search(
+    scope: &Scope,
+    q: &InspectionQuery,
+    thresholds: &ConditionThresholds,
+    placeholder: fn(usize, &Arg) -> String,
+) -> SearchSql {
+    let cond = condition_sql(IVP_SQL, thresholds);
+    let mut wh: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
+    let mut add = |clause: &str, v: Arg| {
+        wh.push(clause.replace('?', &placeholder(args.len() + 1, &v)));
+        args.push(v);
+    };
+    add("s.territory_id = ?", Arg::Text(scope.territory.to_string()));
+    if let Some(o) = scope.office {
+        add("s.office_id = ?", Arg::Text(o.to_string()));
+    }
+    if let Some(o) = q.office {
+        add("s.office_id = ?", Arg::Text(o.to_string()));
+    }
+    if let Some(s) = q.status {
+        add("s.status = ?", Arg::Text(s.code().to_string()));
+    }
+    if let Some(c) = q.condition {
+        add(&format!("({cond}) = ?"), Arg::Text(c.to_string()));
+    }
+    if q.conflicts_only {
+        add("s.conflicts > ?", Arg::Int(0));
+    }
+    if let Some(i) = q.inspector {
+        add("s.created_by = ?", Arg::Text(i.to_string()));
+    }
+    if let Some(ms) = q.from_ms {
+        add("s.created_at >= ?", Arg::Int(ms));
+    }
+    if let Some(ms) = q.before_ms {
+        add("s.created_at < ?", Arg::Int(ms));
+    }
+    let order = match q.sort {
+        SortKey::Complex => "c.name",
+        SortKey::Office => "o.name",
+        SortKey::Status => "s.status",
+        SortKey::Cost => "s.cost_5y",
+        SortKey::Conflicts => "s.conflicts",
+        SortKey::Date => "s.created_at",
+    };
+    let from = "FROM inspection_summary s JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
+                LEFT JOIN users u ON u.id = s.created_by";
+    let where_sql = wh.join(" AND ");
+    let page = q.page.max(1);
+    SearchSql {
+        count: format!("SELECT COUNT(*) {from} WHERE {where_sql}"),
+        page: format!(
+            "SELECT s.doc_id, c.name, c.address || ', ' || c.city, o.name, s.status, COALESCE(u.display_name, ''),
+                    s.created_at, s.rated, s.present, s.findings, s.cost_5y, c.replacement_value, s.conflicts
+             {from} WHERE {where_sql} ORDER BY {order} {}, s.doc_id LIMIT {PAGE_SIZE} OFFSET {}",
+            if q.descending { "DESC" } else { "ASC" },
+            (page - 1) * PAGE_SIZE
+        ),
+        args,
+    }
+}

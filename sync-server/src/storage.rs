@@ -138,9 +138,44 @@ pub struct PreparedDoc {
 #[derive(Clone, Debug, Default)]
 pub struct PullPage {
     pub changes: Vec<DocChanges>,
+    /// Bytes of the bundles in `changes`.
+    pub bytes: u64,
     pub cursor: u64,
     pub more: bool,
     pub rejected: Vec<Rejection>,
+}
+
+impl PullPage {
+    /// An empty page starting at `cursor`.
+    pub fn at(cursor: u64) -> Self {
+        Self {
+            cursor,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a bundle (or a snapshot) of `doc_id` read at log row `seq`,
+    /// unless the page already holds `page_bytes` (then it says `more` and
+    /// returns false: the walk stops there). Bundles of the same document
+    /// in a row travel together.
+    pub fn add(&mut self, seq: i64, doc_id: InspectionId, bytes: Vec<u8>, page_bytes: u64) -> bool {
+        if self.bytes > 0 && self.bytes + bytes.len() as u64 > page_bytes {
+            self.more = true;
+            return false;
+        }
+        self.bytes += bytes.len() as u64;
+        match self.changes.last_mut() {
+            Some(last) if last.doc_id == doc_id => {
+                last.changes.push(serde_bytes::ByteBuf::from(bytes))
+            }
+            _ => self.changes.push(DocChanges {
+                doc_id,
+                changes: vec![serde_bytes::ByteBuf::from(bytes)],
+            }),
+        }
+        self.cursor = seq as u64;
+        true
+    }
 }
 
 /// What a compaction did.

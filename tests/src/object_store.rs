@@ -49,16 +49,7 @@ impl S3Server {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let r = http
-            .put(format!("{}/{bucket}", server.endpoint))
-            .send()
-            .await
-            .expect("create the bucket");
-        assert!(
-            r.status().is_success(),
-            "bucket not created: {}",
-            r.status()
-        );
+        server.add_bucket(bucket).await;
         server
     }
 

@@ -12,12 +12,12 @@ use bilan_server::audit::{AuditAction, AuditEntry};
 use bilan_server::codec::prepare_push;
 use bilan_server::postgres::{PG_SCHEMA_VERSION, PgStore};
 use bilan_server::storage::{
-    AccountStore, AuditLog, DocumentStore, LockKey, PhotoIndex, PullPage, ReferenceStore, Scope,
-    SyncLog,
+    AccountStore, AuditLog, DocumentStore, InspectionQuery, LockKey, PhotoIndex, PullPage,
+    ReferenceStore, ReportStore, Scope, SortKey, SyncLog,
 };
 use bilan_shared::doc::{bundle, changes_of_chunks};
 use bilan_shared::domain::{
-    Complex, CsSettings, InspectionStatus, Office, Rating, Role, Territory,
+    Complex, ConditionThresholds, CsSettings, InspectionStatus, Office, Rating, Role, Territory,
 };
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{DocChanges, ErrorCode, UserInfo};
@@ -307,8 +307,8 @@ fn a_postgresql_database_is_created_once_and_a_newer_one_is_refused() {
 }
 
 /// What the sync test needs of a backend.
-trait SyncStores: ReferenceStore + SyncLog + DocumentStore + AuditLog {}
-impl<T: ReferenceStore + SyncLog + DocumentStore + AuditLog> SyncStores for T {}
+trait SyncStores: ReferenceStore + SyncLog + DocumentStore + AuditLog + ReportStore {}
+impl<T: ReferenceStore + SyncLog + DocumentStore + AuditLog + ReportStore> SyncStores for T {}
 
 /// A new inspection of `complex` as a device pushes it, claiming `territory`.
 fn new_inspection(complex: &Complex, territory: TerritoryId) -> (Inspection, DocChanges) {
@@ -466,6 +466,48 @@ fn exercise_sync(db: &dyn SyncStores, forget_retention: &dyn Fn()) {
         db.audit_entries(Some(t.id), 10).unwrap().len(),
         1,
         "no entry without its edit"
+    );
+
+    // The review pages' queries on the projection.
+    let th = ConditionThresholds::default();
+    let approved = InspectionQuery {
+        status: Some(InspectionStatus::Approved),
+        condition: Some('A'),
+        from_ms: Some(0),
+        before_ms: Some(i64::MAX),
+        sort: SortKey::Cost,
+        descending: true,
+        page: 1,
+        ..InspectionQuery::default()
+    };
+    let (rows, total) = db.search(&all, &approved, &th).unwrap();
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(
+        (rows[0].id.as_str(), rows[0].condition),
+        (id.to_string().as_str(), "A")
+    );
+    let conflicts = InspectionQuery {
+        conflicts_only: true,
+        page: 1,
+        ..InspectionQuery::default()
+    };
+    assert_eq!(db.search(&all, &conflicts, &th).unwrap().1, 0);
+    let complexes = db.complex_rows(&all).unwrap();
+    assert_eq!(complexes.len(), 1);
+    assert_eq!(
+        complexes[0].latest.as_ref().map(|l| l.status),
+        Some(InspectionStatus::Approved)
+    );
+    let (offices, _) = db.filter_options(&all).unwrap();
+    assert_eq!(offices.len(), 1);
+    assert!(
+        db.plan_rows(&all).unwrap().is_empty(),
+        "no recommendation yet"
+    );
+    assert!(
+        db.visit_totals(&all, "2000-01-01", "2100-01-01")
+            .unwrap()
+            .is_empty()
     );
 
     // Compaction: a new device still receives the whole inspection.

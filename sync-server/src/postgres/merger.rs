@@ -8,20 +8,18 @@
 //! `FOR UPDATE`) and nothing is skipped (rows become visible in `seq`
 //! order, see `log.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bilan_shared::ids::{InspectionId, TerritoryId};
 use deadpool_postgres::GenericClient;
 
-use super::core::{PgInner, Result, id};
+use super::core::{PgInner, Result};
 use super::progress::{lock_merged_seq, merged_seq, set_merged_seq};
 use super::{projection, snapshots};
 use crate::codec::code_name;
 use crate::error::StoreError;
-use crate::merge::{Base, DocOutcome, Group, Pending, RowOutcome, merge_group, rejection};
+use crate::merge::{Base, DocOutcome, RowOutcome, group_rows, merge_group};
 
 /// Log rows merged per batch (one commit each).
 const MERGE_BATCH: i64 = 64;
@@ -98,41 +96,12 @@ async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
     let Some(last) = rows.last().map(|r| r.get::<_, i64>(0)) else {
         return Ok(false);
     };
-    let mut groups: Vec<Group> = Vec::new();
-    let mut by_doc: HashMap<String, usize> = HashMap::new();
-    for r in rows {
-        let (seq, territory, doc, bytes): (i64, String, String, Option<Vec<u8>>) =
-            (r.get(0), r.get(1), r.get(2), r.get(3));
-        let i = match by_doc.get(&doc) {
-            Some(&i) => i,
-            None => {
-                let doc_id: InspectionId = id(doc.clone())?;
-                let territory: TerritoryId = id(territory)?;
-                groups.push(Group {
-                    doc_id,
-                    territory,
-                    base: Base::New,
-                    rows: Vec::new(),
-                });
-                by_doc.insert(doc, groups.len() - 1);
-                groups.len() - 1
-            }
-        };
-        groups[i].rows.push(Pending { seq, bytes });
-    }
+    let mut groups = group_rows(
+        rows.into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+    )?;
     for g in &mut groups {
-        g.base = match snapshots::load_doc_counted(&*conn, g.doc_id, from).await {
-            Ok(None) => Base::New,
-            Ok(Some((_, insp, behind))) => Base::Loaded {
-                insp: Box::new(insp),
-                behind,
-            },
-            Err(e) if e.content_code().is_some() => {
-                let (code, message) = rejection(&e);
-                Base::Broken(code, message)
-            }
-            Err(e) => return Err(e),
-        };
+        g.base = Base::of(snapshots::load_doc_counted(&*conn, g.doc_id, from).await)?;
     }
     let outcomes = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;

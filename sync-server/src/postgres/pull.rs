@@ -1,10 +1,9 @@
 //! The sync log's read side on PostgreSQL: a page of the territory's merged
 //! changes after a device's cursor.
 
-use bilan_shared::ids::{InspectionId, TerritoryId};
-use bilan_shared::protocol::{DocChanges, Rejection};
+use bilan_shared::ids::TerritoryId;
+use bilan_shared::protocol::Rejection;
 use deadpool_postgres::GenericClient;
-use serde_bytes::ByteBuf;
 
 use super::core::{Result, id};
 use crate::codec::{code_of_name, unpack};
@@ -22,11 +21,7 @@ pub(super) async fn pull(
     upto: i64,
     page_bytes: u64,
 ) -> Result<PullPage> {
-    let mut out = PullPage {
-        cursor,
-        ..PullPage::default()
-    };
-    let mut budget = 0u64;
+    let mut out = PullPage::at(cursor);
     let mut snapshots_sent = std::collections::HashSet::new();
     let t = territory.to_string();
     let rows = client
@@ -69,22 +64,10 @@ pub(super) async fn pull(
                         .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)),
                     None => None,
                 };
-                if let Some(bytes) = bytes {
-                    if budget > 0 && budget + bytes.len() as u64 > page_bytes {
-                        out.more = true;
-                        break;
-                    }
-                    budget += bytes.len() as u64;
-                    let doc_id: InspectionId = id(doc)?;
-                    match out.changes.last_mut() {
-                        Some(last) if last.doc_id == doc_id => {
-                            last.changes.push(ByteBuf::from(bytes))
-                        }
-                        _ => out.changes.push(DocChanges {
-                            doc_id,
-                            changes: vec![ByteBuf::from(bytes)],
-                        }),
-                    }
+                if let Some(bytes) = bytes
+                    && !out.add(seq, id(doc)?, bytes, page_bytes)
+                {
+                    break;
                 }
             }
         }

@@ -7,10 +7,10 @@ use tokio_postgres::types::ToSql;
 
 use super::core::{Result, id};
 use super::store::PgStore;
-use crate::sql::{IVP_SQL, condition_sql};
+use crate::sql::Arg;
 use crate::storage::{
-    ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PAGE_SIZE,
-    PlanRow, ReportStore, Scope, SortKey, VisitTotals,
+    ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PlanRow,
+    ReportStore, Scope, VisitTotals,
 };
 
 fn scope_args(scope: &Scope) -> (String, Option<String>) {
@@ -69,59 +69,21 @@ impl ReportStore for PgStore {
         thresholds: &ConditionThresholds,
     ) -> Result<(Vec<InspectionRow>, u32)> {
         self.settle()?;
-        let (territory, office) = scope_args(scope);
-        let cond = condition_sql(IVP_SQL, thresholds);
-        let mut wh: Vec<String> = Vec::new();
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut add = |clause: &str, v: Box<dyn ToSql + Sync + Send>| {
-            args.push(v);
-            wh.push(clause.replace('?', &format!("${}", args.len())));
-        };
-        add("s.territory_id = ?", Box::new(territory));
-        if let Some(o) = office {
-            add("s.office_id = ?", Box::new(o));
-        }
-        if let Some(o) = q.office {
-            add("s.office_id = ?", Box::new(o.to_string()));
-        }
-        if let Some(s) = q.status {
-            add("s.status = ?", Box::new(s.code().to_string()));
-        }
-        if let Some(c) = q.condition {
-            add(&format!("({cond}) = ?"), Box::new(c.to_string()));
-        }
-        if q.conflicts_only {
-            add("s.conflicts > ?", Box::new(0i32));
-        }
-        if let Some(i) = q.inspector {
-            add("s.created_by = ?", Box::new(i.to_string()));
-        }
-        if let Some(ms) = q.from_ms {
-            add("s.created_at >= ?", Box::new(ms));
-        }
-        if let Some(ms) = q.before_ms {
-            add("s.created_at < ?", Box::new(ms));
-        }
-        let order = match q.sort {
-            SortKey::Complex => "c.name",
-            SortKey::Office => "o.name",
-            SortKey::Status => "s.status",
-            SortKey::Cost => "s.cost_5y",
-            SortKey::Conflicts => "s.conflicts",
-            SortKey::Date => "s.created_at",
-        };
-        let from = "FROM inspection_summary s JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
-                    LEFT JOIN users u ON u.id = s.created_by";
-        let where_sql = wh.join(" AND ");
-        let page = q.page.max(1);
-        let sql = format!(
-            "SELECT s.doc_id, c.name, c.address || ', ' || c.city, o.name, s.status, COALESCE(u.display_name, ''),
-                    s.created_at, s.rated, s.present, s.findings, s.cost_5y, c.replacement_value, s.conflicts
-             {from} WHERE {where_sql} ORDER BY {order} {}, s.doc_id LIMIT {PAGE_SIZE} OFFSET {}",
-            if q.descending { "DESC" } else { "ASC" },
-            (page - 1) * PAGE_SIZE
-        );
-        let count = format!("SELECT COUNT(*) {from} WHERE {where_sql}");
+        let q = crate::sql::search(scope, q, thresholds, |n, a| match a {
+            Arg::Text(_) => format!("${n}"),
+            Arg::Int(_) => format!("${n}::BIGINT"),
+        });
+        let args: Vec<Box<dyn ToSql + Sync + Send>> = q
+            .args
+            .into_iter()
+            .map(|a| -> Box<dyn ToSql + Sync + Send> {
+                match a {
+                    Arg::Text(t) => Box::new(t),
+                    Arg::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let (count, sql) = (q.count, q.page);
         self.run(async {
             let client = self.client().await?;
             let params: Vec<&(dyn ToSql + Sync)> = args

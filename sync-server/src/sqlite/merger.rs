@@ -17,19 +17,16 @@
 //! next sync. Reads of the projection call [`StoreCore::settle`] to see
 //! everything committed before them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bilan_shared::ids::{InspectionId, TerritoryId};
 use rayon::prelude::*;
 use rusqlite::{Connection, params};
 
 use super::core::{Result, StoreCore, merged_seq, set_merged_seq};
 use super::{projection, snapshots};
 use crate::codec::code_name;
-use crate::error::StoreError;
-use crate::merge::{Base, DocOutcome, Group, Pending, RowOutcome, merge_group, rejection};
+use crate::merge::{Base, DocOutcome, Group, RowOutcome, group_rows, merge_group};
 
 /// Log rows merged per batch: one commit (one fsync) each. The write lock is
 /// held only while a batch's outcome is written.
@@ -183,43 +180,9 @@ fn read_batch(tx: &Connection, from: i64) -> Result<Option<Batch>> {
         return Ok(None);
     };
     let n_rows = rows.len();
-    let mut groups: Vec<Group> = Vec::new();
-    let mut by_doc: HashMap<String, usize> = HashMap::new();
-    for (seq, territory, doc, bytes) in rows {
-        let i = match by_doc.get(&doc) {
-            Some(&i) => i,
-            None => {
-                let doc_id: InspectionId = doc
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("journal : document « {doc} »")))?;
-                let territory: TerritoryId = territory.parse().map_err(|_| {
-                    StoreError::Corrupt(format!("journal : territoire « {territory} »"))
-                })?;
-                groups.push(Group {
-                    doc_id,
-                    territory,
-                    base: Base::New,
-                    rows: Vec::new(),
-                });
-                by_doc.insert(doc, groups.len() - 1);
-                groups.len() - 1
-            }
-        };
-        groups[i].rows.push(Pending { seq, bytes });
-    }
+    let mut groups = group_rows(rows)?;
     for g in &mut groups {
-        g.base = match snapshots::load_doc_counted(tx, g.doc_id, from) {
-            Ok(None) => Base::New,
-            Ok(Some((_, insp, behind))) => Base::Loaded {
-                insp: Box::new(insp),
-                behind,
-            },
-            Err(e) if e.content_code().is_some() => {
-                let (code, message) = rejection(&e);
-                Base::Broken(code, message)
-            }
-            Err(e) => return Err(e),
-        };
+        g.base = Base::of(snapshots::load_doc_counted(tx, g.doc_id, from))?;
     }
     Ok(Some(Batch {
         last,

@@ -68,13 +68,7 @@ pub(super) fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Re
         }
     }
     for f in &d.findings {
-        let cost: f64 = f.recommendations.iter().map(|r| r.estimated_cost()).sum();
-        let five: f64 = f
-            .recommendations
-            .iter()
-            .filter(|r| r.urgency.within_five_years())
-            .map(|r| r.estimated_cost())
-            .sum();
+        let (cost, five) = crate::codec::finding_costs(f);
         tx.prepare_cached(
             "INSERT OR REPLACE INTO findings (doc_id, territory_id, finding_id, component, title, location, severity, photos, cost, cost_5y)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

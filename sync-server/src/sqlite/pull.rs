@@ -1,10 +1,9 @@
 //! The sync log's read side: a page of the territory's merged changes after
 //! a device's cursor, walked on a covering index.
 
-use bilan_shared::ids::{InspectionId, TerritoryId};
-use bilan_shared::protocol::{DocChanges, Rejection};
+use bilan_shared::ids::TerritoryId;
+use bilan_shared::protocol::Rejection;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_bytes::ByteBuf;
 
 use super::core::{Result, parse_id};
 use crate::codec::{code_of_name, unpack};
@@ -30,11 +29,7 @@ pub(super) fn pull(
     page_bytes: u64,
     look_ahead: bool,
 ) -> Result<PullPage> {
-    let mut out = PullPage {
-        cursor,
-        ..PullPage::default()
-    };
-    let mut budget = 0u64;
+    let mut out = PullPage::at(cursor);
     let mut snapshots_sent = std::collections::HashSet::new();
     // The walk reads the covering index `log_pull` only; a row's document
     // and bundle (or reason) are read for the rows that need them.
@@ -71,22 +66,10 @@ pub(super) fn pull(
                         .flatten(),
                     None => None,
                 };
-                if let Some(bytes) = bytes {
-                    if budget > 0 && budget + bytes.len() as u64 > page_bytes {
-                        out.more = true;
-                        break;
-                    }
-                    budget += bytes.len() as u64;
-                    let doc_id: InspectionId = parse_id(doc)?;
-                    match out.changes.last_mut() {
-                        Some(last) if last.doc_id == doc_id => {
-                            last.changes.push(ByteBuf::from(bytes))
-                        }
-                        _ => out.changes.push(DocChanges {
-                            doc_id,
-                            changes: vec![ByteBuf::from(bytes)],
-                        }),
-                    }
+                if let Some(bytes) = bytes
+                    && !out.add(seq, parse_id(doc)?, bytes, page_bytes)
+                {
+                    break;
                 }
             }
         }

@@ -8,10 +8,10 @@ use rusqlite::{params, params_from_iter, types::Value};
 
 use super::core::{Result, parse_id};
 use super::store::SqliteStore;
-use crate::sql::{IVP_SQL, condition_sql};
+use crate::sql::Arg;
 use crate::storage::{
-    ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PAGE_SIZE,
-    PlanRow, ReportStore, Scope, SortKey, VisitTotals,
+    ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PlanRow,
+    ReportStore, Scope, VisitTotals,
 };
 
 fn scope_args(scope: &Scope) -> (String, Option<String>) {
@@ -67,62 +67,17 @@ impl ReportStore for SqliteStore {
     ) -> Result<(Vec<InspectionRow>, u32)> {
         self.settle();
         let conn = self.reader()?;
-        let (territory, office) = scope_args(scope);
-        let cond = condition_sql(IVP_SQL, thresholds);
-        let mut wh = vec!["s.territory_id = ?".to_string()];
-        let mut args: Vec<Value> = vec![Value::Text(territory)];
-        let mut add = |clause: &str, v: Value| {
-            wh.push(clause.to_string());
-            args.push(v);
-        };
-        if let Some(o) = office {
-            add("s.office_id = ?", Value::Text(o));
-        }
-        if let Some(o) = q.office {
-            add("s.office_id = ?", Value::Text(o.to_string()));
-        }
-        if let Some(s) = q.status {
-            add("s.status = ?", Value::Text(s.code().to_string()));
-        }
-        if let Some(c) = q.condition {
-            add(&format!("({cond}) = ?"), Value::Text(c.to_string()));
-        }
-        if q.conflicts_only {
-            add("s.conflicts > ?", Value::Integer(0));
-        }
-        if let Some(i) = q.inspector {
-            add("s.created_by = ?", Value::Text(i.to_string()));
-        }
-        if let Some(ms) = q.from_ms {
-            add("s.created_at >= ?", Value::Integer(ms));
-        }
-        if let Some(ms) = q.before_ms {
-            add("s.created_at < ?", Value::Integer(ms));
-        }
-        let order = match q.sort {
-            SortKey::Complex => "c.name",
-            SortKey::Office => "o.name",
-            SortKey::Status => "s.status",
-            SortKey::Cost => "s.cost_5y",
-            SortKey::Conflicts => "s.conflicts",
-            SortKey::Date => "s.created_at",
-        };
-        let from = "FROM inspection_summary s JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
-                    LEFT JOIN users u ON u.id = s.created_by";
-        let where_sql = wh.join(" AND ");
-        let total: u32 = conn.query_row(
-            &format!("SELECT COUNT(*) {from} WHERE {where_sql}"),
-            params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
-        let page = q.page.max(1);
-        let sql = format!(
-            "SELECT s.doc_id, c.name, c.address || ', ' || c.city, o.name, s.status, COALESCE(u.display_name, ''), s.created_at,
-                    s.rated, s.present, s.findings, s.cost_5y, c.replacement_value, s.conflicts
-             {from} WHERE {where_sql} ORDER BY {order} {}, s.doc_id LIMIT {PAGE_SIZE} OFFSET {}",
-            if q.descending { "DESC" } else { "ASC" },
-            (page - 1) * PAGE_SIZE
-        );
+        let q = crate::sql::search(scope, q, thresholds, |n, _| format!("?{n}"));
+        let args: Vec<Value> = q
+            .args
+            .into_iter()
+            .map(|a| match a {
+                Arg::Text(t) => Value::Text(t),
+                Arg::Int(i) => Value::Integer(i),
+            })
+            .collect();
+        let total: u32 = conn.query_row(&q.count, params_from_iter(args.iter()), |r| r.get(0))?;
+        let sql = q.page;
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(params_from_iter(args.iter()), |r| {
