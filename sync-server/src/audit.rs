@@ -25,6 +25,7 @@ bilan_shared::vocabulary!(
         ChangeSettings => "change_settings", "Paramètres modifiés";
         Compact => "compact", "Compactage du journal de synchronisation";
         Backup => "backup", "Sauvegarde";
+        Migrate => "migrate", "Déploiement déplacé vers PostgreSQL";
         LoginLocked => "login_locked", "Connexion verrouillée après des échecs";
     }
 );

@@ -151,6 +151,17 @@ pub fn code_of_name(name: String) -> ErrorCode {
     serde_json::from_value(serde_json::Value::String(name)).unwrap_or(ErrorCode::InvalidDocument)
 }
 
+/// The `meta` key a territory's settings are stored under (both backends).
+pub fn settings_key(territory: TerritoryId) -> String {
+    format!("rates:{territory}")
+}
+
+/// A territory's settings as they are stored (JSON), read back by
+/// [`decode_settings`].
+pub fn encode_settings(settings: &CsSettings) -> Result<String> {
+    serde_json::to_string(settings).map_err(|e| StoreError::Backend(format!("paramètres : {e}")))
+}
+
 /// A territory's settings as stored (JSON). A value that does not decode
 /// gives the defaults marked `unreadable` (the review pages say so) and a
 /// log line, instead of failing every page of the territory.

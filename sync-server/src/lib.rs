@@ -7,11 +7,14 @@
 //! - [`service`]: every rule (access, validation, lockouts, tokens, audit
 //!   entries, the sync, review and report use-cases);
 //! - [`storage`]: the traits a backend implements, in plain types;
-//!   [`sqlite`] is the embedded default;
+//!   [`sqlite`] is the embedded default, [`postgres`] the one for several
+//!   instances (chosen by `database_url`);
 //! - leaves any layer may use: [`codec`] (stored formats), [`merge`]
-//!   (merging pushed changes, no I/O), [`reports`] (figures), [`imports`]
-//!   (CSV parsing), [`audit`], [`error`], [`config`], [`photos`] (the photo
-//!   files), [`backup`], [`admin`] (the demo territory).
+//!   (merging pushed changes, no I/O), [`sql`] (query text both backends
+//!   share), [`reports`] (figures), [`imports`] (CSV parsing), [`audit`],
+//!   [`error`], [`config`], [`transfer`] (the move from SQLite to
+//!   PostgreSQL), [`photos`] (the photo store: a local folder or
+//!   an S3-compatible bucket), [`backup`], [`admin`] (the demo territory).
 
 pub mod admin;
 pub mod audit;
@@ -29,6 +32,7 @@ pub mod service;
 pub mod sql;
 pub mod sqlite;
 pub mod storage;
+pub mod transfer;
 pub mod web;
 
 use std::future::Future;

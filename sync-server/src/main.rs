@@ -91,6 +91,19 @@ enum Command {
     /// Restore a backup into the data folder, which must hold no database
     /// (stop the server first; everything is checked before anything is written).
     Restore { src: PathBuf },
+    /// Move a SQLite deployment to PostgreSQL: every table of the data
+    /// folder FROM (a consistent copy; the server may still run) into the
+    /// empty database TO, and its photos into the photo store the settings
+    /// name (photo_store, s3_*). Checked by counts and hashes; nothing is
+    /// written to the target if a check fails.
+    MigrateToPostgres {
+        /// The SQLite deployment's data folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database (`postgres://...` or `host=... dbname=...`).
+        #[arg(long)]
+        to: String,
+    },
     /// Print the audit log (review decisions and administrative actions), newest first.
     Journal {
         /// How many entries.
@@ -179,6 +192,10 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Command::MigrateToPostgres { from, to } = &cli.command {
+        migrate_to_postgres(&settings(&cli)?, from, to).await?;
+        return Ok(());
+    }
     let state = AppState::open(settings(&cli)?).context("ouverture du stockage")?;
     let service = state.service().clone();
     match cli.command {
@@ -245,7 +262,9 @@ async fn main() -> anyhow::Result<()> {
                 m.photo_bytes
             );
         }
-        Command::Restore { .. } => unreachable!("handled before the store opens"),
+        Command::Restore { .. } | Command::MigrateToPostgres { .. } => {
+            unreachable!("handled before the store opens")
+        }
         Command::Compact => {
             let r = service.compact()?;
             let entry = AuditEntry::console(None, AuditAction::Compact, "journal");
@@ -285,5 +304,50 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `migrate-to-postgres`: the move, then an audit entry in the new database.
+async fn migrate_to_postgres(
+    config: &Config,
+    from: &std::path::Path,
+    to: &str,
+) -> anyhow::Result<()> {
+    let source = Config {
+        data_dir: from.to_path_buf(),
+        ..Config::default()
+    };
+    anyhow::ensure!(
+        source.db_path().is_file(),
+        "aucune base SQLite dans {} : donnez le dossier de données du serveur à déplacer",
+        from.display()
+    );
+    let report = bilan_server::transfer::migrate_to_postgres(
+        &source.db_path(),
+        &source.photo_backend(),
+        to,
+        &config.photo_backend(),
+        from,
+    )
+    .await?;
+    let rows: u64 = report.tables.iter().map(|t| t.1).sum();
+    for (table, n, digest) in &report.tables {
+        println!("{table:<20} {n:>9} ligne(s)  {}", &digest[..16]);
+    }
+    let target = AppState::open(Config {
+        database_url: bilan_server::config::Secret(to.to_string()),
+        ..config.clone()
+    })
+    .context("ouverture de la base PostgreSQL")?;
+    let entry = AuditEntry::console(None, AuditAction::Migrate, from.display().to_string());
+    target
+        .service()
+        .audit(&entry.with_detail(format!("{rows} ligne(s), {} photo(s)", report.photos)))?;
+    println!(
+        "Déploiement déplacé vers PostgreSQL : {rows} ligne(s) dans {} tables, {} photo(s) ({} octets), vérifiés.",
+        report.tables.len(),
+        report.photos,
+        report.photo_bytes
+    );
     Ok(())
 }

@@ -309,6 +309,18 @@ impl PhotoStore {
         Ok(())
     }
 
+    /// Removes a photo and its thumbnail (a migration undoing what it
+    /// copied); a missing one is not an error.
+    pub async fn remove(&self, hash: &PhotoHash) -> Result<(), StoreError> {
+        for path in [Self::photo_path(hash), Self::thumb_path(hash)] {
+            match self.store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// A stored photo's bytes.
     pub async fn photo(&self, hash: &PhotoHash) -> Result<Option<Bytes>, StoreError> {
         self.read(&Self::photo_path(hash)).await

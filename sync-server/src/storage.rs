@@ -32,6 +32,17 @@ pub struct Scope {
     pub office: Option<OfficeId>,
 }
 
+impl Scope {
+    /// The territory and the office (none: all of them) as the text both
+    /// backends store ids as, ready to bind to a query.
+    pub fn as_text(&self) -> (String, Option<String>) {
+        (
+            self.territory.to_string(),
+            self.office.map(|o| o.to_string()),
+        )
+    }
+}
+
 /// A failed-login counter's key: a user name or a client address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockKey<'a> {

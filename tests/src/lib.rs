@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use anyhow::Context;
 use bilan_mobile::{DeviceStore, SyncEngine};
 use bilan_server::{AppState, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,6 +16,7 @@ use tokio::sync::oneshot;
 
 pub use bilan_server::admin::DEMO_PASSWORD;
 
+pub mod backend;
 pub mod fault_proxy;
 pub mod object_store;
 pub mod postgres;
@@ -39,6 +41,7 @@ impl TestServer {
     pub async fn start_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config {
             data_dir: dir.to_path_buf(),
+            database_url: bilan_server::config::Secret(backend::database_for(dir)),
             ..Config::default()
         };
         tweak(&mut config);
@@ -190,8 +193,9 @@ pub fn init_logs() {
 /// Serves `dir` (seeded with the demo) on 127.0.0.1:0 and prints
 /// `LISTENING <addr>` once it accepts connections; what server processes of
 /// the tests and benchmarks run.
+/// The records are in the suite's backend ([`backend::current`]).
 pub async fn serve_demo_announced(dir: &Path) -> anyhow::Result<()> {
-    serve_demo_announced_on(dir, None).await
+    serve_demo_announced_on(dir, Some(backend::database_for(dir))).await
 }
 
 /// The same with the records in the PostgreSQL database `database`.
@@ -207,6 +211,70 @@ pub async fn serve_demo_announced_on(dir: &Path, database: Option<String>) -> an
     println!("LISTENING {}", listener.local_addr()?);
     bilan_server::launch(listener, state, std::future::pending()).await?;
     Ok(())
+}
+
+/// Adds `complexes` generated complexes to the demo territory and `n` light
+/// inspections of them ([`workload::light_inspection`]) pushed by
+/// `inspecteur1` as a device would, 500 per request; their ids.
+pub fn generate_territory(
+    service: &bilan_server::service::Service,
+    complexes: usize,
+    n: usize,
+) -> anyhow::Result<Vec<bilan_shared::ids::InspectionId>> {
+    use bilan_shared::ids::{ComplexId, DeviceId};
+    use bilan_shared::protocol::{DocChanges, PROTOCOL_VERSION, SyncRequest};
+    let (_, inspector) = service.login("inspecteur1", DEMO_PASSWORD, None)?;
+    let territory = inspector.territory_id.context("inspector's territory")?;
+    let offices = service.offices(territory)?;
+    let mut made = Vec::new();
+    for i in 0..complexes {
+        let c = bilan_shared::domain::Complex {
+            id: ComplexId::new(),
+            territory_id: territory,
+            office_id: offices[i % offices.len()].id,
+            code: format!("GEN-{i:04}"),
+            name: format!("Ensemble généré {i}"),
+            address: format!("{i} rue Générée"),
+            city: "Trois-Rivières".into(),
+            dwellings: 20,
+            year_built: 1970 + (i as u32 % 40),
+            replacement_value: 3e6,
+        };
+        service.upsert_complex(&c)?;
+        made.push(c);
+    }
+    let author =
+        bilan_shared::Author::device(DeviceId::new(), inspector.id, &inspector.display_name);
+    let (mut ids, mut batch) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let (id, insp) =
+            workload::light_inspection(&author, inspector.id, &made[i % made.len()], i)?;
+        ids.push(id);
+        let changes = insp
+            .automerge()
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+            .collect();
+        batch.push(DocChanges {
+            doc_id: id,
+            changes,
+        });
+        if batch.len() == 500 || i + 1 == n {
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device_id: DeviceId::new(),
+                cursor: u64::MAX >> 1,
+                docs: std::mem::take(&mut batch),
+            };
+            let limits = bilan_server::service::SyncLimits {
+                max_docs: 1000,
+                page_bytes: 1,
+            };
+            service.sync(&inspector, req, limits)?;
+        }
+    }
+    Ok(ids)
 }
 
 /// A major finding on the roof membrane (B3010), for tests that need one.

@@ -92,7 +92,7 @@ impl PgCluster {
             .expect("a free port")
             .port();
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses='' -c fsync=off",
+            "-p {port} -k {} -c listen_addresses='' -c fsync=off -c max_connections=400",
             dir.path().display()
         );
         let log = dir.path().join("log").to_string_lossy().to_string();
@@ -105,8 +105,13 @@ impl PgCluster {
 
     /// The connection settings of database `db` (created by [`Self::create_database`]).
     pub fn url(&self, db: &str) -> String {
+        format!("{} dbname={db}", self.settings())
+    }
+
+    /// The cluster's connection settings, without a database name.
+    pub fn settings(&self) -> String {
         format!(
-            "host={} port={} user=postgres dbname={db}",
+            "host={} port={} user=postgres",
             self.dir.path().display(),
             self.port
         )

@@ -3,6 +3,8 @@
 //! recommendation and one photo reference (the photo's bytes are not part of
 //! the document). Each component is one edit (one automerge change), as when
 //! an inspector fills a component's screen; deterministic for a given seed.
+//! And a light inspection (five ratings, one costed finding), for tests and
+//! benchmarks that need many inspections rather than big ones.
 
 use bilan_shared::catalogue::Catalogue;
 use bilan_shared::doc::{
@@ -143,5 +145,52 @@ pub fn inspection(
             Ok(())
         })?;
     }
+    Ok((id, insp))
+}
+
+/// The `i`-th light inspection of `complex`: five ratings, one roof finding
+/// with one recommendation whose urgency and cost vary with `i`; one change.
+pub fn light_inspection(
+    author: &Author,
+    user: UserId,
+    complex: &Complex,
+    i: usize,
+) -> Result<(InspectionId, Inspection), bilan_shared::SharedError> {
+    let id = InspectionId::new();
+    let new = NewInspection {
+        inspection_id: id,
+        territory_id: complex.territory_id,
+        office_id: complex.office_id,
+        complex_id: complex.id,
+    };
+    let (mut insp, _) = Inspection::create(author, new, Catalogue::current())?;
+    insp.edit(author, |d| {
+        for (k, code) in ["A1010", "B2020", "B3010", "D2021", "G2010"]
+            .iter()
+            .enumerate()
+        {
+            d.rate(code, [Rating::B, Rating::C, Rating::D][(i + k) % 3])?;
+        }
+        d.findings.push(Finding {
+            id: FindingId::new(),
+            component: "B3010".into(),
+            title: "Membrane usée".into(),
+            location: "Toit".into(),
+            severity: Severity::Moderate,
+            description: String::new(),
+            photos: vec![],
+            recommendations: vec![Recommendation {
+                id: RecommendationId::new(),
+                work: "Réfection".into(),
+                urgency: Urgency::ALL[i % 5],
+                quantity: 100.0,
+                unit: "m²".into(),
+                unit_cost: 50.0 + (i % 200) as f64,
+            }],
+            created_by: user,
+            created_at: now_ms(),
+        });
+        Ok(())
+    })?;
     Ok((id, insp))
 }

@@ -145,9 +145,14 @@ async fn server_killed_at_random_moments_loses_and_duplicates_nothing() {
     }
     server.kill_in_place().await;
 
-    let store = Service::new(std::sync::Arc::new(
-        bilan_server::SqliteStore::open(&sdir.join("bilan.sqlite")).unwrap(),
-    ));
+    let store = Service::new(
+        bilan_server::open_backend(&bilan_server::Config {
+            data_dir: sdir.clone(),
+            database_url: bilan_server::config::Secret(bilan_e2e::backend::database_for(&sdir)),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
     let (_, manager) = store.login("responsable", DEMO_PASSWORD, None).unwrap();
     let territory = manager.territory_id.unwrap();
     assert_eq!(

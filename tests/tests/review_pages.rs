@@ -405,13 +405,13 @@ async fn unreadable_cs_settings_are_shown_to_the_manager_until_saved_again() {
     let server = TestServer::start(&tmp.path().join("server")).await;
     let d = device(&tmp.path().join("d"), &server.url(), "inspecteur1").await;
     let territory = d.user().unwrap().unwrap().territory_id.unwrap();
-    let db = rusqlite::Connection::open(server.state.0.config.db_path()).unwrap();
-    db.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, '{\"hourly\": \"beaucoup\"}')
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [format!("rates:{territory}")],
-    )
-    .unwrap();
+    bilan_e2e::backend::execute_sql(
+        &server.state.0.config,
+        &format!(
+            "INSERT INTO meta (key, value) VALUES ('rates:{territory}', '{{\"hourly\": \"beaucoup\"}}')
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        ),
+    );
     let b = Browser::login(&server.url(), "responsable").await;
     for page in ["/", "/parametres"] {
         let (status, html) = b.get(page).await;

@@ -26,6 +26,11 @@ pub struct PgInner {
     pub(super) log_retention_ms: AtomicI64,
     /// Set when the store is dropped: the merger thread ends.
     pub(super) stop: AtomicBool,
+    /// Wakes this instance's merger when the store is dropped, so it ends
+    /// now rather than at its next poll.
+    pub(super) wake: tokio::sync::Notify,
+    /// Where the database is: the merger opens its own connection there.
+    pub(super) config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for PgInner {
@@ -58,8 +63,8 @@ impl Drop for Rt {
 /// Connections kept by the pool.
 const POOL_SIZE: usize = 16;
 
-/// A runtime and a pool for the database `url`.
-pub(super) fn connect(url: &str) -> Result<(Rt, Pool)> {
+/// A runtime and a pool for the database `url`, and its parsed settings.
+pub(super) fn connect(url: &str) -> Result<(Rt, Pool, tokio_postgres::Config)> {
     let config = tokio_postgres::Config::from_str(url)
         .map_err(|e| StoreError::BadRequest(format!("adresse de la base PostgreSQL : {e}")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -68,7 +73,7 @@ pub(super) fn connect(url: &str) -> Result<(Rt, Pool)> {
         .enable_all()
         .build()?;
     let manager = Manager::from_config(
-        config,
+        config.clone(),
         NoTls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -78,7 +83,7 @@ pub(super) fn connect(url: &str) -> Result<(Rt, Pool)> {
         .max_size(POOL_SIZE)
         .build()
         .map_err(|e| StoreError::Backend(format!("pool PostgreSQL : {e}")))?;
-    Ok((Rt(Some(rt)), pool))
+    Ok((Rt(Some(rt)), pool, config))
 }
 
 impl PgInner {

@@ -77,6 +77,7 @@ impl SyncLog for PgStore {
                 append(&tx, territory, device, d.doc_id, d.chunks, &d.packed).await?;
                 accepted += d.chunks as u32;
             }
+            // Delivered at commit to the merger, whichever instance runs it.
             tx.execute("NOTIFY bilan_log", &[]).await?;
             tx.commit().await?;
             Ok(accepted)

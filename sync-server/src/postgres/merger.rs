@@ -7,6 +7,11 @@
 //! (each batch commits with the progress it reached, checked under
 //! `FOR UPDATE`) and nothing is skipped (rows become visible in `seq`
 //! order, see `log.rs`).
+//!
+//! The working merger `LISTEN`s on `bilan_log`: every push `NOTIFY`s it at
+//! commit, whichever instance took the push, so an idle merger costs no
+//! queries and starts within a round trip of a push. It still looks every
+//! [`IDLE_POLL`] in case a notification was lost with a connection.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,8 +32,8 @@ const MERGE_BATCH: i64 = 64;
 const MERGE_LOCK: i64 = 0x6269_6c61_6e00_0003;
 /// How often a merger without the lock tries to take it.
 const TAKEOVER_EVERY: Duration = Duration::from_millis(500);
-/// How often the working merger looks for new rows when idle.
-const IDLE_POLL: Duration = Duration::from_millis(20);
+/// How often the working merger looks for new rows with no notification.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Starts this instance's merger thread; it stops when the store is dropped.
 pub(super) fn spawn(inner: Arc<PgInner>) -> Result<std::thread::JoinHandle<()>> {
@@ -45,7 +50,7 @@ async fn run(inner: &PgInner) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "merger: no connection; retrying");
-                tokio::time::sleep(TAKEOVER_EVERY).await;
+                pause(inner, TAKEOVER_EVERY).await;
                 continue;
             }
         };
@@ -61,20 +66,34 @@ async fn run(inner: &PgInner) {
         };
         if !held {
             drop(conn);
-            tokio::time::sleep(TAKEOVER_EVERY).await;
+            pause(inner, TAKEOVER_EVERY).await;
             continue;
         }
         tracing::info!("this instance merges the log");
-        while !inner.stop.load(Ordering::SeqCst) {
+        let mut pushed = None;
+        while !inner.stop.load(Ordering::SeqCst) && !conn.is_closed() {
+            if pushed.is_none() {
+                pushed = listen(inner)
+                    .await
+                    .inspect_err(|e| tracing::warn!(error = %e, "merger: not listening; polling"))
+                    .ok();
+            }
+            // Notifications that came before this batch are covered by it.
+            if let Some(l) = &mut pushed {
+                while l.pushed.try_recv().is_ok() {}
+            }
             match merge_batch(&mut conn).await {
                 Ok(true) => {}
-                Ok(false) => tokio::time::sleep(IDLE_POLL).await,
+                Ok(false) => match &mut pushed {
+                    Some(l) => tokio::select! {
+                        got = l.pushed.recv() => if got.is_none() { pushed = None },
+                        _ = pause(inner, IDLE_POLL) => {}
+                    },
+                    None => pause(inner, IDLE_POLL).await,
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "merge failed; retrying in a second");
-                    if conn.is_closed() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    pause(inner, Duration::from_secs(1)).await;
                 }
             }
         }
@@ -82,6 +101,47 @@ async fn run(inner: &PgInner) {
             .execute("SELECT pg_advisory_unlock($1)", &[&MERGE_LOCK])
             .await;
     }
+}
+
+/// Waits `d`, or less if the store is being dropped.
+async fn pause(inner: &PgInner, d: Duration) {
+    tokio::select! {
+        _ = inner.wake.notified() => inner.wake.notify_one(),
+        _ = tokio::time::sleep(d) => {}
+    }
+}
+
+/// A connection of its own (outside the pool, whose connections do not
+/// hand out notifications) listening on `bilan_log`.
+struct Listener {
+    /// Keeps the connection open.
+    _client: tokio_postgres::Client,
+    /// A message per notification; closed when the connection is lost.
+    pushed: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+async fn listen(inner: &PgInner) -> Result<Listener> {
+    let (client, mut connection) = inner.config.connect(tokio_postgres::NoTls).await?;
+    let (tx, pushed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                    let _ = tx.send(());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "merger: listening connection lost");
+                    break;
+                }
+            }
+        }
+    });
+    client.batch_execute("LISTEN bilan_log").await?;
+    Ok(Listener {
+        _client: client,
+        pushed,
+    })
 }
 
 /// Merges the next batch of rows; false when nothing was pending.

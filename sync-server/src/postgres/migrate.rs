@@ -19,6 +19,15 @@ pub(super) async fn migrate(pool: &Pool) -> Result<()> {
         .await
         .map_err(|e| StoreError::Unavailable(format!("base PostgreSQL : {e}")))?;
     let tx = client.transaction().await?;
+    apply_schema(&*tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates the schema at [`PG_SCHEMA_VERSION`] or checks the one found, in
+/// the caller's transaction (under the migration lock until it ends);
+/// true when it was created now.
+pub(super) async fn apply_schema(tx: &impl tokio_postgres::GenericClient) -> Result<bool> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -28,13 +37,11 @@ pub(super) async fn migrate(pool: &Pool) -> Result<()> {
         .await?
         .map(|r| r.get(0));
     match found {
-        Some(v) if v > PG_SCHEMA_VERSION => {
-            return Err(StoreError::DatabaseTooNew {
-                found: i64::from(v),
-                supported: i64::from(PG_SCHEMA_VERSION),
-            });
-        }
-        Some(_) => {}
+        Some(v) if v > PG_SCHEMA_VERSION => Err(StoreError::DatabaseTooNew {
+            found: i64::from(v),
+            supported: i64::from(PG_SCHEMA_VERSION),
+        }),
+        Some(_) => Ok(false),
         None => {
             tx.batch_execute(include_str!("schema.sql")).await?;
             tx.execute(
@@ -43,8 +50,7 @@ pub(super) async fn migrate(pool: &Pool) -> Result<()> {
             )
             .await?;
             tracing::info!(version = PG_SCHEMA_VERSION, "PostgreSQL schema created");
+            Ok(true)
         }
     }
-    tx.commit().await?;
-    Ok(())
 }

@@ -1,9 +1,10 @@
-//! The PostgreSQL backend, for deployments past one machine (work in
-//! progress: issue 13). One file per concern, each implementing its trait
-//! of [`crate::storage`] on [`PgStore`]: `accounts`, `reference`, `photos`
-//! (metadata), `audit`, the sync log (`log`, `pull`), documents
-//! (`snapshots`, `projection`, `documents`), the merger (`merger`, with
-//! its progress in `progress`) and the review pages' queries (`reports`).
+//! The PostgreSQL backend, for deployments past one machine. One file per
+//! concern, each implementing its trait of [`crate::storage`] on
+//! [`PgStore`]: `accounts`, `reference`, `photos` (metadata), `audit`, the
+//! sync log (`log`, `pull`), documents (`snapshots`, `projection`,
+//! `documents`), the merger (`merger`, with its progress in `progress`)
+//! and the review pages' queries (`reports`); `migrate` keeps the schema
+//! and `import` writes a SQLite deployment's tables (`crate::transfer`).
 //! Chosen by the `database_url` setting.
 //!
 //! Why `tokio-postgres` with `deadpool-postgres`: the maintained async
@@ -17,6 +18,7 @@ mod audit;
 mod core;
 mod documents;
 mod error;
+pub mod import;
 mod log;
 mod merger;
 mod migrate;

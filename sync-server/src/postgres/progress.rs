@@ -67,10 +67,19 @@ impl PgInner {
     pub(super) fn settle(&self) -> Result<()> {
         self.run(async {
             let client = self.client().await?;
-            let target = committed_seq(&client).await?;
+            // Both figures in one round trip: when the merger is up to date
+            // (nearly always), the wait costs one query.
+            let row = client
+                .query_one(
+                    "SELECT COALESCE(MAX(seq), 0),
+                       COALESCE((SELECT value::BIGINT FROM meta WHERE key = 'merged_seq'), 0)
+                     FROM log",
+                    &[],
+                )
+                .await?;
+            let (target, mut merged): (i64, i64) = (row.get(0), row.get(1));
             let started = Instant::now();
             loop {
-                let merged = merged_seq(&client).await?;
                 if merged >= target {
                     return Ok(());
                 }
@@ -79,6 +88,7 @@ impl PgInner {
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
+                merged = merged_seq(&client).await?;
             }
         })
     }

@@ -11,7 +11,7 @@ use super::audit::write_audit;
 use super::core::{Result, id};
 use super::store::PgStore;
 use crate::audit::AuditEntry;
-use crate::codec::decode_settings;
+use crate::codec::{decode_settings, encode_settings, settings_key};
 use crate::error::StoreError;
 use crate::storage::{ReferenceData, ReferenceStore, Scope};
 
@@ -224,7 +224,7 @@ impl ReferenceStore for PgStore {
                 .await?
                 .query_opt(
                     "SELECT value FROM meta WHERE key = $1",
-                    &[&format!("rates:{territory}")],
+                    &[&settings_key(territory)],
                 )
                 .await?
                 .map(|r| r.get(0));
@@ -238,15 +238,14 @@ impl ReferenceStore for PgStore {
         settings: &CsSettings,
         audit: &AuditEntry,
     ) -> Result<()> {
-        let json = serde_json::to_string(settings)
-            .map_err(|e| StoreError::Backend(format!("paramètres : {e}")))?;
+        let json = encode_settings(settings)?;
         self.run(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ($1, $2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[&format!("rates:{territory}"), &json],
+                &[&settings_key(territory), &json],
             )
             .await?;
             write_audit(&tx, audit).await?;

@@ -13,17 +13,10 @@ use crate::storage::{
     ReportStore, Scope, VisitTotals,
 };
 
-fn scope_args(scope: &Scope) -> (String, Option<String>) {
-    (
-        scope.territory.to_string(),
-        scope.office.map(|o| o.to_string()),
-    )
-}
-
 impl ReportStore for PgStore {
     fn complex_rows(&self, scope: &Scope) -> Result<Vec<ComplexRow>> {
         self.settle()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         self.run(async {
             self.client()
                 .await?
@@ -124,7 +117,7 @@ impl ReportStore for PgStore {
 
     fn filter_options(&self, scope: &Scope) -> Result<FilterOptions> {
         self.settle()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         self.run(async {
             let client = self.client().await?;
             let offices = client
@@ -152,7 +145,7 @@ impl ReportStore for PgStore {
 
     fn plan_rows(&self, scope: &Scope) -> Result<Vec<PlanRow>> {
         self.settle()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         self.run(async {
             Ok(self
                 .client()
@@ -184,7 +177,7 @@ impl ReportStore for PgStore {
 
     fn visit_totals(&self, scope: &Scope, from: &str, to: &str) -> Result<Vec<VisitTotals>> {
         self.settle()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         self.run(async {
             Ok(self
                 .client()

@@ -39,6 +39,7 @@ impl std::ops::Deref for PgStore {
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.inner.stop.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_one();
         if let Some(m) = self.merger.take() {
             let _ = m.join();
         }
@@ -50,7 +51,7 @@ impl PgStore {
     /// brings its schema to this build's version and starts this instance's
     /// merger (which works whenever it holds the merge lock).
     pub fn open(url: &str) -> Result<Self> {
-        let (rt, pool) = connect(url)?;
+        let (rt, pool, config) = connect(url)?;
         // On a thread of its own: the caller may be inside another runtime.
         let setup = async {
             migrate::migrate(&pool).await?;
@@ -86,6 +87,8 @@ impl PgStore {
             server_actor: actor,
             log_retention_ms: AtomicI64::new(DEFAULT_LOG_RETENTION_MS),
             stop: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+            config,
         });
         let merger = merger::spawn(inner.clone())?;
         Ok(Self {

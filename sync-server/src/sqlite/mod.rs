@@ -12,7 +12,8 @@
 //! - `documents`: inspections and summaries, server edits ([`crate::storage::DocumentStore`]);
 //! - `reports`: the review pages' SQL ([`crate::storage::ReportStore`]);
 //! - `accounts`, `reference`, `photos`, `audit`: their rows and traits;
-//! - `files`: the database file for backups; `error`: SQLite's failures as `StoreError`.
+//! - `files`: the database file for backups; `export`: its tables for the move to PostgreSQL;
+//! - `error`: SQLite's failures as `StoreError`.
 //!
 //! Nothing outside this folder names `rusqlite` (tests aside), and no rule
 //! lives here: the service layer decides scopes, limits and audit entries.
@@ -22,6 +23,7 @@ mod audit;
 mod core;
 mod documents;
 mod error;
+pub mod export;
 mod files;
 mod log;
 mod merger;

@@ -10,7 +10,7 @@ use super::audit::write_audit;
 use super::core::{Result, parse_id};
 use super::store::SqliteStore;
 use crate::audit::AuditEntry;
-use crate::codec::decode_settings;
+use crate::codec::{decode_settings, encode_settings, settings_key};
 use crate::error::StoreError;
 use crate::storage::{ReferenceData, ReferenceStore, Scope};
 
@@ -49,7 +49,7 @@ fn read_settings(conn: &Connection, territory: TerritoryId) -> Result<CsSettings
     let json: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = ?1",
-            [format!("rates:{territory}")],
+            [settings_key(territory)],
             |r| r.get(0),
         )
         .optional()?;
@@ -226,13 +226,12 @@ impl ReferenceStore for SqliteStore {
         settings: &CsSettings,
         audit: &AuditEntry,
     ) -> Result<()> {
-        let json = serde_json::to_string(settings)
-            .map_err(|e| StoreError::Backend(format!("paramètres : {e}")))?;
+        let json = encode_settings(settings)?;
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![format!("rates:{territory}"), json],
+            params![settings_key(territory), json],
         )?;
         write_audit(&tx, audit)?;
         tx.commit()?;

@@ -14,18 +14,11 @@ use crate::storage::{
     ReportStore, Scope, VisitTotals,
 };
 
-fn scope_args(scope: &Scope) -> (String, Option<String>) {
-    (
-        scope.territory.to_string(),
-        scope.office.map(|o| o.to_string()),
-    )
-}
-
 impl ReportStore for SqliteStore {
     fn complex_rows(&self, scope: &Scope) -> Result<Vec<ComplexRow>> {
         self.settle();
         let conn = self.reader()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         let mut stmt = conn.prepare_cached(
             "WITH latest AS (
                SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
@@ -109,7 +102,7 @@ impl ReportStore for SqliteStore {
     fn filter_options(&self, scope: &Scope) -> Result<FilterOptions> {
         self.settle();
         let conn = self.reader()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         let offices = conn
             .prepare_cached(
                 "SELECT id, name FROM offices WHERE territory_id = ?1 AND (?2 IS NULL OR id = ?2) ORDER BY name",
@@ -128,7 +121,7 @@ impl ReportStore for SqliteStore {
     fn plan_rows(&self, scope: &Scope) -> Result<Vec<PlanRow>> {
         self.settle();
         let conn = self.reader()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         let mut stmt = conn.prepare_cached(
             "WITH latest AS (
                SELECT s.doc_id, s.created_at, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
@@ -157,7 +150,7 @@ impl ReportStore for SqliteStore {
     fn visit_totals(&self, scope: &Scope, from: &str, to: &str) -> Result<Vec<VisitTotals>> {
         self.settle();
         let conn = self.reader()?;
-        let (territory, office) = scope_args(scope);
+        let (territory, office) = scope.as_text();
         let mut stmt = conn.prepare_cached(
             "SELECT o.name, COUNT(*), SUM(v.hours_on_site), SUM(v.travel_hours), SUM(v.km), SUM(v.expenses)
              FROM site_visits v JOIN inspection_summary s ON s.doc_id = v.doc_id JOIN offices o ON o.id = s.office_id
