@@ -64,6 +64,22 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Refuses text holding a NUL character (U+0000): PostgreSQL's text type
+/// cannot keep one, so every backend refuses it the same way, before
+/// anything is written, with the field's name. Nobody types one; it comes
+/// from a bad paste or a hostile client.
+pub fn refuse_nul(what: &str, value: &str) -> Result<(), StoreError> {
+    if value.contains('\0') {
+        return Err(StoreError::BadRequest(nul_message(what)));
+    }
+    Ok(())
+}
+
+/// The message of [`refuse_nul`].
+pub fn nul_message(what: &str) -> String {
+    format!("{what} : le caractère nul (U+0000) n'est pas accepté, retirez-le")
+}
+
 impl StoreError {
     /// The code of an error in what a device sent (its changes or the
     /// document they make), as opposed to a failure of the server: the

@@ -58,11 +58,23 @@ fn check_headers(rdr: &mut csv::Reader<&[u8]>, expected: &[&str]) -> Result<(), 
     Ok(())
 }
 
+/// A file with a NUL character is refused at its first one's line.
+fn refuse_nul_line(csv_text: &str) -> Result<(), ImportError> {
+    match csv_text.find('\0') {
+        Some(at) => Err(ImportError::Lines(vec![LineError {
+            line: csv_text[..at].matches('\n').count() + 1,
+            message: crate::error::nul_message("le fichier"),
+        }])),
+        None => Ok(()),
+    }
+}
+
 /// Checks an offices CSV without writing anything (the import preview).
 pub fn parse_offices(csv_text: &str) -> Result<Vec<(String, String)>, ImportError> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(csv_text.as_bytes());
+    refuse_nul_line(csv_text)?;
     check_headers(&mut rdr, &OFFICE_HEADERS)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -98,6 +110,7 @@ pub fn parse_complexes(
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(csv_text.as_bytes());
+    refuse_nul_line(csv_text)?;
     check_headers(&mut rdr, &COMPLEX_HEADERS)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();

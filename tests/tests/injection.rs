@@ -217,8 +217,54 @@ async fn hostile_input_in_every_filter_and_field_is_refused_or_kept_as_text() {
     }
     assert_eq!(fingerprint(&server, &managers), before, "nothing changed");
 
-    // Free text is kept as text and shown escaped everywhere.
-    let hostile = PAYLOADS.join(" | ");
+    // A NUL character, which no storage keeps as text (PostgreSQL's text
+    // type cannot), is refused in every free-text field with a message
+    // naming the field, and nothing changes.
+    let (status, body) = m
+        .post(
+            &format!("/inspections/{id}/revision"),
+            &[("csrf", &csrf), ("comment", "toit\0à refaire")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("commentaire : le caractère nul"), "{body}");
+    let (_, user_page) = m
+        .post(
+            "/admin/utilisateurs",
+            &[
+                ("csrf", &csrf),
+                ("username", "avecnul"),
+                ("name", "Jean\0Nul"),
+                ("role", "inspecteur"),
+                ("office", ""),
+                ("password", "motdepasse"),
+            ],
+        )
+        .await;
+    assert!(
+        user_page.contains("nom affiché : le caractère nul"),
+        "{user_page}"
+    );
+    let (_, preview) = m
+        .post(
+            "/admin/import",
+            &[
+                ("csrf", &csrf),
+                ("kind", "ensembles"),
+                (
+                    "csv",
+                    "code,nom,organisme,adresse,ville,logements,annee_construction,valeur_remplacement\n\
+                     X9,Nul\0,OH-TR,1 rue,Ville,12,1990,2000000\n",
+                ),
+            ],
+        )
+        .await;
+    assert!(preview.contains("le caractère nul"), "{preview}");
+    requests += 3;
+    assert_eq!(fingerprint(&server, &managers), before, "nothing changed");
+
+    // Other free text is kept as typed and shown escaped everywhere.
+    let hostile = PAYLOADS.join(" | ").replace('\0', "");
     let (status, _) = m
         .post(
             &format!("/inspections/{id}/revision"),

@@ -204,3 +204,52 @@ async fn a_returned_review_with_comment_reaches_the_device_at_next_sync() {
     );
     assert_eq!(d.review.comments[0].author_name, "Sophie Bergeron");
 }
+
+/// The suite runs on the backend it was asked for (`BILAN_E2E_BACKEND`):
+/// a run meant for PostgreSQL that quietly used SQLite would prove nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_of_the_suite_run_on_the_backend_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let expected = match bilan_e2e::backend::current() {
+        bilan_e2e::backend::Backend::Sqlite => "sqlite",
+        bilan_e2e::backend::Backend::Postgres { .. } => "postgresql",
+    };
+    assert_eq!(server.state.service().backend().name(), expected);
+}
+
+/// A note holding a NUL character (a bad paste on a phone) reaches the
+/// other device byte for byte and does not stop the server's merging (on
+/// PostgreSQL, whose text type cannot hold it, the review pages' copy shows
+/// U+FFFD): the inspection's later edits still reach the manager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_with_a_nul_character_syncs_and_merging_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, a, b, id) = two_devices_with_one_inspection(tmp.path()).await;
+    a.set_component_note(id, "B3010", "membrane\0fissurée")
+        .unwrap();
+    sync(&a).await;
+    a.rate(id, "B3010", Rating::E).unwrap();
+    sync(&a).await;
+    sync(&b).await;
+    let doc = b.inspection(id).unwrap();
+    assert_eq!(doc.components["B3010"].note, "membrane\0fissurée");
+    assert_eq!(doc.components["B3010"].rating, Some(Rating::E));
+    let (_, manager) = server
+        .state
+        .service()
+        .login("responsable", DEMO_PASSWORD, None)
+        .unwrap();
+    let summary = server
+        .state
+        .service()
+        .summaries(&manager)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.inspection_id == id)
+        .expect("the inspection is on the review pages");
+    assert!(
+        summary.rated >= 1,
+        "the rating after the note was merged: {summary:?}"
+    );
+}

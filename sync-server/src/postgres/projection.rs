@@ -2,6 +2,8 @@
 //! query, rewritten from each merged document in the transaction that
 //! merges it.
 
+use std::borrow::Cow;
+
 use bilan_shared::doc::now_ms;
 use bilan_shared::ids::TerritoryId;
 use deadpool_postgres::GenericClient;
@@ -9,6 +11,17 @@ use deadpool_postgres::GenericClient;
 use super::core::Result;
 use crate::codec::Merged;
 use crate::error::StoreError;
+
+/// Text as PostgreSQL can hold it: a NUL character (which its text type
+/// cannot keep, and an inspector's device may have pasted) becomes U+FFFD
+/// in the projection; the document itself keeps every byte.
+fn kept(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
 
 /// Validates a merged document and rewrites its projection rows.
 pub(super) async fn project(
@@ -86,19 +99,13 @@ pub(super) async fn project(
         &[
             &id,
             &t,
-            &rated
-                .iter()
-                .map(|(code, _)| code.as_str())
-                .collect::<Vec<_>>(),
+            &rated.iter().map(|(code, _)| kept(code)).collect::<Vec<_>>(),
             &rated
                 .iter()
                 .map(|(_, c)| c.rating.map(|r| r.code()))
                 .collect::<Vec<_>>(),
             &rated.iter().map(|(_, c)| c.present).collect::<Vec<_>>(),
-            &rated
-                .iter()
-                .map(|(_, c)| c.note.as_str())
-                .collect::<Vec<_>>(),
+            &rated.iter().map(|(_, c)| kept(&c.note)).collect::<Vec<_>>(),
         ],
     )
     .await?;
@@ -113,9 +120,9 @@ pub(super) async fn project(
             &id,
             &t,
             &finding_ids,
-            &d.findings.iter().map(|f| f.component.as_str()).collect::<Vec<_>>(),
-            &d.findings.iter().map(|f| f.title.as_str()).collect::<Vec<_>>(),
-            &d.findings.iter().map(|f| f.location.as_str()).collect::<Vec<_>>(),
+            &d.findings.iter().map(|f| kept(&f.component)).collect::<Vec<_>>(),
+            &d.findings.iter().map(|f| kept(&f.title)).collect::<Vec<_>>(),
+            &d.findings.iter().map(|f| kept(&f.location)).collect::<Vec<_>>(),
             &d.findings.iter().map(|f| f.severity.code()).collect::<Vec<_>>(),
             &d.findings.iter().map(|f| f.photos.len() as i32).collect::<Vec<_>>(),
             &costs.iter().map(|c| c.0).collect::<Vec<_>>(),
@@ -139,10 +146,10 @@ pub(super) async fn project(
             &t,
             &recs.iter().map(|(fid, _)| fid.as_str()).collect::<Vec<_>>(),
             &recs.iter().map(|(_, r)| r.id.to_string()).collect::<Vec<_>>(),
-            &recs.iter().map(|(_, r)| r.work.as_str()).collect::<Vec<_>>(),
+            &recs.iter().map(|(_, r)| kept(&r.work)).collect::<Vec<_>>(),
             &recs.iter().map(|(_, r)| r.urgency.code()).collect::<Vec<_>>(),
             &recs.iter().map(|(_, r)| r.quantity).collect::<Vec<_>>(),
-            &recs.iter().map(|(_, r)| r.unit.as_str()).collect::<Vec<_>>(),
+            &recs.iter().map(|(_, r)| kept(&r.unit)).collect::<Vec<_>>(),
             &recs.iter().map(|(_, r)| r.unit_cost).collect::<Vec<_>>(),
             &recs.iter().map(|(_, r)| r.estimated_cost()).collect::<Vec<_>>(),
         ],
@@ -169,7 +176,7 @@ pub(super) async fn project(
             &id,
             &t,
             &v.iter().map(|v| v.id.to_string()).collect::<Vec<_>>(),
-            &v.iter().map(|v| v.date.as_str()).collect::<Vec<_>>(),
+            &v.iter().map(|v| kept(&v.date)).collect::<Vec<_>>(),
             &v.iter().map(|v| v.inspector.to_string()).collect::<Vec<_>>(),
             &v.iter().map(|v| v.hours_on_site).collect::<Vec<_>>(),
             &v.iter().map(|v| v.travel_hours).collect::<Vec<_>>(),

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::access;
 use super::core::{Actor, Result, Service};
 use crate::audit::{AuditAction, AuditEntry};
-use crate::error::StoreError;
+use crate::error::{StoreError, refuse_nul};
 use crate::storage::LockKey;
 
 /// Failed logins in a row that lock a user name.
@@ -38,19 +38,22 @@ pub struct NewUser {
 
 /// User names are typed on phones and appear in URLs, logs and the audit
 /// log: a small alphabet, no look-alikes, no markup.
-fn check_new_user(u: &NewUser) -> Result<()> {
-    let name_ok = (2..=64).contains(&u.username.len())
-        && u.username
-            .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && u.username
+fn is_valid_username(name: &str) -> bool {
+    (2..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if !name_ok {
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_new_user(u: &NewUser) -> Result<()> {
+    if !is_valid_username(&u.username) {
         return Err(StoreError::BadRequest(
             "nom d'utilisateur invalide : 2 à 64 caractères parmi a-z, 0-9, « . », « _ » et « - »"
                 .into(),
         ));
     }
+    refuse_nul("le nom affiché", &u.display_name)?;
     if u.password.len() < 8 || u.display_name.trim().is_empty() {
         return Err(StoreError::BadRequest(
             "nom affiché requis et mot de passe d'au moins 8 caractères".into(),
@@ -226,8 +229,14 @@ impl Service {
         password: &str,
         device: Option<DeviceId>,
     ) -> Result<(String, UserInfo)> {
-        self.refuse_if_locked(LockKey::User(username))?;
         // Verify even for unknown users so timing does not reveal which names exist.
+        if !is_valid_username(username) {
+            // No account can have this name (the rule is public): nothing to
+            // look up or count under it, and no odd bytes reach the storage.
+            let _ = verify_password(password, DUMMY_HASH);
+            return Err(StoreError::InvalidCredentials);
+        }
+        self.refuse_if_locked(LockKey::User(username))?;
         let Some((user, stored)) = self.store.user_with_hash(username)? else {
             let _ = verify_password(password, DUMMY_HASH);
             return Err(self.login_failed(username, None)?);

@@ -9,7 +9,7 @@ use bilan_shared::protocol::UserInfo;
 use super::access;
 use super::core::{Actor, Result, Service};
 use crate::audit::{AuditAction, AuditEntry};
-use crate::error::StoreError;
+use crate::error::{StoreError, refuse_nul};
 use crate::imports::{self, ImportError};
 
 impl Service {
@@ -38,6 +38,7 @@ impl Service {
         if name.is_empty() {
             return Err(StoreError::BadRequest("nom de territoire requis".into()));
         }
+        refuse_nul("le nom du territoire", name)?;
         let t = Territory {
             id: TerritoryId::new(),
             name: name.to_string(),
@@ -80,6 +81,8 @@ impl Service {
         code: &str,
         name: &str,
     ) -> Result<OfficeId> {
+        refuse_nul("le code de l'organisme", code)?;
+        refuse_nul("le nom de l'organisme", name)?;
         self.store.upsert_office(&Office {
             id: OfficeId::new(),
             territory_id: territory,
@@ -89,6 +92,14 @@ impl Service {
     }
 
     pub fn upsert_complex(&self, c: &Complex) -> Result<()> {
+        for (what, text) in [
+            ("le code de l'ensemble", &c.code),
+            ("le nom de l'ensemble", &c.name),
+            ("l'adresse de l'ensemble", &c.address),
+            ("la ville de l'ensemble", &c.city),
+        ] {
+            refuse_nul(what, text)?;
+        }
         self.store.upsert_complex(c)
     }
 

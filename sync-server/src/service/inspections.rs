@@ -12,7 +12,7 @@ use bilan_shared::protocol::UserInfo;
 use super::access;
 use super::core::{Result, Service};
 use crate::audit::{AuditAction, AuditEntry};
-use crate::error::StoreError;
+use crate::error::{StoreError, refuse_nul};
 use crate::storage::{InspectionSummary, ServerEdit};
 
 impl Service {
@@ -70,6 +70,9 @@ impl Service {
             ));
         }
         let comment = comment.filter(|c| !c.trim().is_empty());
+        if let Some(c) = &comment {
+            refuse_nul("le commentaire", c)?;
+        }
         if status.is_none() && comment.is_none() {
             return Err(StoreError::BadRequest(
                 "rien à enregistrer : donnez un statut ou un commentaire".into(),
