@@ -1,7 +1,8 @@
 //! A loopback TCP proxy that breaks connections at random, seeded: it
 //! refuses some, delays others, cuts requests or responses after a random
 //! number of bytes, and resets some (RST instead of FIN). Each fault is
-//! counted, so a test can say what it injected.
+//! counted, so a test can say what it injected. With several upstreams it
+//! is also the load balancer: connections go to each in turn.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -61,6 +62,8 @@ pub struct FaultProxy {
     pub counts: Arc<FaultCounts>,
     /// Percentage of connections that get a fault (0 to 100).
     rate: Arc<AtomicU32>,
+    /// Where connections go, in turn.
+    upstreams: Arc<Mutex<Vec<SocketAddr>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -68,15 +71,30 @@ impl FaultProxy {
     /// Starts forwarding to `upstream`, with faults drawn from `seed`, none
     /// until [`FaultProxy::set_rate`] is called.
     pub async fn start(upstream: SocketAddr, seed: u64) -> Self {
+        Self::start_many(vec![upstream], seed).await
+    }
+
+    /// The same in front of several servers, each connection to the next
+    /// one in turn (a load balancer without health checks: a connection to
+    /// a server that is down fails, and the client retries).
+    pub async fn start_many(upstreams: Vec<SocketAddr>, seed: u64) -> Self {
+        assert!(!upstreams.is_empty(), "at least one upstream");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(FaultCounts::default());
         let rate = Arc::new(AtomicU32::new(0));
+        let upstreams = Arc::new(Mutex::new(upstreams));
         let seq = Arc::new(Mutex::new(Seq::new(seed)));
-        let (c, r) = (counts.clone(), rate.clone());
+        let (c, r, u) = (counts.clone(), rate.clone(), upstreams.clone());
         let task = tokio::spawn(async move {
+            let mut turn = 0usize;
             while let Ok((client, _)) = listener.accept().await {
                 let fault = draw(&mut seq.lock().unwrap(), r.load(Ordering::SeqCst));
+                let upstream = {
+                    let all = u.lock().unwrap();
+                    turn = turn.wrapping_add(1);
+                    all[turn % all.len()]
+                };
                 c.connections.fetch_add(1, Ordering::SeqCst);
                 let counter = match fault {
                     Fault::Pass => None,
@@ -98,8 +116,14 @@ impl FaultProxy {
             addr,
             counts,
             rate,
+            upstreams,
             task,
         }
+    }
+
+    /// Points the `i`-th upstream at a new address (a restarted server).
+    pub fn set_upstream(&self, i: usize, addr: SocketAddr) {
+        self.upstreams.lock().unwrap()[i] = addr;
     }
 
     pub fn url(&self) -> String {

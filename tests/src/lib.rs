@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 pub use bilan_server::admin::DEMO_PASSWORD;
 
 pub mod backend;
+pub mod chaos;
 pub mod fault_proxy;
 pub mod object_store;
 pub mod postgres;
@@ -192,20 +193,24 @@ pub fn init_logs() {
 
 /// Serves `dir` (seeded with the demo) on 127.0.0.1:0 and prints
 /// `LISTENING <addr>` once it accepts connections; what server processes of
-/// the tests and benchmarks run.
-/// The records are in the suite's backend ([`backend::current`]).
+/// the tests and benchmarks run. Settings come from the `BILAN_<SETTING>`
+/// variables, as for `bilan-server`; without `BILAN_DATABASE_URL` the
+/// records are in the suite's backend ([`backend::current`]).
 pub async fn serve_demo_announced(dir: &Path) -> anyhow::Result<()> {
-    serve_demo_announced_on(dir, Some(backend::database_for(dir))).await
+    let mut config = bilan_server::config::Layers::defaults()
+        .env(|k| std::env::var(k).ok())?
+        .build()?;
+    config.data_dir = dir.to_path_buf();
+    if config.database_url.0.is_empty() {
+        config.database_url = bilan_server::config::Secret(backend::database_for(dir));
+    }
+    serve_demo_announced_with(config).await
 }
 
-/// The same with the records in the PostgreSQL database `database`.
-pub async fn serve_demo_announced_on(dir: &Path, database: Option<String>) -> anyhow::Result<()> {
+/// The same with these settings.
+pub async fn serve_demo_announced_with(config: Config) -> anyhow::Result<()> {
     init_logs();
-    let state = AppState::open(Config {
-        data_dir: dir.to_path_buf(),
-        database_url: bilan_server::config::Secret(database.unwrap_or_default()),
-        ..Config::default()
-    })?;
+    let state = AppState::open(config)?;
     bilan_server::admin::seed_demo(state.service())?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("LISTENING {}", listener.local_addr()?);

@@ -67,6 +67,18 @@ impl S3Server {
         );
     }
 
+    /// The same settings as `BILAN_<SETTING>` variables, for a server
+    /// process.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BILAN_PHOTO_STORE", "s3".into()),
+            ("BILAN_S3_BUCKET", self.bucket.clone()),
+            ("BILAN_S3_ENDPOINT", self.endpoint.clone()),
+            ("BILAN_S3_ACCESS_KEY_ID", "test".into()),
+            ("BILAN_S3_SECRET_ACCESS_KEY", "test".into()),
+        ]
+    }
+
     /// Server settings that keep photos in this bucket.
     pub fn configure(&self, c: &mut bilan_server::Config) {
         c.photo_store = bilan_server::config::PhotoStoreKind::S3;

@@ -5,77 +5,16 @@
 
 use std::time::Duration;
 
+use bilan_e2e::chaos::{COMPONENTS, RATINGS, assert_devices_hold_the_servers_inspections, edit};
 use bilan_e2e::workload::Seq;
 use bilan_e2e::{DEMO_PASSWORD, ProcessServer, device};
 use bilan_mobile::{DeviceStore, SyncEngine};
 use bilan_server::Service;
-use bilan_shared::domain::Rating;
-use bilan_shared::ids::InspectionId;
 
 const DEVICES: usize = 5;
 /// Rounds of the faulty-network test.
 const ROUNDS_FAULTY: usize = 150;
 const ROUNDS: usize = 200;
-const COMPONENTS: [&str; 6] = ["A1010", "B2010", "B3010", "C1010", "D2021", "D3020"];
-const RATINGS: [Rating; 5] = [Rating::A, Rating::B, Rating::C, Rating::D, Rating::E];
-
-/// Every device has nothing left to send and lists exactly the server's
-/// inspections, each with the server's automerge heads; returns their ids.
-fn assert_devices_hold_the_servers_inspections(
-    store: &Service,
-    manager: &bilan_shared::protocol::UserInfo,
-    devices: &[DeviceStore],
-) -> Vec<InspectionId> {
-    let mut ids: Vec<InspectionId> = store
-        .summaries(manager)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.inspection_id)
-        .collect();
-    ids.sort();
-    let ids = &ids[..];
-    for (i, d) in devices.iter().enumerate() {
-        assert_eq!(
-            d.status().unwrap().pending_changes,
-            0,
-            "device {i} has unsent edits"
-        );
-        let mut mine = d.inspection_ids().unwrap();
-        mine.sort();
-        assert_eq!(mine, ids, "device {i} lists the server's inspections");
-        for id in ids {
-            assert_eq!(
-                d.heads(*id).unwrap(),
-                store
-                    .inspection(manager, *id)
-                    .unwrap()
-                    .automerge()
-                    .get_heads(),
-                "device {i}, inspection {id}"
-            );
-        }
-    }
-    ids.to_vec()
-}
-
-/// Makes one edit that certainly changes the document (a new inspection, or
-/// a rating different from the current one), so every edit is one change.
-fn edit(d: &DeviceStore, seq: &mut Seq) -> InspectionId {
-    let ids = d.inspection_ids().unwrap();
-    if ids.is_empty() || seq.next_u64().is_multiple_of(8) {
-        let complexes = d.complexes().unwrap();
-        let c = &complexes[(seq.next_u64() % complexes.len() as u64) as usize];
-        return d.start_inspection(c.id).unwrap();
-    }
-    let id = ids[(seq.next_u64() % ids.len() as u64) as usize];
-    let code = COMPONENTS[(seq.next_u64() % COMPONENTS.len() as u64) as usize];
-    let now = d.inspection(id).unwrap().components[code].rating;
-    let choices: Vec<Rating> = RATINGS.into_iter().filter(|r| Some(*r) != now).collect();
-    let rating = choices[(seq.next_u64() % choices.len() as u64) as usize];
-    d.rate(id, code, rating).unwrap();
-    id
-}
-
 /// 5 devices, 200 rounds of random edits and syncs; about one round in eight
 /// the server is SIGKILLed, half the time while a device's sync is in flight,
 /// and restarted. At the end every device and the server hold the same

@@ -8,6 +8,7 @@ use bilan_e2e::postgres::PgCluster;
 use bilan_e2e::{Browser, TestServer, device, first_complex, sync};
 use bilan_shared::domain::{InspectionStatus, Rating};
 use bilan_shared::ids::InspectionId;
+use std::time::Duration;
 
 /// Server settings that keep everything in `url`.
 fn on(url: &str) -> impl FnOnce(&mut bilan_server::Config) + '_ {
@@ -92,4 +93,193 @@ async fn two_instances_on_one_postgresql_database_answer_for_each_other() {
     assert_eq!(a.inspection(id).unwrap().status, InspectionStatus::Approved);
     s2.stop().await;
     s1.stop().await;
+}
+
+/// The instance whose connection holds the merge lock, and that
+/// connection's backend pid (a new pid: the merger moved).
+fn merger_holder(url: &str) -> Option<(String, i32)> {
+    let key = bilan_server::postgres::MERGE_LOCK;
+    let sql = format!(
+        "SELECT a.application_name || ' ' || l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.classid = {} AND l.objid = {}",
+        (key >> 32) as u32,
+        (key & 0xffff_ffff) as u32
+    );
+    let out = std::process::Command::new("psql")
+        .args(["-At", url, "-c", &sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (name, pid) = text.trim().rsplit_once(' ')?;
+    Some((name.to_string(), pid.parse().ok()?))
+}
+
+/// Waits (at most the 10 s a takeover may take) for a merger holding the
+/// lock other than the connection `not`.
+async fn wait_for_merger(url: &str, not: Option<i32>) -> (String, i32) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(h) = merger_holder(url)
+            && Some(h.1) != not
+        {
+            return h;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no instance took the merger over within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two server processes on one PostgreSQL database and one S3-compatible
+/// bucket, behind a proxy that balances between them and breaks 20 % of
+/// the connections; 5 devices, 200 rounds of edits and photos. Every 20
+/// rounds the instance holding the merger is SIGKILLed while a device
+/// syncs, and restarted. At the end, every edit is in the log once, every
+/// device and both instances hold the same documents, every photo is in
+/// the bucket byte for byte, and the merger moved at every kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behind_a_faulty_network_survive_their_merger_being_killed() {
+    use bilan_e2e::chaos::{assert_devices_hold_the_servers_inspections, edit};
+    use bilan_e2e::fault_proxy::FaultProxy;
+    use bilan_e2e::object_store::S3Server;
+    use bilan_e2e::workload::Seq;
+    use bilan_e2e::{DEMO_PASSWORD, ProcessServer};
+    use bilan_mobile::SyncEngine;
+    const ROUNDS: usize = 200;
+    let seed = std::env::var("BILAN_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261202u64);
+    let mut seq = Seq::new(seed);
+    let pg = PgCluster::start();
+    let url = pg.create_database("bilan");
+    let s3 = S3Server::start("photos").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let names = ["bilan-a", "bilan-b"];
+    let start = |i: usize| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-server"));
+        cmd.arg(tmp.path().join(names[i]))
+            .env(
+                "BILAN_DATABASE_URL",
+                format!("{url} application_name={}", names[i]),
+            )
+            .env("BILAN_LOG", "warn")
+            .envs(s3.env());
+        ProcessServer::spawn(cmd)
+    };
+    // One after the other: the first creates the schema and the demo.
+    let mut servers = vec![start(0).await];
+    servers.push(start(1).await);
+    let proxy = FaultProxy::start_many(vec![servers[0].addr, servers[1].addr], seed).await;
+    let mut devices = Vec::new();
+    for i in 0..5 {
+        let user = ["inspecteur1", "inspecteur2"][i % 2];
+        devices.push(device(&tmp.path().join(format!("d{i}")), &proxy.url(), user).await);
+    }
+    let mut holder = wait_for_merger(&url, None).await;
+    proxy.set_rate(20);
+    let (mut edits, mut failed, mut moves, mut photos) = (0u64, 0u64, 0u32, Vec::new());
+    for round in 0..ROUNDS {
+        let d = &devices[(seq.next_u64() % devices.len() as u64) as usize];
+        for _ in 0..=(seq.next_u64() % 3) {
+            edit(d, &mut seq);
+            edits += 1;
+        }
+        if round % 10 == 3 {
+            let id = edit(d, &mut seq);
+            let fid = d.add_finding(id, bilan_e2e::roof_finding()).unwrap();
+            let len = 50_000 + (seq.next_u64() % 150_000) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| seq.next_u64() as u8).collect();
+            photos.push(d.attach_photo(id, fid, &bytes, "image/jpeg", "").unwrap());
+            edits += 3;
+        }
+        if round % 20 != 10 {
+            if SyncEngine::new(d).sync().await.is_err() {
+                failed += 1;
+            }
+            continue;
+        }
+        // The merger's instance dies in the middle of a sync.
+        let i = names
+            .iter()
+            .position(|n| *n == holder.0)
+            .expect("the merger runs on one of the instances");
+        let delay = Duration::from_millis(seq.next_u64() % 40);
+        let killed = &mut servers[i];
+        let engine = SyncEngine::new(d);
+        let (synced, ()) = tokio::join!(engine.sync(), async {
+            tokio::time::sleep(delay).await;
+            killed.kill_in_place().await;
+        });
+        if synced.is_err() {
+            failed += 1;
+        }
+        servers[i] = start(i).await;
+        proxy.set_upstream(i, servers[i].addr);
+        let next = wait_for_merger(&url, Some(holder.1)).await;
+        moves += 1;
+        holder = next;
+    }
+    proxy.set_rate(0);
+    for _ in 0..2 {
+        for d in &devices {
+            let engine = SyncEngine::new(d);
+            engine.sync().await.expect("final sync");
+            let mut report = bilan_mobile::SyncReport::default();
+            engine.retry_photos_now(&mut report).await.expect("photos");
+        }
+    }
+    let [connections, refused, delayed, cut_req, cut_resp, resets] = proxy.counts.snapshot();
+    println!(
+        "two instances: {edits} edits, {} photos, {failed} of {ROUNDS} syncs failed, merger moved {moves} times; {connections} connections: {refused} refused, {delayed} delayed, {cut_req} requests cut, {cut_resp} responses cut, {resets} reset",
+        photos.len()
+    );
+    assert!(moves >= 3, "the merger moved {moves} times");
+    assert!(failed > 0, "faults broke some syncs");
+
+    // Both instances serve the same documents: a new device on each.
+    for (i, s) in servers.iter().enumerate() {
+        devices.push(
+            device(
+                &tmp.path().join(format!("fresh{i}")),
+                &s.url(),
+                "inspecteur1",
+            )
+            .await,
+        );
+        sync(devices.last().unwrap()).await;
+    }
+    let mut config = bilan_server::Config {
+        data_dir: tmp.path().join("check"),
+        database_url: bilan_server::config::Secret(url.clone()),
+        ..Default::default()
+    };
+    s3.configure(&mut config);
+    let state = bilan_server::AppState::open(config).unwrap();
+    let service = state.service();
+    let (_, manager) = service.login("responsable", DEMO_PASSWORD, None).unwrap();
+    assert_eq!(
+        service.change_count(manager.territory_id.unwrap()).unwrap(),
+        edits,
+        "the log holds each edit exactly once"
+    );
+    assert_devices_hold_the_servers_inspections(service, &manager, &devices);
+    for hash in &photos {
+        let bytes = state
+            .0
+            .photos
+            .photo(hash)
+            .await
+            .unwrap()
+            .expect("photo in the bucket");
+        assert_eq!(&bilan_shared::ids::PhotoHash::of(&bytes), hash);
+    }
 }

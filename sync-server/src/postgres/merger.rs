@@ -28,8 +28,10 @@ use crate::merge::{Base, DocOutcome, RowOutcome, group_rows, merge_group};
 
 /// Log rows merged per batch (one commit each).
 const MERGE_BATCH: i64 = 64;
-/// Key of the session advisory lock the working merger holds.
-const MERGE_LOCK: i64 = 0x6269_6c61_6e00_0003;
+/// Key of the session advisory lock the working merger holds: in
+/// `pg_locks` (classid: the high 32 bits, objid: the low ones) it tells
+/// which instance's connection merges.
+pub const MERGE_LOCK: i64 = 0x6269_6c61_6e00_0003;
 /// How often a merger without the lock tries to take it.
 const TAKEOVER_EVERY: Duration = Duration::from_millis(500);
 /// How often the working merger looks for new rows with no notification.

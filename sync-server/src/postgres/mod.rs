@@ -31,6 +31,7 @@ mod reports;
 mod snapshots;
 mod store;
 
+pub use merger::MERGE_LOCK;
 pub use migrate::PG_SCHEMA_VERSION;
 pub use store::PgStore;
 

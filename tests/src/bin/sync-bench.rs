@@ -555,7 +555,11 @@ fn main() -> anyhow::Result<()> {
     bilan_e2e::init_logs();
     let rt = tokio::runtime::Runtime::new()?;
     if let Some(dir) = args.serve {
-        return rt.block_on(bilan_e2e::serve_demo_announced_on(&dir, args.database));
+        return rt.block_on(bilan_e2e::serve_demo_announced_with(bilan_server::Config {
+            data_dir: dir,
+            database_url: bilan_server::config::Secret(args.database.unwrap_or_default()),
+            ..Default::default()
+        }));
     }
     let tmp = tempfile::tempdir()?;
     let cluster = args.postgres.then(PgCluster::start);
