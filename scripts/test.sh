@@ -20,9 +20,9 @@ cargo build --workspace -j2 --locked
 # body, the backend as parameter: tests/src/backend.rs). Left out: the tests
 # that start their own clusters (storage_backends and postgres_e2e cover both
 # backends already; migrate_to_postgres moves one to the other), those
-# without a server (cli, fuzz), and those of SQLite's own files (disk_full,
-# backup).
-on_both=(access compaction convergence faults injection logs photo_store recovery refusals review_pages sync_e2e)
+# without a server (cli, fuzz), and the one of SQLite's own files
+# (disk_full).
+on_both=(access backup compaction convergence faults injection logs photo_store recovery refusals review_pages sync_e2e)
 target/debug/e2e-on-postgres cargo test -p bilan-e2e -j2 --locked "${on_both[@]/#/--test=}"
 # Sync benchmark smoke run: every scenario at a small size, figures printed, no timing asserted.
 target/debug/sync-bench 20 --devices 3 --per-device 2 --photos 2 --photo-mb 1

@@ -1,7 +1,8 @@
 //! Backups of a server's data, and restoring one. A backup is a folder: a
 //! consistent copy of the database taken while the server keeps serving
 //! (SQLite's `VACUUM INTO`, which reads one snapshot of the database in a
-//! single read transaction) plus every complete photo of the photo store
+//! single read transaction; on PostgreSQL, `pg_dump`, one snapshot too)
+//! plus every complete photo of the photo store
 //! (a local folder or an S3-compatible bucket), each checked against its
 //! SHA-256 name, with its thumbnail, and a manifest. Photos are copied after the database, and
 //! a photo's row is only written once its file is complete, so every photo the
@@ -9,7 +10,10 @@
 //!
 //! Restoring checks everything (manifest, database hash and integrity, every
 //! photo's hash) before writing anything, and only into a data folder without
-//! a database: a restore never overwrites live data.
+//! a database (on PostgreSQL, a database without tables, restored in one
+//! transaction): a restore never overwrites live data. A backup restores
+//! into the engine it was taken from; moving from SQLite to PostgreSQL is
+//! `migrate-to-postgres`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,6 +30,10 @@ use crate::photos::PhotoStore;
 pub const MANIFEST: &str = "bilan-backup.json";
 /// Name of the database copy inside a backup folder.
 const DB_FILE: &str = "bilan.sqlite";
+/// Name of the PostgreSQL dump inside a backup folder.
+const PG_DUMP_FILE: &str = "bilan.pgdump";
+/// The manifest's `engine` of a PostgreSQL backup.
+const POSTGRESQL: &str = "postgresql";
 /// Folder of the photos inside a backup folder.
 const PHOTO_DIR: &str = "photos";
 
@@ -43,6 +51,25 @@ pub struct Manifest {
     pub db_sha256: String,
     pub photos: u64,
     pub photo_bytes: u64,
+    /// The database engine: absent for SQLite (the first backups), or
+    /// `postgresql`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+}
+
+impl Manifest {
+    /// The database file's name inside the backup folder.
+    pub fn db_file(&self) -> &'static str {
+        if self.is_postgresql() {
+            PG_DUMP_FILE
+        } else {
+            DB_FILE
+        }
+    }
+
+    fn is_postgresql(&self) -> bool {
+        self.engine.as_deref() == Some(POSTGRESQL)
+    }
 }
 
 /// Why a backup or a restore stopped. Nothing is left half-written at the
@@ -57,6 +84,12 @@ pub enum BackupError {
         "le dossier de données {0} contient déjà une base : arrêtez le serveur et restaurez dans un dossier de données vide"
     )]
     DataNotEmpty(PathBuf),
+    #[error(
+        "la base PostgreSQL cible contient déjà des tables : restaurez dans une base vide (rien n'a été restauré)"
+    )]
+    DatabaseNotEmpty,
+    #[error("{0} (rien n'a été restauré)")]
+    WrongEngine(String),
     #[error("sauvegarde incomplète ou abîmée, rien n'a été restauré : {0}")]
     Corrupt(String),
     #[error("base de données : {0}")]
@@ -78,8 +111,16 @@ pub async fn backup(config: &Config, photos: &PhotoStore, dest: &Path) -> Result
         return Err(BackupError::DestinationNotEmpty(dest.to_path_buf()));
     }
     std::fs::create_dir_all(dest.join(PHOTO_DIR))?;
-    let db_copy = dest.join(DB_FILE);
-    let db_schema = crate::sqlite::copy_database(&config.db_path(), &db_copy)?;
+    let url = config.database_url.0.trim();
+    let (db_copy, db_schema, engine) = if url.is_empty() {
+        let copy = dest.join(DB_FILE);
+        let schema = crate::sqlite::copy_database(&config.db_path(), &copy)?;
+        (copy, schema, None)
+    } else {
+        let copy = dest.join(PG_DUMP_FILE);
+        let schema = crate::postgres::dump::dump(url, &copy).await?;
+        (copy, schema, Some(POSTGRESQL.to_string()))
+    };
     sync_file(&db_copy)?;
     let (photos, photo_bytes) = export_photos(photos, &dest.join(PHOTO_DIR)).await?;
     let manifest = Manifest {
@@ -90,6 +131,7 @@ pub async fn backup(config: &Config, photos: &PhotoStore, dest: &Path) -> Result
         db_sha256: sha256_file(&db_copy)?,
         photos,
         photo_bytes,
+        engine,
     };
     let path = dest.join(MANIFEST);
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)?;
@@ -107,13 +149,32 @@ pub async fn restore(src: &Path, config: &Config) -> Result<Manifest> {
         &std::fs::read(src.join(MANIFEST))
             .map_err(|e| BackupError::Corrupt(format!("{MANIFEST} : {e}")))?,
     )?;
-    let db = src.join(DB_FILE);
+    let url = config.database_url.0.trim();
+    match (manifest.is_postgresql(), url.is_empty()) {
+        (true, true) => {
+            return Err(BackupError::WrongEngine(
+                "cette sauvegarde est celle d'une base PostgreSQL : donnez la base où la restaurer (database_url)".into(),
+            ));
+        }
+        (false, false) => {
+            return Err(BackupError::WrongEngine(
+                "cette sauvegarde est celle d'une base SQLite : restaurez-la dans un dossier de données sans database_url, puis passez à PostgreSQL avec migrate-to-postgres".into(),
+            ));
+        }
+        _ => {}
+    }
+    let db = src.join(manifest.db_file());
     if sha256_file(&db)? != manifest.db_sha256 {
         return Err(BackupError::Corrupt(
             "la base ne correspond pas à son empreinte".into(),
         ));
     }
-    if let Err(problem) = crate::sqlite::check_database(&db)? {
+    let readable = if manifest.is_postgresql() {
+        crate::postgres::dump::check_dump(&db).await?
+    } else {
+        crate::sqlite::check_database(&db)?
+    };
+    if let Err(problem) = readable {
         return Err(BackupError::Corrupt(format!(
             "intégrité de la base : {problem}"
         )));
@@ -126,11 +187,20 @@ pub async fn restore(src: &Path, config: &Config) -> Result<Manifest> {
         )));
     }
     let target = config.db_path();
-    if target.exists() {
+    if manifest.is_postgresql() {
+        if !crate::postgres::dump::is_empty(url).await? {
+            return Err(BackupError::DatabaseNotEmpty);
+        }
+    } else if target.exists() {
         return Err(BackupError::DataNotEmpty(config.data_dir.clone()));
     }
     let store = PhotoStore::open(&config.photo_backend()).map_err(BackupError::Photos)?;
     import_photos(&src.join(PHOTO_DIR), &store).await?;
+    if manifest.is_postgresql() {
+        // One transaction: a restore that stops leaves the database empty.
+        crate::postgres::dump::restore(url, &db).await?;
+        return Ok(manifest);
+    }
     // The database appears under its name only once complete.
     std::fs::create_dir_all(&config.data_dir)?;
     let partial = config.data_dir.join("bilan.sqlite.restoring");

@@ -184,11 +184,14 @@ async fn main() -> anyhow::Result<()> {
         // Before opening the store, which would create an empty database.
         let config = settings(&cli)?;
         let m = bilan_server::backup::restore(src, &config).await?;
+        let into = if config.database_url.0.trim().is_empty() {
+            config.data_dir.display().to_string()
+        } else {
+            "la base PostgreSQL".to_string()
+        };
         println!(
-            "Sauvegarde restaurée dans {} : {} photo(s), base au schéma {}.",
-            config.data_dir.display(),
-            m.photos,
-            m.db_schema
+            "Sauvegarde restaurée dans {into} : {} photo(s), base au schéma {}.",
+            m.photos, m.db_schema
         );
         return Ok(());
     }

@@ -63,6 +63,20 @@ pub fn database_for(dir: &Path) -> String {
     format!("{cluster} dbname={name}")
 }
 
+/// Whether the database of the server whose settings are `config` holds
+/// nothing yet: no SQLite file, or a PostgreSQL database without tables.
+pub fn database_is_empty(config: &bilan_server::Config) -> bool {
+    if config.database_url.0.is_empty() {
+        return !config.db_path().exists();
+    }
+    psql(
+        &config.database_url.0,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .trim()
+        == "0"
+}
+
 /// Runs one statement on the server whose settings are `config`, in its
 /// own database (SQLite file or PostgreSQL database): for tests that put
 /// the stored data in a state no request can (a damaged setting, say).

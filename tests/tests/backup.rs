@@ -1,14 +1,17 @@
 //! Backups end to end: a backup taken while the server serves, restored into
 //! an empty data folder, holds every account, inspection, change and photo
 //! (photos in a local folder, or in an S3-compatible bucket restored into
-//! another); a damaged backup restores nothing.
+//! another); a damaged backup restores nothing. On SQLite and, through the
+//! suite's backend parameter, on PostgreSQL (`pg_dump`/`pg_restore`).
 
 use std::path::Path;
 
+use bilan_e2e::backend::{database_for, database_is_empty};
 use bilan_e2e::object_store::S3Server;
 use bilan_e2e::{DEMO_PASSWORD, TestServer, device, roof_finding};
 use bilan_mobile::{DeviceStore, SyncEngine};
 use bilan_server::backup::{self, BackupError};
+use bilan_server::config::Secret;
 use bilan_server::{AppState, Config};
 use bilan_shared::domain::Rating;
 use bilan_shared::ids::{InspectionId, PhotoHash};
@@ -76,18 +79,33 @@ async fn round_trip(s3: Option<&S3Server>) {
         Err(BackupError::DestinationNotEmpty(_))
     ));
 
+    let restored_dir = tmp.path().join("restored");
     let mut restored = Config {
-        data_dir: tmp.path().join("restored"),
+        database_url: Secret(database_for(&restored_dir)),
+        data_dir: restored_dir,
         ..config.clone()
     };
     if let Some(s3) = s3 {
         s3.add_bucket("restored").await;
         restored.s3_bucket = "restored".into();
     }
+    // A backup restores into the engine it was taken from.
+    let other_engine = Config {
+        database_url: Secret(if restored.database_url.0.is_empty() {
+            "host=/nonexistent dbname=bilan".into()
+        } else {
+            String::new()
+        }),
+        ..restored.clone()
+    };
+    assert!(matches!(
+        backup::restore(&dest, &other_engine).await,
+        Err(BackupError::WrongEngine(_))
+    ));
     backup::restore(&dest, &restored).await.unwrap();
     assert!(matches!(
         backup::restore(&dest, &restored).await,
-        Err(BackupError::DataNotEmpty(_))
+        Err(BackupError::DataNotEmpty(_) | BackupError::DatabaseNotEmpty)
     ));
 
     let copy_state = AppState::open(restored).unwrap();
@@ -160,14 +178,16 @@ async fn a_damaged_backup_restores_nothing() {
     let (server, _a, _ids, hash, _photo) = server_with_data(tmp.path(), None).await;
     let config = server.state.0.config.clone();
     let dest = tmp.path().join("backup");
-    backup::backup(&config, &server.state.0.photos, &dest)
+    let m = backup::backup(&config, &server.state.0.photos, &dest)
         .await
         .unwrap();
+    let restored_dir = tmp.path().join("restored");
     let restored = Config {
-        data_dir: tmp.path().join("restored"),
+        database_url: Secret(database_for(&restored_dir)),
+        data_dir: restored_dir,
         ..config
     };
-    let nothing_written = || !restored.db_path().exists() && !restored.photo_dir().exists();
+    let nothing_written = || database_is_empty(&restored) && !restored.photo_dir().exists();
 
     let photo = dest
         .join("photos")
@@ -184,7 +204,7 @@ async fn a_damaged_backup_restores_nothing() {
     assert!(nothing_written());
 
     std::fs::write(&photo, &good).unwrap();
-    let db = dest.join("bilan.sqlite");
+    let db = dest.join(m.db_file());
     let mut bytes = std::fs::read(&db).unwrap();
     bytes.push(0);
     std::fs::write(&db, &bytes).unwrap();

@@ -4,7 +4,8 @@
 //! sync log (`log`, `pull`), documents (`snapshots`, `projection`,
 //! `documents`), the merger (`merger`, with its progress in `progress`)
 //! and the review pages' queries (`reports`); `migrate` keeps the schema
-//! and `import` writes a SQLite deployment's tables (`crate::transfer`).
+//! and `import` writes a SQLite deployment's tables (`crate::transfer`);
+//! `dump` is the database as a backup file (`pg_dump`, `pg_restore`).
 //! Chosen by the `database_url` setting.
 //!
 //! Why `tokio-postgres` with `deadpool-postgres`: the maintained async
@@ -17,6 +18,7 @@ mod accounts;
 mod audit;
 mod core;
 mod documents;
+pub mod dump;
 mod error;
 pub mod import;
 mod log;
