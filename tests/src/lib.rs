@@ -623,6 +623,13 @@ impl RequestTracker {
 
 impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Self {
+        Self::start_many(vec![upstream]).await
+    }
+
+    /// The same in front of several servers: each new connection goes to
+    /// the next one in turn (a round-robin load balancer).
+    pub async fn start_many(upstreams: Vec<SocketAddr>) -> Self {
+        assert!(!upstreams.is_empty(), "at least one upstream");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicU64::new(0));
@@ -643,7 +650,8 @@ impl Proxy {
         let (c, m) = (connections.clone(), mode.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                c.fetch_add(1, Ordering::SeqCst);
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                let upstream = upstreams[n as usize % upstreams.len()];
                 let this_mode = {
                     let mut g = m.lock().unwrap();
                     let cur = *g;

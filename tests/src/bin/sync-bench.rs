@@ -12,6 +12,10 @@
 //! Usage: `cargo run --release -p bilan-e2e --bin sync-bench -- [N ...]`
 //! (default 1000 10000); `--devices`, `--per-device`, `--photos`,
 //! `--photo-mb` scale scenarios 4 and 5 (CI runs it small as a smoke test).
+//! On PostgreSQL: `--postgres` (a throwaway cluster) or `--database URL`
+//! (an existing server: the bench makes its databases there, named
+//! `bilan_bench_*`); `--instances 2` runs scenario 4 against two server
+//! instances on one database behind a round-robin proxy.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -51,12 +55,21 @@ struct Args {
     /// postgresql), one database per scenario.
     #[arg(long)]
     postgres: bool,
+    /// Run the server on this PostgreSQL server (`postgres://...` or
+    /// `host=... user=...`): one database per scenario is made there,
+    /// named `bilan_bench_*` (dropped first if it exists).
+    #[arg(long, value_name = "URL", conflicts_with = "postgres")]
+    database: Option<String>,
+    /// Server instances of scenario 4, on one PostgreSQL database behind a
+    /// round-robin proxy (more than 1 needs PostgreSQL).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Internal: serve this data folder (the server process of the bench).
     #[arg(long, hide = true)]
     serve: Option<PathBuf>,
     /// Internal: the server process's PostgreSQL database.
     #[arg(long, hide = true)]
-    database: Option<String>,
+    serve_database: Option<String>,
 }
 
 /// What one scenario measured.
@@ -144,25 +157,116 @@ async fn merged_within(url: &str, token: &str) -> anyhow::Result<Duration> {
     Ok(t.elapsed())
 }
 
+/// Where the bench's PostgreSQL databases are made.
+enum Pg {
+    /// A throwaway cluster (`--postgres`).
+    Throwaway(PgCluster),
+    /// An existing server (`--database URL`).
+    Given(String),
+}
+
+impl Pg {
+    /// The connection settings of database `name`.
+    fn url(&self, name: &str) -> String {
+        match self {
+            Pg::Throwaway(c) => c.url(name),
+            Pg::Given(base) => with_dbname(base, &format!("bilan_bench_{name}")),
+        }
+    }
+
+    /// Makes database `name`, empty; its connection settings.
+    fn create(&self, name: &str) -> anyhow::Result<String> {
+        match self {
+            Pg::Throwaway(c) => Ok(c.create_database(name)),
+            Pg::Given(base) => {
+                let db = format!("bilan_bench_{name}");
+                for sql in [
+                    format!("DROP DATABASE IF EXISTS \"{db}\""),
+                    format!("CREATE DATABASE \"{db}\""),
+                ] {
+                    let out = std::process::Command::new("psql")
+                        .args(["-q", "-v", "ON_ERROR_STOP=1", base, "-c", &sql])
+                        .output()?;
+                    ensure!(
+                        out.status.success(),
+                        "psql {sql}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                Ok(self.url(name))
+            }
+        }
+    }
+}
+
+/// `base` (a URI or `key=value` settings) naming database `db` instead.
+fn with_dbname(base: &str, db: &str) -> String {
+    if base.starts_with("postgres://") || base.starts_with("postgresql://") {
+        let (head, query) = base
+            .split_once('?')
+            .map_or((base, None), |(h, q)| (h, Some(q)));
+        let scheme_end = head.find("://").map_or(0, |i| i + 3);
+        let host_end = head[scheme_end..]
+            .find('/')
+            .map_or(head.len(), |i| scheme_end + i);
+        let mut url = format!("{}/{db}", &head[..host_end]);
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    } else {
+        // libpq keeps the last value of a repeated setting.
+        format!("{base} dbname={db}")
+    }
+}
+
 /// The PostgreSQL database of the server on `dir` (one per scenario), when
 /// the bench runs on PostgreSQL.
-fn database_of(pg: Option<&PgCluster>, dir: &Path) -> Option<String> {
+fn database_of(pg: Option<&Pg>, dir: &Path) -> Option<String> {
     let name = dir.file_name()?.to_string_lossy().replace('-', "_");
     pg.map(|c| c.url(&name))
 }
 
 /// A server process of this binary on `dir` (and its own database on `pg`),
 /// and a counting proxy in front.
-async fn server(dir: &Path, pg: Option<&PgCluster>) -> anyhow::Result<(ProcessServer, Proxy)> {
-    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-    cmd.arg("--serve").arg(dir);
-    if let (Some(c), Some(name)) = (pg, dir.file_name()) {
-        let url = c.create_database(&name.to_string_lossy().replace('-', "_"));
-        cmd.arg("--database").arg(url);
+async fn server(dir: &Path, pg: Option<&Pg>) -> anyhow::Result<(ProcessServer, Proxy)> {
+    let (mut servers, proxy) = servers(dir, pg, 1).await?;
+    Ok((servers.remove(0), proxy))
+}
+
+/// `instances` server processes (each with its own folder, all on the
+/// database of `dir` on `pg`), and a counting round-robin proxy in front.
+async fn servers(
+    dir: &Path,
+    pg: Option<&Pg>,
+    instances: usize,
+) -> anyhow::Result<(Vec<ProcessServer>, Proxy)> {
+    ensure!(
+        instances == 1 || pg.is_some(),
+        "several instances share one PostgreSQL database: add --postgres or --database"
+    );
+    let url = match (pg, dir.file_name()) {
+        (Some(c), Some(name)) => Some(c.create(&name.to_string_lossy().replace('-', "_"))?),
+        _ => None,
+    };
+    let mut started = Vec::new();
+    for i in 0..instances {
+        let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+        let folder = if i == 0 {
+            dir.to_path_buf()
+        } else {
+            dir.with_extension(format!("instance{i}"))
+        };
+        cmd.arg("--serve").arg(folder);
+        if let Some(url) = &url {
+            cmd.arg("--serve-database").arg(url);
+        }
+        // One after the other: the first makes the schema and the demo.
+        started.push(ProcessServer::spawn(cmd).await);
     }
-    let server = ProcessServer::spawn(cmd).await;
-    let proxy = Proxy::start(server.addr).await;
-    Ok((server, proxy))
+    let proxy = Proxy::start_many(started.iter().map(|s| s.addr).collect()).await;
+    Ok((started, proxy))
 }
 
 /// Makes `count` workload inspections on the device (on both cores), recorded
@@ -268,7 +372,7 @@ fn storage_per_inspection(
     Ok(bytes / n.max(1) as u64)
 }
 
-async fn cold_scenarios(root: &Path, n: usize, pg: Option<&PgCluster>) -> anyhow::Result<()> {
+async fn cold_scenarios(root: &Path, n: usize, pg: Option<&Pg>) -> anyhow::Result<()> {
     let server_dir = root.join(format!("server-{n}"));
     let (server, proxy) = server(&server_dir, pg).await?;
     let database = database_of(pg, &server_dir);
@@ -380,9 +484,10 @@ async fn concurrent_push(
     devices: usize,
     per_device: usize,
     same_priority: bool,
-    pg: Option<&PgCluster>,
+    pg: Option<&Pg>,
+    instances: usize,
 ) -> anyhow::Result<()> {
-    let (server, proxy) = server(&root.join("server-4"), pg).await?;
+    let (servers, proxy) = servers(&root.join("server-4"), pg, instances).await?;
     let mut dirs = Vec::new();
     for i in 0..devices {
         let dir = root.join(format!("d4-{i}"));
@@ -452,7 +557,14 @@ async fn concurrent_push(
         requests,
     }
     .print(
-        &format!("4. {devices} appareils × {per_device} inspections en même temps"),
+        &format!(
+            "4. {devices} appareils × {per_device} inspections en même temps{}",
+            if instances > 1 {
+                format!(", {instances} instances du serveur")
+            } else {
+                String::new()
+            }
+        ),
         &format!(
             "({}réponse du serveur à l'envoi : p50 {:.0} ms, p99 {:.0} ms ; envoi avec intégration de la réponse : p50 {:.0} ms, p99 {:.0} ms ; synchro complète avec les inspections des autres : p50 {:.0} ms, p99 {:.0} ms)",
             if niced {
@@ -468,7 +580,9 @@ async fn concurrent_push(
             pct(whole, 0.99),
         ),
     );
-    server.kill().await;
+    for server in servers {
+        server.kill().await;
+    }
     Ok(())
 }
 
@@ -504,7 +618,7 @@ async fn photo_scenarios(
     root: &Path,
     count: usize,
     mb: usize,
-    pg: Option<&PgCluster>,
+    pg: Option<&Pg>,
 ) -> anyhow::Result<()> {
     let (server, proxy) = server(&root.join("server-5"), pg).await?;
     let mut lines = Vec::new();
@@ -557,13 +671,17 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.serve {
         return rt.block_on(bilan_e2e::serve_demo_announced_with(bilan_server::Config {
             data_dir: dir,
-            database_url: bilan_server::config::Secret(args.database.unwrap_or_default()),
+            database_url: bilan_server::config::Secret(args.serve_database.unwrap_or_default()),
             ..Default::default()
         }));
     }
     let tmp = tempfile::tempdir()?;
-    let cluster = args.postgres.then(PgCluster::start);
-    let pg = cluster.as_ref();
+    let pg = match (args.postgres, args.database) {
+        (true, _) => Some(Pg::Throwaway(PgCluster::start())),
+        (false, Some(url)) => Some(Pg::Given(url)),
+        (false, None) => None,
+    };
+    let pg = pg.as_ref();
     if pg.is_some() {
         eprintln!("  (serveur sur PostgreSQL : une base par scénario)");
     }
@@ -578,6 +696,7 @@ fn main() -> anyhow::Result<()> {
                 args.per_device,
                 args.devices_same_priority,
                 pg,
+                args.instances,
             )
             .await?;
         }
