@@ -41,6 +41,19 @@ pub struct DocChanges {
     pub changes: Vec<ByteBuf>,
 }
 
+impl DocChanges {
+    /// Every change of `doc` as one bundle: what a device sends for an
+    /// inspection the server has never seen.
+    pub fn whole(doc_id: InspectionId, doc: &crate::doc::Inspection) -> Self {
+        Self {
+            doc_id,
+            changes: vec![serde_bytes::ByteBuf::from(crate::doc::bundle(
+                &doc.changes_since(&[]),
+            ))],
+        }
+    }
+}
+
 /// Device → server. Wire format v2.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {

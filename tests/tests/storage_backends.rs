@@ -325,10 +325,7 @@ fn new_inspection(complex: &Complex, territory: TerritoryId) -> (Inspection, Doc
         Catalogue::current(),
     )
     .unwrap();
-    let doc = DocChanges {
-        doc_id: id,
-        changes: vec![ByteBuf::from(bundle(&insp.changes_since(&[])))],
-    };
+    let doc = DocChanges::whole(id, &insp);
     (insp, doc)
 }
 

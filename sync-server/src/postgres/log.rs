@@ -57,26 +57,42 @@ impl SyncLog for PgStore {
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
                 .await?;
-            for d in &docs {
-                let owner: Option<String> = tx
-                    .query_opt(
-                        "SELECT territory_id FROM documents WHERE doc_id = $1",
-                        &[&d.doc_id.to_string()],
-                    )
-                    .await?
-                    .map(|r| r.get(0));
-                if owner.is_some_and(|t| t != territory.to_string()) {
-                    return Err(StoreError::Forbidden(format!(
-                        "l'inspection {} appartient à un autre territoire",
-                        d.doc_id
-                    )));
-                }
+            // Three statements whatever the number of documents: the
+            // territory check, the documents' rows, the log rows (in the
+            // request's order, so seqs follow it).
+            let t = territory.to_string();
+            let ids: Vec<String> = docs.iter().map(|d| d.doc_id.to_string()).collect();
+            let foreign: Option<String> = tx
+                .query_opt(
+                    "SELECT doc_id FROM documents WHERE doc_id = ANY($1) AND territory_id != $2 LIMIT 1",
+                    &[&ids, &t],
+                )
+                .await?
+                .map(|r| r.get(0));
+            if let Some(doc) = foreign {
+                return Err(StoreError::Forbidden(format!(
+                    "l'inspection {doc} appartient à un autre territoire"
+                )));
             }
-            let mut accepted = 0u32;
-            for d in &docs {
-                append(&tx, territory, device, d.doc_id, d.chunks, &d.packed).await?;
-                accepted += d.chunks as u32;
-            }
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at)
+                 SELECT DISTINCT d, $2::TEXT, NULL::BYTEA, 0::BIGINT, $3::BIGINT FROM UNNEST($1::TEXT[]) d
+                 ON CONFLICT (doc_id) DO UPDATE SET updated_at = excluded.updated_at",
+                &[&ids, &t, &now],
+            )
+            .await?;
+            let chunks: Vec<i64> = docs.iter().map(|d| d.chunks as i64).collect();
+            let packed: Vec<&[u8]> = docs.iter().map(|d| d.packed.as_slice()).collect();
+            tx.execute(
+                "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes, at)
+                 SELECT $1::TEXT, u.d, $2::TEXT, u.c, u.b, $3::BIGINT
+                 FROM UNNEST($4::TEXT[], $5::BIGINT[], $6::BYTEA[]) WITH ORDINALITY AS u(d, c, b, o)
+                 ORDER BY u.o",
+                &[&t, &device, &now, &ids, &chunks, &packed],
+            )
+            .await?;
+            let accepted: u32 = docs.iter().map(|d| d.chunks as u32).sum();
             // Delivered at commit to the merger, whichever instance runs it.
             tx.execute("NOTIFY bilan_log", &[]).await?;
             tx.commit().await?;

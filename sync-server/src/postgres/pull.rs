@@ -9,6 +9,9 @@ use super::core::{Result, id};
 use crate::codec::{code_of_name, unpack};
 use crate::storage::PullPage;
 
+/// Log rows read per query while filling a page.
+const PULL_BATCH: i64 = 128;
+
 /// Merged log rows after `cursor` up to `upto`, the device's own left out,
 /// within about `page_bytes`; a row whose bytes compaction cleared is sent
 /// as its document's snapshot (once per page); the device's refused rows
@@ -24,54 +27,58 @@ pub(super) async fn pull(
     let mut out = PullPage::at(cursor);
     let mut snapshots_sent = std::collections::HashSet::new();
     let t = territory.to_string();
-    let rows = client
-        .query(
-            "SELECT seq, device_id, rejected FROM log
-             WHERE territory_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-            &[&t, &(cursor as i64), &upto],
-        )
-        .await?;
-    for r in rows {
-        let seq: i64 = r.get(0);
-        let from: String = r.get(1);
-        let rejected: Option<String> = r.get(2);
-        let mine = from == device;
-        if mine == rejected.is_none() {
-            // Its own merged rows, or another device's refused ones.
-            out.cursor = seq as u64;
-            continue;
-        }
-        let row = client
-            .query_one(
-                "SELECT doc_id, CASE WHEN rejected IS NULL THEN bytes END, reason FROM log WHERE seq = $1",
-                &[&seq],
+    // Rows a batch at a time, each with the bytes it sends (none for the
+    // device's own rows and others' refused ones): one round trip per
+    // batch, not per row.
+    'batches: loop {
+        let rows = client
+            .query(
+                "SELECT seq, doc_id, device_id = $4, rejected,
+                   CASE WHEN rejected IS NULL AND device_id != $4 THEN bytes END,
+                   CASE WHEN device_id = $4 THEN reason END
+                 FROM log WHERE territory_id = $1 AND seq > $2 AND seq <= $3
+                 ORDER BY seq LIMIT $5",
+                &[&t, &(out.cursor as i64), &upto, &device, &PULL_BATCH],
             )
             .await?;
-        let (doc, stored, reason): (String, Option<Vec<u8>>, Option<String>) =
-            (row.get(0), row.get(1), row.get(2));
-        match rejected {
-            Some(code) => out.rejected.push(Rejection {
-                doc_id: id(doc)?,
-                code: code_of_name(code),
-                message: reason.unwrap_or_default(),
-            }),
-            None => {
-                let bytes = match stored {
-                    Some(b) => Some(unpack(b)?),
-                    None if snapshots_sent.insert(doc.clone()) => client
-                        .query_opt("SELECT snapshot FROM documents WHERE doc_id = $1", &[&doc])
-                        .await?
-                        .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)),
-                    None => None,
-                };
-                if let Some(bytes) = bytes
-                    && !out.add(seq, id(doc)?, bytes, page_bytes)
-                {
-                    break;
+        let last_batch = (rows.len() as i64) < PULL_BATCH;
+        for r in rows {
+            let seq: i64 = r.get(0);
+            let doc: String = r.get(1);
+            let mine: bool = r.get(2);
+            let rejected: Option<String> = r.get(3);
+            if mine == rejected.is_none() {
+                // Its own merged rows, or another device's refused ones.
+                out.cursor = seq as u64;
+                continue;
+            }
+            match rejected {
+                Some(code) => out.rejected.push(Rejection {
+                    doc_id: id(doc)?,
+                    code: code_of_name(code),
+                    message: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                }),
+                None => {
+                    let bytes = match r.get::<_, Option<Vec<u8>>>(4) {
+                        Some(b) => Some(unpack(b)?),
+                        None if snapshots_sent.insert(doc.clone()) => client
+                            .query_opt("SELECT snapshot FROM documents WHERE doc_id = $1", &[&doc])
+                            .await?
+                            .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)),
+                        None => None,
+                    };
+                    if let Some(bytes) = bytes
+                        && !out.add(seq, id(doc)?, bytes, page_bytes)
+                    {
+                        break 'batches;
+                    }
                 }
             }
+            out.cursor = seq as u64;
         }
-        out.cursor = seq as u64;
+        if last_batch {
+            break;
+        }
     }
     if !out.more {
         out.more = client

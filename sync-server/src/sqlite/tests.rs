@@ -257,10 +257,7 @@ fn new_doc(
         Catalogue::current(),
     )
     .unwrap();
-    DocChanges {
-        doc_id: id,
-        changes: vec![ByteBuf::from(bundle(&insp.changes_since(&[])))],
-    }
+    DocChanges::whole(id, &insp)
 }
 
 const LIMITS: SyncLimits = SyncLimits {
