@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
+use futures_util::future::{join_all, try_join_all};
 
 use super::core::{PgInner, Result};
 use super::progress::{lock_merged_seq, merged_seq, set_merged_seq};
@@ -162,8 +163,17 @@ async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
         rows.into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
     )?;
-    for g in &mut groups {
-        g.base = Base::of(snapshots::load_doc_counted(&*conn, g.doc_id, from).await)?;
+    // The documents' loads, then their writes, are pipelined on the one
+    // connection (sent together, answered in order): a batch costs a few
+    // round trips' wait, not one per statement.
+    let loads = join_all(
+        groups
+            .iter()
+            .map(|g| snapshots::load_doc_counted(&*conn, g.doc_id, from)),
+    )
+    .await;
+    for (g, loaded) in groups.iter_mut().zip(loads) {
+        g.base = Base::of(loaded)?;
     }
     let outcomes = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
@@ -177,9 +187,7 @@ async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
     if lock_merged_seq(&tx).await? != from {
         return Ok(true);
     }
-    for o in outcomes {
-        write_outcome(&tx, o, last).await?;
-    }
+    try_join_all(outcomes.into_iter().map(|o| write_outcome(&tx, o, last))).await?;
     set_merged_seq(&tx, last).await?;
     tx.commit().await?;
     Ok(true)
