@@ -145,6 +145,16 @@ pub struct PreparedDoc {
     pub packed: Vec<u8>,
 }
 
+/// A push waiting in a backend's group-commit queue, with where to send
+/// its outcome (both backends write pushes arriving together in one
+/// transaction).
+pub struct PushJob {
+    pub territory: TerritoryId,
+    pub device: String,
+    pub docs: Vec<PreparedDoc>,
+    pub reply: std::sync::mpsc::SyncSender<Result<u32>>,
+}
+
 /// One page of a pull.
 #[derive(Clone, Debug, Default)]
 pub struct PullPage {

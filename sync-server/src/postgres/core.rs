@@ -29,6 +29,10 @@ pub struct PgInner {
     /// Wakes this instance's merger when the store is dropped, so it ends
     /// now rather than at its next poll.
     pub(super) wake: tokio::sync::Notify,
+    /// Pushes waiting for this instance's next group commit.
+    pub(super) pushes: std::sync::Mutex<Vec<crate::storage::PushJob>>,
+    /// Held by the thread writing a group of pushes.
+    pub(super) push_writer: std::sync::Mutex<()>,
     /// Where the database is: the merger opens its own connection there.
     pub(super) config: tokio_postgres::Config,
 }

@@ -15,7 +15,7 @@ use super::store::PgStore;
 use super::{pull, snapshots};
 use crate::codec::checked_snapshot;
 use crate::error::StoreError;
-use crate::storage::{CompactReport, PreparedDoc, PullPage, SyncLog};
+use crate::storage::{CompactReport, PreparedDoc, PullPage, PushJob, SyncLog};
 
 /// Key of the advisory lock every append to the log holds until it commits.
 pub(super) const LOG_LOCK: i64 = 0x6269_6c61_6e00_0002;
@@ -47,57 +47,119 @@ pub(super) async fn append(
         .get(0))
 }
 
-impl SyncLog for PgStore {
-    fn push(&self, territory: TerritoryId, device: &str, docs: Vec<PreparedDoc>) -> Result<u32> {
-        if docs.is_empty() {
-            return Ok(0);
-        }
-        self.run(async {
+impl PgStore {
+    /// Writes queued pushes in one transaction and answers each: a push
+    /// for another territory's inspection fails alone (checked before it
+    /// writes); a database failure fails the group, whose devices retry.
+    fn write_group(&self, jobs: Vec<PushJob>) {
+        let written = self.run(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
                 .await?;
-            // Three statements whatever the number of documents: the
-            // territory check, the documents' rows, the log rows (in the
-            // request's order, so seqs follow it).
-            let t = territory.to_string();
-            let ids: Vec<String> = docs.iter().map(|d| d.doc_id.to_string()).collect();
-            let foreign: Option<String> = tx
-                .query_opt(
-                    "SELECT doc_id FROM documents WHERE doc_id = ANY($1) AND territory_id != $2 LIMIT 1",
-                    &[&ids, &t],
-                )
-                .await?
-                .map(|r| r.get(0));
-            if let Some(doc) = foreign {
-                return Err(StoreError::Forbidden(format!(
-                    "l'inspection {doc} appartient à un autre territoire"
-                )));
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                outcomes.push(match append_push(&tx, job).await {
+                    Err(StoreError::Forbidden(m)) => Err(StoreError::Forbidden(m)),
+                    other => Ok(other?),
+                });
             }
-            let now = now_ms();
-            tx.execute(
-                "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at)
-                 SELECT DISTINCT d, $2::TEXT, NULL::BYTEA, 0::BIGINT, $3::BIGINT FROM UNNEST($1::TEXT[]) d
-                 ON CONFLICT (doc_id) DO UPDATE SET updated_at = excluded.updated_at",
-                &[&ids, &t, &now],
-            )
-            .await?;
-            let chunks: Vec<i64> = docs.iter().map(|d| d.chunks as i64).collect();
-            let packed: Vec<&[u8]> = docs.iter().map(|d| d.packed.as_slice()).collect();
-            tx.execute(
-                "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes, at)
-                 SELECT $1::TEXT, u.d, $2::TEXT, u.c, u.b, $3::BIGINT
-                 FROM UNNEST($4::TEXT[], $5::BIGINT[], $6::BYTEA[]) WITH ORDINALITY AS u(d, c, b, o)
-                 ORDER BY u.o",
-                &[&t, &device, &now, &ids, &chunks, &packed],
-            )
-            .await?;
-            let accepted: u32 = docs.iter().map(|d| d.chunks as u32).sum();
             // Delivered at commit to the merger, whichever instance runs it.
             tx.execute("NOTIFY bilan_log", &[]).await?;
             tx.commit().await?;
-            Ok(accepted)
-        })
+            Ok(outcomes)
+        });
+        match written {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(group = jobs.len(), error = %e, "push group rolled back");
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+}
+
+/// One push inside a group's transaction: every document must belong to
+/// the push's territory (checked before anything is written); then three
+/// statements whatever the number of documents. Returns the changes accepted.
+async fn append_push(tx: &impl GenericClient, job: &PushJob) -> Result<u32> {
+    let (territory, device, docs) = (job.territory, job.device.as_str(), &job.docs);
+    // The log rows go in the request's order, so seqs follow it.
+    let t = territory.to_string();
+    let ids: Vec<String> = docs.iter().map(|d| d.doc_id.to_string()).collect();
+    let foreign: Option<String> = tx
+        .query_opt(
+            "SELECT doc_id FROM documents WHERE doc_id = ANY($1) AND territory_id != $2 LIMIT 1",
+            &[&ids, &t],
+        )
+        .await?
+        .map(|r| r.get(0));
+    if let Some(doc) = foreign {
+        return Err(StoreError::Forbidden(format!(
+            "l'inspection {doc} appartient à un autre territoire"
+        )));
+    }
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at)
+         SELECT DISTINCT d, $2::TEXT, NULL::BYTEA, 0::BIGINT, $3::BIGINT FROM UNNEST($1::TEXT[]) d
+         ON CONFLICT (doc_id) DO UPDATE SET updated_at = excluded.updated_at",
+        &[&ids, &t, &now],
+    )
+    .await?;
+    let chunks: Vec<i64> = docs.iter().map(|d| d.chunks as i64).collect();
+    let packed: Vec<&[u8]> = docs.iter().map(|d| d.packed.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes, at)
+         SELECT $1::TEXT, u.d, $2::TEXT, u.c, u.b, $3::BIGINT
+         FROM UNNEST($4::TEXT[], $5::BIGINT[], $6::BYTEA[]) WITH ORDINALITY AS u(d, c, b, o)
+         ORDER BY u.o",
+        &[&t, &device, &now, &ids, &chunks, &packed],
+    )
+    .await?;
+    let accepted: u32 = docs.iter().map(|d| d.chunks as u32).sum();
+    Ok(accepted)
+}
+
+impl SyncLog for PgStore {
+    /// Group commit, as on SQLite: the push joins this instance's queue;
+    /// whoever holds the instance's push lock next writes every queued push
+    /// in one transaction (one turn of the log's advisory lock, one commit)
+    /// and answers each. Pushes arriving together share the turn instead of
+    /// queueing one by one for the lock.
+    fn push(&self, territory: TerritoryId, device: &str, docs: Vec<PreparedDoc>) -> Result<u32> {
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.pushes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PushJob {
+                territory,
+                device: device.to_string(),
+                docs,
+                reply,
+            });
+        let writer = self.push_writer.lock().unwrap_or_else(|p| p.into_inner());
+        // A writer that held the lock before us may have answered already.
+        if let Ok(done) = answer.try_recv() {
+            return done;
+        }
+        let jobs = std::mem::take(&mut *self.pushes.lock().unwrap_or_else(|p| p.into_inner()));
+        if !jobs.is_empty() {
+            self.write_group(jobs);
+        }
+        drop(writer);
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(StoreError::Backend("push not answered".into())))
     }
 
     fn pull(

@@ -88,6 +88,8 @@ impl PgStore {
             log_retention_ms: AtomicI64::new(DEFAULT_LOG_RETENTION_MS),
             stop: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
+            pushes: Default::default(),
+            push_writer: Default::default(),
             config,
         });
         let merger = merger::spawn(inner.clone())?;

@@ -8,11 +8,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use automerge::ActorId;
-use bilan_shared::ids::TerritoryId;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::StoreError;
-use crate::storage::PreparedDoc;
 
 pub(super) type Result<T> = std::result::Result<T, StoreError>;
 
@@ -28,7 +26,7 @@ const SETTLE_WHILE_FAILING: Duration = Duration::from_secs(2);
 pub struct StoreCore {
     pub(super) conn: Mutex<Connection>,
     /// Pushes waiting for the write lock (group commit, see `log.rs`).
-    pub(super) pushes: Mutex<Vec<PushJob>>,
+    pub(super) pushes: Mutex<Vec<crate::storage::PushJob>>,
     /// Idle read-only connections (file databases only): pulls read the log
     /// from one of them, outside the write lock, so a slow pull never holds
     /// up another device's push. WAL readers see whole commits, and commits
@@ -45,14 +43,6 @@ pub struct StoreCore {
     pub(super) progress_changed: Condvar,
     /// Where the merger merges documents (see [`crate::merge::pool`]).
     pub(super) merge_pool: rayon::ThreadPool,
-}
-
-/// A push waiting in the group-commit queue, with where to send its outcome.
-pub(super) struct PushJob {
-    pub(super) territory: TerritoryId,
-    pub(super) device: String,
-    pub(super) docs: Vec<PreparedDoc>,
-    pub(super) reply: std::sync::mpsc::SyncSender<Result<u32>>,
 }
 
 /// How far the log is committed and merged; guarded by `StoreCore::progress`.

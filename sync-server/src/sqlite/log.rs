@@ -6,12 +6,12 @@ use bilan_shared::doc::now_ms;
 use bilan_shared::ids::{InspectionId, TerritoryId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::core::{PushJob, Result, StoreCore, merged_seq, parse_id};
+use super::core::{Result, StoreCore, merged_seq, parse_id};
 use super::store::SqliteStore;
 use super::{pull, snapshots};
 use crate::codec::checked_snapshot;
 use crate::error::StoreError;
-use crate::storage::{CompactReport, PreparedDoc, PullPage, SyncLog};
+use crate::storage::{CompactReport, PreparedDoc, PullPage, PushJob, SyncLog};
 
 impl SyncLog for SqliteStore {
     fn push(&self, territory: TerritoryId, device: &str, docs: Vec<PreparedDoc>) -> Result<u32> {
