@@ -11,7 +11,7 @@ use tokio_postgres::{Client, NoTls, Row};
 use super::core::Result;
 use super::migrate::apply_schema;
 use crate::error::StoreError;
-use crate::transfer::{Cell, TABLES, TransferError};
+use crate::transfer::cells::{Cell, TABLES, TransferError};
 
 /// Rows sent together (pipelined on the connection) while inserting.
 const INSERT_BATCH: usize = 512;

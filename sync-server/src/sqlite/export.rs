@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::core::Result;
 use super::migrate::DB_SCHEMA_VERSION;
 use crate::error::StoreError;
-use crate::transfer::{Cell, TransferError};
+use crate::transfer::cells::{Cell, TransferError};
 
 /// A database file read for a move.
 pub struct TableSource(Connection);
