@@ -155,6 +155,40 @@ pub struct PushJob {
     pub reply: std::sync::mpsc::SyncSender<Result<u32>>,
 }
 
+impl PushJob {
+    /// Queues a push in `queue`; the receiver gets its outcome.
+    pub fn enqueue(
+        queue: &std::sync::Mutex<Vec<PushJob>>,
+        territory: TerritoryId,
+        device: &str,
+        docs: Vec<PreparedDoc>,
+    ) -> std::sync::mpsc::Receiver<Result<u32>> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PushJob {
+                territory,
+                device: device.to_string(),
+                docs,
+                reply,
+            });
+        answer
+    }
+
+    /// Every push queued so far, for the writer that holds the write turn.
+    pub fn take_all(queue: &std::sync::Mutex<Vec<PushJob>>) -> Vec<PushJob> {
+        std::mem::take(&mut *queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The outcome a writer sent (or an error if none ever will).
+    pub fn outcome(answer: std::sync::mpsc::Receiver<Result<u32>>) -> Result<u32> {
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(StoreError::Backend("push not answered".into())))
+    }
+}
+
 /// One page of a pull.
 #[derive(Clone, Debug, Default)]
 pub struct PullPage {

@@ -113,6 +113,23 @@ impl PgInner {
     }
 }
 
+/// One connection of its own to `url`, outside the pool, driven on the
+/// caller's runtime (the commands that run once: a move, a backup).
+pub(super) async fn connect_one(url: &str) -> Result<tokio_postgres::Client> {
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| StoreError::BadRequest(format!("adresse de la base PostgreSQL : {e}")))?;
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("base PostgreSQL : {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
 /// An id stored as text, read back.
 pub(super) fn id<T: FromStr>(s: String) -> Result<T> {
     s.parse()

@@ -8,18 +8,14 @@
 //! `postgresql-client`), found on `PATH`; their major version must be the
 //! server's or newer.
 
-use std::path::Path;
-use std::str::FromStr;
-
-use tokio_postgres::NoTls;
-
-use super::core::Result;
+use super::core::{Result, connect_one};
 use crate::error::StoreError;
+use std::path::Path;
 
 /// Writes the database `url` into the new file `dest`; returns its schema
 /// version.
 pub async fn dump(url: &str, dest: &Path) -> Result<i64> {
-    let client = connect(url).await?;
+    let client = connect_one(url).await?;
     let version: i32 = client
         .query_one("SELECT version FROM schema_version", &[])
         .await?
@@ -56,7 +52,7 @@ pub async fn check_dump(file: &Path) -> Result<std::result::Result<(), String>> 
 
 /// Whether the database `url` holds no table (a restore writes only there).
 pub async fn is_empty(url: &str) -> Result<bool> {
-    let client = connect(url).await?;
+    let client = connect_one(url).await?;
     let tables: i64 = client
         .query_one(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
@@ -81,21 +77,6 @@ pub async fn restore(url: &str, file: &Path) -> Result<()> {
         ],
     )
     .await
-}
-
-async fn connect(url: &str) -> Result<tokio_postgres::Client> {
-    let config = tokio_postgres::Config::from_str(url)
-        .map_err(|e| StoreError::BadRequest(format!("adresse de la base PostgreSQL : {e}")))?;
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("base PostgreSQL : {e}")))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "backup: PostgreSQL connection ended");
-        }
-    });
-    Ok(client)
 }
 
 async fn run(tool: &str, args: &[&str]) -> Result<()> {

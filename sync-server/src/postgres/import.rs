@@ -2,13 +2,11 @@
 //! for the move of `crate::transfer`: one transaction from the schema's
 //! creation to the commit, so a move that stops leaves nothing behind.
 
-use std::str::FromStr;
-
 use futures_util::future::try_join_all;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
-use super::core::Result;
+use super::core::{Result, connect_one};
 use super::migrate::apply_schema;
 use crate::error::StoreError;
 use crate::transfer::cells::{Cell, TABLES, TransferError};
@@ -32,17 +30,7 @@ impl Importer {
     /// Connects to `url`, begins the transaction, creates the schema (or
     /// finds this version's, empty): a database holding rows is refused.
     pub async fn begin(url: &str) -> std::result::Result<Self, TransferError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::BadRequest(format!("adresse de la base PostgreSQL : {e}")))?;
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("base PostgreSQL : {e}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "migration: PostgreSQL connection ended");
-            }
-        });
+        let client = connect_one(url).await?;
         client
             .batch_execute("BEGIN")
             .await

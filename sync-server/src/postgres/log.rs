@@ -137,29 +137,18 @@ impl SyncLog for PgStore {
         if docs.is_empty() {
             return Ok(0);
         }
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.pushes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(PushJob {
-                territory,
-                device: device.to_string(),
-                docs,
-                reply,
-            });
+        let answer = PushJob::enqueue(&self.pushes, territory, device, docs);
         let writer = self.push_writer.lock().unwrap_or_else(|p| p.into_inner());
         // A writer that held the lock before us may have answered already.
         if let Ok(done) = answer.try_recv() {
             return done;
         }
-        let jobs = std::mem::take(&mut *self.pushes.lock().unwrap_or_else(|p| p.into_inner()));
+        let jobs = PushJob::take_all(&self.pushes);
         if !jobs.is_empty() {
             self.write_group(jobs);
         }
         drop(writer);
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(StoreError::Backend("push not answered".into())))
+        PushJob::outcome(answer)
     }
 
     fn pull(

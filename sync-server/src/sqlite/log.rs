@@ -69,27 +69,15 @@ fn push(
     if docs.is_empty() {
         return Ok(0);
     }
-    let (reply, answer) = std::sync::mpsc::sync_channel(1);
-    core.pushes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(PushJob {
-            territory,
-            device: device.to_string(),
-            docs,
-            reply,
-        });
+    let answer = PushJob::enqueue(&core.pushes, territory, device, docs);
     let mut conn = core.lock();
     // A leader that held the lock before us answers before releasing it.
     if let Ok(done) = answer.try_recv() {
         return done;
     }
-    let jobs = std::mem::take(&mut *core.pushes.lock().unwrap_or_else(|p| p.into_inner()));
-    write_group(core, &mut conn, jobs);
+    write_group(core, &mut conn, PushJob::take_all(&core.pushes));
     drop(conn);
-    answer
-        .recv()
-        .unwrap_or_else(|_| Err(StoreError::Backend("push not answered".into())))
+    PushJob::outcome(answer)
 }
 
 /// Writes queued pushes in one transaction and answers each.
