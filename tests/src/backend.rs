@@ -91,7 +91,7 @@ pub fn execute_sql(config: &bilan_server::Config, sql: &str) {
 
 /// Runs `sql` with `psql` on `url`; its output, unaligned and bare. Panics
 /// (the test fails) with psql's message when the statement fails.
-fn psql(url: &str, sql: &str) -> String {
+pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-At"])
         .arg(url)

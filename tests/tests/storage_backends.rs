@@ -5,6 +5,7 @@
 //! the audit log; the sync log, the merger, documents, server edits and
 //! compaction; and PostgreSQL's schema versioning.
 
+use bilan_e2e::backend::psql;
 use bilan_e2e::postgres::PgCluster;
 use bilan_server::SqliteStore;
 use bilan_server::StoreError;
@@ -287,23 +288,61 @@ fn a_postgresql_database_is_created_once_and_a_newer_one_is_refused() {
         "data kept"
     );
     drop(reopened);
-    let out = std::process::Command::new("psql")
-        .arg(&url)
-        .args([
-            "-q",
-            "-c",
-            &format!(
-                "UPDATE schema_version SET version = {}",
-                PG_SCHEMA_VERSION + 1
-            ),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    psql(
+        &url,
+        &format!(
+            "UPDATE schema_version SET version = {}",
+            PG_SCHEMA_VERSION + 1
+        ),
+    );
     assert!(matches!(
         PgStore::open(&url),
         Err(StoreError::DatabaseTooNew { .. })
     ));
+}
+
+/// A database left at schema version 1 by an older build is brought to
+/// the current version at start, its data kept: here the step to 2 (the
+/// log's and snapshots' bytes stored without PostgreSQL's compression).
+#[test]
+fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("bilan");
+    let store = PgStore::open(&url).unwrap();
+    store
+        .insert_territory(&Territory {
+            id: TerritoryId::new(),
+            name: "CS".into(),
+        })
+        .unwrap();
+    drop(store);
+    let storage = |column: &str| {
+        psql(
+            &url,
+            &format!(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = '{column}'::regclass AND attname = '{}'",
+                if column == "log" { "bytes" } else { "snapshot" }
+            ),
+        )
+        .trim()
+        .to_string()
+    };
+    assert_eq!((storage("log"), storage("documents")), ("e".into(), "e".into()));
+    // What a version 1 database looks like.
+    psql(
+        &url,
+        "ALTER TABLE log ALTER COLUMN bytes SET STORAGE EXTENDED;
+         ALTER TABLE documents ALTER COLUMN snapshot SET STORAGE EXTENDED;
+         UPDATE schema_version SET version = 1",
+    );
+    assert_eq!(storage("log"), "x");
+    let reopened = PgStore::open(&url).unwrap();
+    assert_eq!(
+        psql(&url, "SELECT version FROM schema_version").trim(),
+        PG_SCHEMA_VERSION.to_string()
+    );
+    assert_eq!((storage("log"), storage("documents")), ("e".into(), "e".into()));
+    assert!(reopened.territory_by_name("CS").unwrap().is_some(), "data kept");
 }
 
 /// What the sync test needs of a backend.

@@ -135,3 +135,55 @@ pub(super) fn id<T: FromStr>(s: String) -> Result<T> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("identifiant « {s} »")))
 }
+
+/// A statement's parameters, as tokio-postgres takes them.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// Statements prepared once per connection (deadpool keeps each
+/// connection's cache): PostgreSQL parses and plans a hot statement once
+/// instead of at every call, and a call is one round trip instead of two.
+/// For the statements the merger, pushes and pulls run many times. (Each
+/// returns a `Send` future, as [`PgInner::run`] needs.)
+pub(super) trait Cached: deadpool_postgres::GenericClient {
+    fn exec<'a>(&'a self, sql: &'a str, params: Params<'a>) -> impl Future<Output = Result<u64>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            Ok(self.execute(&statement, params).await?)
+        }
+    }
+
+    fn rows<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<Vec<tokio_postgres::Row>>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            Ok(self.query(&statement, params).await?)
+        }
+    }
+
+    fn one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<tokio_postgres::Row>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            Ok(self.query_one(&statement, params).await?)
+        }
+    }
+
+    fn opt<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<Option<tokio_postgres::Row>>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            Ok(self.query_opt(&statement, params).await?)
+        }
+    }
+}
+
+impl<T: deadpool_postgres::GenericClient> Cached for T {}

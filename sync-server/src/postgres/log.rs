@@ -9,7 +9,7 @@ use bilan_shared::doc::now_ms;
 use bilan_shared::ids::{InspectionId, TerritoryId};
 use deadpool_postgres::GenericClient;
 
-use super::core::{Result, id};
+use super::core::{Cached, Result, id};
 use super::progress::merged_seq;
 use super::store::PgStore;
 use super::{pull, snapshots};
@@ -48,24 +48,45 @@ pub(super) async fn append(
 }
 
 impl PgStore {
-    /// Writes queued pushes in one transaction and answers each: a push
-    /// for another territory's inspection fails alone (checked before it
-    /// writes); a database failure fails the group, whose devices retry.
+    /// Writes queued pushes in one transaction and answers each. Each push
+    /// first adds the documents it creates and is checked for its
+    /// territory (a push for another territory's inspection fails alone,
+    /// its savepoint rolled back); only then is the log's lock taken, for
+    /// the one statement that appends every accepted push's rows and the
+    /// commit, so other instances wait for as little as possible. A
+    /// database failure fails the group, whose devices retry.
     fn write_group(&self, jobs: Vec<PushJob>) {
         let written = self.run(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
-                .await?;
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                outcomes.push(match append_push(&tx, job).await {
-                    Err(StoreError::Forbidden(m)) => Err(StoreError::Forbidden(m)),
-                    other => Ok(other?),
+                tx.execute("SAVEPOINT push", &[]).await?;
+                outcomes.push(match admit_push(&tx, job).await {
+                    Ok(()) => {
+                        tx.execute("RELEASE SAVEPOINT push", &[]).await?;
+                        Ok(job.docs.iter().map(|d| d.chunks as u32).sum())
+                    }
+                    Err(StoreError::Forbidden(m)) => {
+                        tx.execute("ROLLBACK TO SAVEPOINT push", &[]).await?;
+                        Err(StoreError::Forbidden(m))
+                    }
+                    Err(e) => return Err(e),
                 });
             }
-            // Delivered at commit to the merger, whichever instance runs it.
-            tx.execute("NOTIFY bilan_log", &[]).await?;
+            let admitted = jobs
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| o.is_ok())
+                .map(|(job, _)| job);
+            let rows = LogRows::of(admitted);
+            if !rows.doc.is_empty() {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
+                    .await?;
+                rows.insert(&tx).await?;
+                // Delivered at commit to the merger, whichever instance runs it.
+                tx.execute("NOTIFY bilan_log", &[]).await?;
+            }
             tx.commit().await?;
             Ok(outcomes)
         });
@@ -85,46 +106,86 @@ impl PgStore {
     }
 }
 
-/// One push inside a group's transaction: every document must belong to
-/// the push's territory (checked before anything is written); then three
-/// statements whatever the number of documents. Returns the changes accepted.
-async fn append_push(tx: &impl GenericClient, job: &PushJob) -> Result<u32> {
-    let (territory, device, docs) = (job.territory, job.device.as_str(), &job.docs);
-    // The log rows go in the request's order, so seqs follow it.
-    let t = territory.to_string();
-    let ids: Vec<String> = docs.iter().map(|d| d.doc_id.to_string()).collect();
+/// Adds the documents a push creates and checks that every document it
+/// carries belongs to its territory. The check runs after the insert: an
+/// insert racing another instance's uncommitted one waits for it, so the
+/// check then sees that document's owner. An existing document's row is
+/// left alone (no row lock, so pushes of the same documents on two
+/// instances do not queue for each other here).
+async fn admit_push(tx: &impl GenericClient, job: &PushJob) -> Result<()> {
+    let t = job.territory.to_string();
+    let mut ids: Vec<String> = job.docs.iter().map(|d| d.doc_id.to_string()).collect();
+    // One order for every transaction's inserts: no two wait on each other.
+    ids.sort_unstable();
+    ids.dedup();
+    tx.exec(
+        "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at)
+         SELECT d, $2::TEXT, NULL::BYTEA, 0::BIGINT, $3::BIGINT FROM UNNEST($1::TEXT[]) d
+         ON CONFLICT (doc_id) DO NOTHING",
+        &[&ids, &t, &now_ms()],
+    )
+    .await?;
     let foreign: Option<String> = tx
-        .query_opt(
+        .opt(
             "SELECT doc_id FROM documents WHERE doc_id = ANY($1) AND territory_id != $2 LIMIT 1",
             &[&ids, &t],
         )
         .await?
         .map(|r| r.get(0));
-    if let Some(doc) = foreign {
-        return Err(StoreError::Forbidden(format!(
+    match foreign {
+        Some(doc) => Err(StoreError::Forbidden(format!(
             "l'inspection {doc} appartient à un autre territoire"
-        )));
+        ))),
+        None => Ok(()),
     }
-    let now = now_ms();
-    tx.execute(
-        "INSERT INTO documents (doc_id, territory_id, snapshot, snap_seq, updated_at)
-         SELECT DISTINCT d, $2::TEXT, NULL::BYTEA, 0::BIGINT, $3::BIGINT FROM UNNEST($1::TEXT[]) d
-         ON CONFLICT (doc_id) DO UPDATE SET updated_at = excluded.updated_at",
-        &[&ids, &t, &now],
-    )
-    .await?;
-    let chunks: Vec<i64> = docs.iter().map(|d| d.chunks as i64).collect();
-    let packed: Vec<&[u8]> = docs.iter().map(|d| d.packed.as_slice()).collect();
-    tx.execute(
-        "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes, at)
-         SELECT $1::TEXT, u.d, $2::TEXT, u.c, u.b, $3::BIGINT
-         FROM UNNEST($4::TEXT[], $5::BIGINT[], $6::BYTEA[]) WITH ORDINALITY AS u(d, c, b, o)
-         ORDER BY u.o",
-        &[&t, &device, &now, &ids, &chunks, &packed],
-    )
-    .await?;
-    let accepted: u32 = docs.iter().map(|d| d.chunks as u32).sum();
-    Ok(accepted)
+}
+
+/// The log rows of a group's admitted pushes, in the pushes' order and
+/// each push's request order, so seqs follow them.
+#[derive(Default)]
+struct LogRows<'a> {
+    territory: Vec<String>,
+    device: Vec<&'a str>,
+    doc: Vec<String>,
+    changes: Vec<i64>,
+    bytes: Vec<&'a [u8]>,
+}
+
+impl<'a> LogRows<'a> {
+    fn of(jobs: impl Iterator<Item = &'a PushJob>) -> Self {
+        let mut rows = Self::default();
+        for job in jobs {
+            for doc in &job.docs {
+                rows.territory.push(job.territory.to_string());
+                rows.device.push(job.device.as_str());
+                rows.doc.push(doc.doc_id.to_string());
+                rows.changes.push(doc.chunks as i64);
+                rows.bytes.push(doc.packed.as_slice());
+            }
+        }
+        rows
+    }
+
+    /// One statement for every row; the caller holds [`LOG_LOCK`].
+    async fn insert(&self, tx: &impl GenericClient) -> Result<()> {
+        tx.exec(
+            "INSERT INTO log (territory_id, doc_id, device_id, changes, bytes, at)
+             SELECT u.t, u.d, u.v, u.c, u.b, $6::BIGINT
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BYTEA[])
+               WITH ORDINALITY AS u(t, d, v, c, b, o)
+             ORDER BY u.o",
+            &[
+                &self.territory,
+                &self.doc,
+                &self.device,
+                &self.changes,
+                &self.bytes,
+                &now_ms(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 impl SyncLog for PgStore {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use deadpool_postgres::GenericClient;
 use futures_util::future::{join_all, try_join_all};
 
-use super::core::{PgInner, Result};
+use super::core::{Cached, PgInner, Result};
 use super::progress::{lock_merged_seq, merged_seq, set_merged_seq};
 use super::{projection, snapshots};
 use crate::codec::code_name;
@@ -151,7 +151,7 @@ async fn listen(inner: &PgInner) -> Result<Listener> {
 async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
     let from = merged_seq(&*conn).await?;
     let rows = conn
-        .query(
+        .rows(
             "SELECT seq, territory_id, doc_id, bytes FROM log WHERE seq > $1 ORDER BY seq LIMIT $2",
             &[&from, &MERGE_BATCH],
         )
@@ -159,6 +159,7 @@ async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
     let Some(last) = rows.last().map(|r| r.get::<_, i64>(0)) else {
         return Ok(false);
     };
+    let (started, count) = (std::time::Instant::now(), rows.len());
     let mut groups = group_rows(
         rows.into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
@@ -175,6 +176,7 @@ async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
     for (g, loaded) in groups.iter_mut().zip(loads) {
         g.base = Base::of(loaded)?;
     }
+    let (loaded, docs) = (started.elapsed(), groups.len());
     let outcomes = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
         groups.into_par_iter().map(merge_group).collect::<Vec<_>>()
@@ -187,9 +189,18 @@ async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
     if lock_merged_seq(&tx).await? != from {
         return Ok(true);
     }
+    let merged = started.elapsed();
     try_join_all(outcomes.into_iter().map(|o| write_outcome(&tx, o, last))).await?;
     set_merged_seq(&tx, last).await?;
     tx.commit().await?;
+    tracing::debug!(
+        rows = count,
+        docs,
+        load_ms = loaded.as_millis() as u64,
+        merge_ms = (merged - loaded).as_millis() as u64,
+        write_ms = (started.elapsed() - merged).as_millis() as u64,
+        "merged a batch"
+    );
     Ok(true)
 }
 
@@ -211,20 +222,20 @@ async fn write_outcome(tx: &impl GenericClient, mut o: DocOutcome, last: i64) ->
         match outcome {
             RowOutcome::Keep => {}
             RowOutcome::Rewrite { changes, packed } => {
-                tx.execute(
+                tx.exec(
                     "UPDATE log SET changes = $2, bytes = $3 WHERE seq = $1",
                     &[&seq, &(changes as i64), &packed],
                 )
                 .await?;
             }
             RowOutcome::Duplicate => {
-                tx.execute("DELETE FROM log WHERE seq = $1", &[&seq])
+                tx.exec("DELETE FROM log WHERE seq = $1", &[&seq])
                     .await?;
             }
             RowOutcome::Rejected(code, message) => {
                 let code = code_name(code);
                 tracing::warn!(doc = %o.doc_id, seq, code, %message, "changes refused by the merger");
-                tx.execute(
+                tx.exec(
                     "UPDATE log SET rejected = $2, reason = $3 WHERE seq = $1",
                     &[&seq, &code, &message],
                 )

@@ -1,6 +1,7 @@
-//! The PostgreSQL schema: created at its current version, refused when the
-//! database is newer than this build. One transaction, under an advisory
-//! lock, so instances starting together apply it once.
+//! The PostgreSQL schema: version 1 (`schema.sql`) then each later
+//! version's step, applied at start in one transaction under an advisory
+//! lock (instances starting together apply it once); a database newer than
+//! this build is refused, untouched.
 
 use deadpool_postgres::Pool;
 
@@ -8,7 +9,11 @@ use super::core::Result;
 use crate::error::StoreError;
 
 /// Schema version of the PostgreSQL database written by this build.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
+
+/// The step to each version after 1, in order: (version, SQL). A new
+/// database goes through them too, so there is one path to test.
+const STEPS: &[(i32, &str)] = &[(2, include_str!("migrate_v2.sql"))];
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x6269_6c61_6e00_0001;
@@ -24,7 +29,7 @@ pub(super) async fn migrate(pool: &Pool) -> Result<()> {
     Ok(())
 }
 
-/// Creates the schema at [`PG_SCHEMA_VERSION`] or checks the one found, in
+/// Creates the schema or brings the one found to [`PG_SCHEMA_VERSION`], in
 /// the caller's transaction (under the migration lock until it ends);
 /// true when it was created now.
 pub(super) async fn apply_schema(tx: &impl tokio_postgres::GenericClient) -> Result<bool> {
@@ -36,21 +41,32 @@ pub(super) async fn apply_schema(tx: &impl tokio_postgres::GenericClient) -> Res
         .query_opt("SELECT version FROM schema_version", &[])
         .await?
         .map(|r| r.get(0));
-    match found {
-        Some(v) if v > PG_SCHEMA_VERSION => Err(StoreError::DatabaseTooNew {
+    if let Some(v) = found
+        && v > PG_SCHEMA_VERSION
+    {
+        return Err(StoreError::DatabaseTooNew {
             found: i64::from(v),
             supported: i64::from(PG_SCHEMA_VERSION),
-        }),
-        Some(_) => Ok(false),
-        None => {
-            tx.batch_execute(include_str!("schema.sql")).await?;
-            tx.execute(
-                "INSERT INTO schema_version (version) VALUES ($1)",
-                &[&PG_SCHEMA_VERSION],
-            )
-            .await?;
-            tracing::info!(version = PG_SCHEMA_VERSION, "PostgreSQL schema created");
-            Ok(true)
-        }
+        });
     }
+    let created = found.is_none();
+    if created {
+        tx.batch_execute(include_str!("schema.sql")).await?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (1)", &[])
+            .await?;
+    }
+    let from = found.unwrap_or(1);
+    let mut version = from;
+    for (step, sql) in STEPS.iter().filter(|(v, _)| *v > from) {
+        tx.batch_execute(sql).await?;
+        tx.execute("UPDATE schema_version SET version = $1", &[step])
+            .await?;
+        version = *step;
+    }
+    if created {
+        tracing::info!(version, "PostgreSQL schema created");
+    } else if found != Some(version) {
+        tracing::info!(from = found, to = version, "PostgreSQL schema migrated");
+    }
+    Ok(created)
 }

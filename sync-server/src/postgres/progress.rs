@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::GenericClient;
 
-use super::core::{PgInner, Result};
+use super::core::{Cached, PgInner, Result};
 
 /// How long a read waits for the merger before serving what is merged.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -14,7 +14,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The log seq up to which everything is merged.
 pub(super) async fn merged_seq(client: &impl GenericClient) -> Result<i64> {
     Ok(client
-        .query_opt(
+        .opt(
             "SELECT value::BIGINT FROM meta WHERE key = 'merged_seq'",
             &[],
         )
@@ -27,13 +27,13 @@ pub(super) async fn merged_seq(client: &impl GenericClient) -> Result<i64> {
 /// it (the merger, a server edit) holds this, so they take turns.
 pub(super) async fn lock_merged_seq(client: &impl GenericClient) -> Result<i64> {
     client
-        .execute(
+        .exec(
             "INSERT INTO meta (key, value) VALUES ('merged_seq', '0') ON CONFLICT (key) DO NOTHING",
             &[],
         )
         .await?;
     Ok(client
-        .query_one(
+        .one(
             "SELECT value::BIGINT FROM meta WHERE key = 'merged_seq' FOR UPDATE",
             &[],
         )
@@ -44,7 +44,7 @@ pub(super) async fn lock_merged_seq(client: &impl GenericClient) -> Result<i64> 
 /// Records the merger's progress, in the transaction of what it merged.
 pub(super) async fn set_merged_seq(client: &impl GenericClient, seq: i64) -> Result<()> {
     client
-        .execute(
+        .exec(
             "UPDATE meta SET value = $1 WHERE key = 'merged_seq'",
             &[&seq.to_string()],
         )
@@ -55,7 +55,7 @@ pub(super) async fn set_merged_seq(client: &impl GenericClient, seq: i64) -> Res
 /// The highest seq committed to the log.
 pub(super) async fn committed_seq(client: &impl GenericClient) -> Result<i64> {
     Ok(client
-        .query_one("SELECT COALESCE(MAX(seq), 0) FROM log", &[])
+        .one("SELECT COALESCE(MAX(seq), 0) FROM log", &[])
         .await?
         .get(0))
 }
@@ -70,7 +70,7 @@ impl PgInner {
             // Both figures in one round trip: when the merger is up to date
             // (nearly always), the wait costs one query.
             let row = client
-                .query_one(
+                .one(
                     "SELECT COALESCE(MAX(seq), 0),
                        COALESCE((SELECT value::BIGINT FROM meta WHERE key = 'merged_seq'), 0)
                      FROM log",

@@ -8,7 +8,7 @@ use bilan_shared::doc::now_ms;
 use bilan_shared::ids::TerritoryId;
 use deadpool_postgres::GenericClient;
 
-use super::core::Result;
+use super::core::{Cached, Result};
 use crate::codec::Merged;
 use crate::error::StoreError;
 
@@ -35,7 +35,7 @@ pub(super) async fn project(
     let id = doc_id.to_string();
     let office = d.office_id.to_string();
     let complex_ok: Option<String> = tx
-        .query_opt(
+        .opt(
             "SELECT office_id FROM complexes WHERE id = $1 AND territory_id = $2",
             &[&d.complex_id.to_string(), &t],
         )
@@ -50,7 +50,7 @@ pub(super) async fn project(
     // One statement clears the document's rows; each table's new rows go in
     // one statement of unnested arrays, so a document with a hundred
     // findings costs a handful of round trips, not hundreds.
-    tx.execute(
+    tx.exec(
         "WITH c AS (DELETE FROM component_ratings WHERE doc_id = $1),
               f AS (DELETE FROM findings WHERE doc_id = $1),
               r AS (DELETE FROM recommendations WHERE doc_id = $1),
@@ -61,7 +61,7 @@ pub(super) async fn project(
     .await?;
     let (rated, present) = d.progress();
     let (total, five) = d.costs();
-    tx.execute(
+    tx.exec(
         "INSERT INTO inspection_summary (doc_id, territory_id, office_id, complex_id, status, created_by,
            created_at, updated_at, rated, present, findings, total_cost, cost_5y, conflicts)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
@@ -93,7 +93,7 @@ pub(super) async fn project(
         .iter()
         .filter(|(_, c)| c.rating.is_some() || c.present.is_some() || !c.note.is_empty())
         .collect();
-    tx.execute(
+    tx.exec(
         "INSERT INTO component_ratings (doc_id, territory_id, code, rating, present, note)
          SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::BOOLEAN[], $6::TEXT[])",
         &[
@@ -111,7 +111,7 @@ pub(super) async fn project(
     .await?;
     let finding_ids: Vec<String> = d.findings.iter().map(|f| f.id.to_string()).collect();
     let costs: Vec<(f64, f64)> = d.findings.iter().map(crate::codec::finding_costs).collect();
-    tx.execute(
+    tx.exec(
         "INSERT INTO findings (doc_id, territory_id, finding_id, component, title, location, severity, photos, cost, cost_5y)
          SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
            $8::INTEGER[], $9::DOUBLE PRECISION[], $10::DOUBLE PRECISION[])
@@ -136,7 +136,7 @@ pub(super) async fn project(
         .zip(&finding_ids)
         .flat_map(|(f, fid)| f.recommendations.iter().map(move |r| (fid, r)))
         .collect();
-    tx.execute(
+    tx.exec(
         "INSERT INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost)
          SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
            $7::DOUBLE PRECISION[], $8::TEXT[], $9::DOUBLE PRECISION[], $10::DOUBLE PRECISION[])
@@ -160,14 +160,14 @@ pub(super) async fn project(
         .iter()
         .flat_map(|f| f.photos.iter().map(|p| p.hash.as_str()))
         .collect();
-    tx.execute(
+    tx.exec(
         "INSERT INTO photo_refs (doc_id, territory_id, office_id, hash)
          SELECT $1, $2, $3, * FROM UNNEST($4::TEXT[]) ON CONFLICT DO NOTHING",
         &[&id, &t, &office, &hashes],
     )
     .await?;
     let v = &d.visits;
-    tx.execute(
+    tx.exec(
         "INSERT INTO site_visits (doc_id, territory_id, visit_id, date, inspector, hours_on_site, travel_hours, km, expenses)
          SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::DOUBLE PRECISION[],
            $7::DOUBLE PRECISION[], $8::DOUBLE PRECISION[], $9::DOUBLE PRECISION[])

@@ -5,7 +5,7 @@ use bilan_shared::ids::TerritoryId;
 use bilan_shared::protocol::Rejection;
 use deadpool_postgres::GenericClient;
 
-use super::core::{Result, id};
+use super::core::{Cached, Result, id};
 use crate::codec::{code_of_name, unpack};
 use crate::storage::PullPage;
 
@@ -32,7 +32,7 @@ pub(super) async fn pull(
     // batch, not per row.
     'batches: loop {
         let rows = client
-            .query(
+            .rows(
                 "SELECT seq, doc_id, device_id = $4, rejected,
                    CASE WHEN rejected IS NULL AND device_id != $4 THEN bytes END,
                    CASE WHEN device_id = $4 THEN reason END
@@ -62,7 +62,7 @@ pub(super) async fn pull(
                     let bytes = match r.get::<_, Option<Vec<u8>>>(4) {
                         Some(b) => Some(unpack(b)?),
                         None if snapshots_sent.insert(doc.clone()) => client
-                            .query_opt("SELECT snapshot FROM documents WHERE doc_id = $1", &[&doc])
+                            .opt("SELECT snapshot FROM documents WHERE doc_id = $1", &[&doc])
                             .await?
                             .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)),
                         None => None,
@@ -82,7 +82,7 @@ pub(super) async fn pull(
     }
     if !out.more {
         out.more = client
-            .query_one(
+            .one(
                 "SELECT EXISTS(SELECT 1 FROM log WHERE territory_id = $1 AND seq > $2 AND device_id != $3)",
                 &[&t, &upto, &device],
             )

@@ -1,5 +1,6 @@
 -- Server database on PostgreSQL, schema version 1 (table schema_version;
--- migrate.rs applies it and refuses a newer one). The same tables as the
+-- migrate.rs applies it, then the later versions' steps, migrate_v2.sql
+-- and on, and refuses a newer one). Frozen: a change is a new step. The same tables as the
 -- SQLite backend's: every table with inspection data carries territory_id
 -- and every query filters on it. Ids are text (UUID v7 strings), times are
 -- milliseconds since the epoch, automerge bytes are bytea.

@@ -6,7 +6,7 @@ use bilan_shared::doc::changes_of_chunks;
 use bilan_shared::ids::{InspectionId, TerritoryId};
 use deadpool_postgres::GenericClient;
 
-use super::core::{Result, id};
+use super::core::{Cached, Result, id};
 use super::progress::merged_seq;
 use crate::codec::unpack;
 
@@ -29,7 +29,7 @@ pub(super) async fn load_doc_counted(
     upto: i64,
 ) -> Result<Option<(TerritoryId, Inspection, i64)>> {
     let Some(row) = client
-        .query_opt(
+        .opt(
             "SELECT territory_id, snapshot, snap_seq FROM documents WHERE doc_id = $1",
             &[&doc_id.to_string()],
         )
@@ -43,7 +43,7 @@ pub(super) async fn load_doc_counted(
         None => Inspection::empty(),
     };
     let rows = client
-        .query(
+        .rows(
             "SELECT bytes FROM log WHERE doc_id = $1 AND seq > $2 AND seq <= $3
                AND bytes IS NOT NULL AND rejected IS NULL ORDER BY seq",
             &[&doc_id.to_string(), &snap_seq, &upto],
@@ -65,7 +65,7 @@ pub(super) async fn write_snapshot(
     upto: i64,
 ) -> Result<()> {
     client
-        .execute(
+        .exec(
             "UPDATE documents SET snapshot = $2, snap_seq = $3 WHERE doc_id = $1",
             &[&doc_id.to_string(), &snapshot, &upto],
         )
