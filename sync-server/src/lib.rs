@@ -22,6 +22,7 @@ pub mod backup;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod imports;
 pub mod merge;

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use bilan_shared::calendar;
-use bilan_shared::domain::{ConditionThresholds, CsSettings, InspectionStatus, Urgency};
+use bilan_shared::domain::{ConditionThresholds, CsSettings, Urgency};
 
-use crate::storage::{ComplexRow, PlanRow, VisitTotals};
+use crate::storage::{ComplexRow, LatestInspection, PlanRow, VisitTotals};
 
 /// The IVP (indice de vétusté physique): work due within five years over
 /// the replacement value; 0 for a complex without a replacement value.
@@ -29,13 +29,14 @@ pub struct OfficeOverview {
     pub inspected: u32,
     pub approved: u32,
     pub overdue: u32,
-    /// Complexes by building condition A..E (from their latest inspection's IVP).
+    /// Complexes by building condition A..E: their last approved BSI's IVP
+    /// (a complex with none is not counted).
     pub conditions: [u32; 5],
 }
 
 /// Per office: complexes, those inspected since `cycle_start_ms` (the rest
-/// are overdue), those approved, and the conditions of the inspected ones.
-/// `rows` come grouped by office.
+/// are overdue), those with a BSI approved in the cycle, and the
+/// conditions of their last approved BSIs. `rows` come grouped by office.
 pub fn overview(
     rows: &[ComplexRow],
     thresholds: &ConditionThresholds,
@@ -57,17 +58,15 @@ pub fn overview(
         }
         let Some(o) = out.last_mut() else { continue };
         o.complexes += 1;
-        let recent = r.latest.as_ref().filter(|l| l.created_at >= cycle_start_ms);
-        match recent {
-            Some(l) => {
-                o.inspected += 1;
-                if l.status == InspectionStatus::Approved {
-                    o.approved += 1;
-                }
-            }
+        let in_cycle = |l: &&LatestInspection| l.created_at >= cycle_start_ms;
+        match r.latest.as_ref().filter(in_cycle) {
+            Some(_) => o.inspected += 1,
             None => o.overdue += 1,
         }
-        if let Some(l) = &r.latest {
+        if r.approved.as_ref().filter(in_cycle).is_some() {
+            o.approved += 1;
+        }
+        if let Some(l) = &r.approved {
             let c = thresholds.condition_for(ivp(l.cost_5y, r.replacement_value));
             let i = (c.code().as_bytes()[0] - b'A') as usize;
             o.conditions[i.min(4)] += 1;
@@ -191,6 +190,7 @@ impl PlanTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bilan_shared::domain::InspectionStatus;
 
     fn line(office: &str, year: i64, cost: f64) -> PlanLine {
         PlanLine {
@@ -230,29 +230,32 @@ mod tests {
         assert_eq!(ivp(0.0, 1_000_000.0), 0.0);
     }
 
-    /// Two offices: the first with a complex inspected this cycle and
-    /// approved (IVP 2 %: A), one inspected before the cycle (IVP 40 %: E,
-    /// overdue) and one never inspected; the second with one complex
-    /// inspected this cycle, submitted, with no replacement value (IVP 0: A).
+    /// Two offices. The first: a complex inspected this cycle and approved
+    /// (IVP 2 %: A); one approved before the cycle (IVP 40 %: E, overdue);
+    /// one never inspected; one whose only inspection is in progress this
+    /// cycle with a high IVP (inspected, but no condition: not approved).
+    /// The second: a complex approved this cycle with no replacement value
+    /// (IVP 0: A) and a newer inspection submitted since.
     #[test]
-    fn the_overview_counts_each_offices_cycle_and_conditions() {
-        use crate::storage::LatestInspection;
+    fn the_overview_counts_each_offices_cycle_and_the_conditions_of_approved_bsis() {
         let (o1, o2) = (
             bilan_shared::ids::OfficeId::new(),
             bilan_shared::ids::OfficeId::new(),
         );
-        let latest = |created_at, status, cost_5y| {
+        let at = |created_at, status, cost_5y| {
             Some(LatestInspection {
                 created_at,
                 status,
                 cost_5y,
             })
         };
-        let row = |office_id, office: &str, replacement_value, latest| ComplexRow {
+        let approved = |created_at, cost_5y| at(created_at, InspectionStatus::Approved, cost_5y);
+        let row = |office_id, office: &str, replacement_value, latest, approved| ComplexRow {
             office_id,
             office: office.into(),
             replacement_value,
             latest,
+            approved,
         };
         let cycle = 1_000;
         let rows = [
@@ -260,32 +263,46 @@ mod tests {
                 o1,
                 "OH A",
                 1e6,
-                latest(2_000, InspectionStatus::Approved, 20_000.0),
+                approved(2_000, 20_000.0),
+                approved(2_000, 20_000.0),
             ),
             row(
                 o1,
                 "OH A",
                 1e6,
-                latest(500, InspectionStatus::Approved, 400_000.0),
+                approved(500, 400_000.0),
+                approved(500, 400_000.0),
             ),
-            row(o1, "OH A", 1e6, None),
+            row(o1, "OH A", 1e6, None, None),
+            row(
+                o1,
+                "OH A",
+                1e6,
+                at(3_000, InspectionStatus::InProgress, 900_000.0),
+                None,
+            ),
             row(
                 o2,
                 "OH B",
                 0.0,
-                latest(1_000, InspectionStatus::Submitted, 10.0),
+                at(4_000, InspectionStatus::Submitted, 10.0),
+                approved(1_000, 10.0),
             ),
         ];
         let o = overview(&rows, &ConditionThresholds::default(), cycle);
         assert_eq!(o.len(), 2);
         assert_eq!(
             (o[0].complexes, o[0].inspected, o[0].approved, o[0].overdue),
-            (3, 1, 1, 2)
+            (4, 2, 1, 2)
         );
-        assert_eq!(o[0].conditions, [1, 0, 0, 0, 1]);
+        assert_eq!(
+            o[0].conditions,
+            [1, 0, 0, 0, 1],
+            "in progress: no condition"
+        );
         assert_eq!(
             (o[1].complexes, o[1].inspected, o[1].approved, o[1].overdue),
-            (1, 1, 0, 0)
+            (1, 1, 1, 0)
         );
         assert_eq!(o[1].conditions, [1, 0, 0, 0, 0]);
     }

@@ -3,7 +3,7 @@
 //! building condition of an IVP. Held to the pure functions of
 //! [`crate::reports`] by the SQLite backend's tests.
 
-use bilan_shared::domain::ConditionThresholds;
+use bilan_shared::domain::{ConditionThresholds, InspectionStatus};
 
 use crate::storage::{InspectionQuery, PAGE_SIZE, Scope, SortKey};
 
@@ -21,6 +21,29 @@ pub fn condition_sql(ivp: &str, t: &ConditionThresholds) -> String {
 /// [`crate::reports::ivp`].
 pub const IVP_SQL: &str =
     "(CASE WHEN c.replacement_value > 0 THEN s.cost_5y / c.replacement_value ELSE 0.0 END)";
+
+/// Every complex of a scope, grouped by office, with its latest inspection
+/// and its latest approved one; columns: office id, office name,
+/// replacement value, then the latest's created_at, status and cost_5y,
+/// then the approved one's created_at and cost_5y (NULL when none).
+/// `territory` and `office` are how the backend writes the scope's two
+/// arguments (`?1`, `$2::TEXT`...).
+pub fn complex_rows(territory: &str, office: &str) -> String {
+    let approved = InspectionStatus::Approved.code();
+    format!(
+        "WITH ranked AS (
+           SELECT s.complex_id, s.created_at, s.status, s.cost_5y,
+             ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn,
+             ROW_NUMBER() OVER (PARTITION BY s.complex_id, s.status = '{approved}' ORDER BY s.created_at DESC) AS rn_status
+           FROM inspection_summary s WHERE s.territory_id = {territory})
+         SELECT o.id, o.name, c.replacement_value, l.created_at, l.status, l.cost_5y, a.created_at, a.cost_5y
+         FROM complexes c JOIN offices o ON o.id = c.office_id
+         LEFT JOIN ranked l ON l.complex_id = c.id AND l.rn = 1
+         LEFT JOIN ranked a ON a.complex_id = c.id AND a.status = '{approved}' AND a.rn_status = 1
+         WHERE c.territory_id = {territory} AND ({office} IS NULL OR c.office_id = {office})
+         ORDER BY o.name, o.id"
+    )
+}
 
 /// A value bound to a statement.
 #[derive(Clone, Debug, PartialEq)]

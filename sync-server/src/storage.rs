@@ -306,13 +306,16 @@ pub trait ReportStore {
     fn visit_totals(&self, scope: &Scope, from: &str, to: &str) -> Result<Vec<VisitTotals>>;
 }
 
-/// A complex with its latest inspection, for the overview.
+/// A complex with its latest inspection and its latest approved one, for
+/// the overview: a building's condition is its last approved BSI's, never
+/// an inspection's still in progress.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ComplexRow {
     pub office_id: OfficeId,
     pub office: String,
     pub replacement_value: f64,
     pub latest: Option<LatestInspection>,
+    pub approved: Option<LatestInspection>,
 }
 
 /// A complex's latest inspection, as the overview counts it.

@@ -312,10 +312,13 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
         "/inspections",
         "/plan",
         "/plan.csv",
+        "/plan.xlsx",
         "/releve",
         "/releve.csv",
+        "/releve.xlsx",
         "/avancement",
         "/avancement.csv",
+        "/avancement.xlsx",
         "/parametres",
     ] {
         calls.push(call(

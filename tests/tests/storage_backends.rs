@@ -327,7 +327,10 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
         .trim()
         .to_string()
     };
-    assert_eq!((storage("log"), storage("documents")), ("e".into(), "e".into()));
+    assert_eq!(
+        (storage("log"), storage("documents")),
+        ("e".into(), "e".into())
+    );
     // What a version 1 database looks like.
     psql(
         &url,
@@ -341,8 +344,14 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
         psql(&url, "SELECT version FROM schema_version").trim(),
         PG_SCHEMA_VERSION.to_string()
     );
-    assert_eq!((storage("log"), storage("documents")), ("e".into(), "e".into()));
-    assert!(reopened.territory_by_name("CS").unwrap().is_some(), "data kept");
+    assert_eq!(
+        (storage("log"), storage("documents")),
+        ("e".into(), "e".into())
+    );
+    assert!(
+        reopened.territory_by_name("CS").unwrap().is_some(),
+        "data kept"
+    );
 }
 
 /// What the sync test needs of a backend.
@@ -544,6 +553,39 @@ fn exercise_sync(db: &dyn SyncStores, forget_retention: &dyn Fn()) {
         db.visit_totals(&all, "2000-01-01", "2100-01-01")
             .unwrap()
             .is_empty()
+    );
+
+    // A newer inspection of the complex, in progress: the latest, while
+    // the building's condition stays its approved BSI's.
+    let approved_at = db.load(id).unwrap().unwrap().read().unwrap().created_at;
+    let (mut next, _) = new_inspection(&c, t.id);
+    let author = Author::device(DeviceId::new(), UserId::new(), "Julie");
+    next.edit(&author, |d| {
+        d.created_at = approved_at + 86_400_000;
+        Ok(())
+    })
+    .unwrap();
+    let next_id = next.read().unwrap().inspection_id;
+    db.push(
+        t.id,
+        "dev-a",
+        prepare_push(vec![DocChanges::whole(next_id, &next)]).unwrap(),
+    )
+    .unwrap();
+    let complexes = db.complex_rows(&all).unwrap();
+    assert_eq!(
+        complexes[0]
+            .latest
+            .as_ref()
+            .map(|l| (l.status, l.created_at)),
+        Some((InspectionStatus::InProgress, approved_at + 86_400_000))
+    );
+    assert_eq!(
+        complexes[0]
+            .approved
+            .as_ref()
+            .map(|l| (l.status, l.created_at)),
+        Some((InspectionStatus::Approved, approved_at))
     );
 
     // Compaction: a new device still receives the whole inspection.

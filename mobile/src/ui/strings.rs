@@ -16,7 +16,9 @@ pub const FILTER_DUE: &str = "À faire (cycle de 5 ans)";
 pub const FILTER_IN_PROGRESS: &str = "En cours";
 pub const FILTER_DONE: &str = "Terminés";
 pub const FILTER_RETURNED: &str = "Retournés par le CS";
-pub const LAST_BSI: &str = "Dernier BSI";
+pub const LAST_APPROVED_BSI: &str = "Dernier BSI approuvé";
+/// Before the grade of an inspection not approved yet.
+pub const PROVISIONAL_GRADE: &str = "cote provisoire";
 pub const NEVER: &str = "jamais";
 pub const CONDITION: &str = "État";
 pub const BACK: &str = "‹ Retour";

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bilan_shared::calendar;
 use bilan_shared::doc::now_ms;
 use bilan_shared::domain::CsSettings;
-use bilan_shared::domain::{Complex, InspectionStatus};
+use bilan_shared::domain::{Complex, Condition, InspectionStatus};
 use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
@@ -30,8 +30,15 @@ pub enum Filter {
 pub struct ComplexRow {
     pub complex: Complex,
     pub office: String,
+    /// The latest inspection, whatever its status.
     pub last: Option<InspectionSummary>,
-    pub condition: Option<bilan_shared::domain::Condition>,
+    /// The last approved BSI: the building's condition and cycle are its.
+    pub approved: Option<InspectionSummary>,
+    /// The building's condition: its last approved BSI's.
+    pub condition: Option<Condition>,
+    /// The grade of a later inspection not approved yet (with something
+    /// rated), shown only as provisional.
+    pub provisional: Option<Condition>,
 }
 
 /// Id of the logout button (formatted in, so tests find its element).
@@ -50,8 +57,13 @@ pub fn territory_rows(
         .into_iter()
         .map(|o| (o.id, o.name))
         .collect();
+    // Newest first: the first of each complex is its latest.
     let mut latest: HashMap<ComplexId, InspectionSummary> = HashMap::new();
+    let mut approved: HashMap<ComplexId, InspectionSummary> = HashMap::new();
     for s in store.summaries(None)? {
+        if s.status == InspectionStatus::Approved {
+            approved.entry(s.complex_id).or_insert_with(|| s.clone());
+        }
         latest.entry(s.complex_id).or_insert(s);
     }
     let (thresholds, tz) = (&settings.thresholds, settings.zone());
@@ -68,22 +80,32 @@ pub fn territory_rows(
         })
         .map(|c| {
             let last = latest.get(&c.id).cloned();
-            let condition = last
+            let approved = approved.get(&c.id).cloned();
+            let grade = |s: &InspectionSummary| {
+                (c.replacement_value > 0.0)
+                    .then(|| thresholds.condition_for(s.cost_5y / c.replacement_value))
+            };
+            let condition = approved.as_ref().and_then(grade);
+            let provisional = last
                 .as_ref()
-                .filter(|s| s.rated > 0 && c.replacement_value > 0.0)
-                .map(|s| thresholds.condition_for(s.cost_5y / c.replacement_value));
+                .filter(|s| s.status != InspectionStatus::Approved && s.rated > 0)
+                .and_then(grade);
             ComplexRow {
                 office: offices.get(&c.office_id).cloned().unwrap_or_default(),
                 complex: c,
                 last,
+                approved,
                 condition,
+                provisional,
             }
         })
         .filter(|r| {
             let st = r.last.as_ref().map(|s| s.status);
             match filter {
                 Filter::All => true,
-                Filter::Due => calendar::is_due(r.last.as_ref().map(|s| s.created_at), now, &tz),
+                Filter::Due => {
+                    calendar::is_due(r.approved.as_ref().map(|s| s.created_at), now, &tz)
+                }
                 Filter::InProgress => st == Some(InspectionStatus::InProgress),
                 Filter::Done => matches!(
                     st,
@@ -161,8 +183,8 @@ fn ComplexListItem(row: ComplexRow) -> Element {
     let ui = use_context::<Ui>();
     let tz = (ui.settings)().zone();
     let id = row.complex.id;
-    let last = row
-        .last
+    let approved = row
+        .approved
         .as_ref()
         .map(|s| t::date(s.created_at, &tz))
         .unwrap_or_else(|| t::NEVER.to_string());
@@ -170,13 +192,33 @@ fn ComplexListItem(row: ComplexRow) -> Element {
         Some(c) => (format!("cond cond-{}", c.code()), c.code().to_string()),
         None => ("cond cond-none".to_string(), "–".to_string()),
     };
-    let status = row.last.as_ref().map(|s| s.status.label_fr()).unwrap_or("");
+    // A later inspection than the approved one: its status, and its grade
+    // only as provisional.
+    let current = row
+        .last
+        .as_ref()
+        .filter(|s| s.status != InspectionStatus::Approved)
+        .map(|s| {
+            let grade = row
+                .provisional
+                .map(|c| format!(" · {} {}", t::PROVISIONAL_GRADE, c.code()))
+                .unwrap_or_default();
+            format!(
+                "{} ({}){grade}",
+                s.status.label_fr(),
+                t::date(s.created_at, &tz)
+            )
+        });
     rsx! {
         button { id: "complex-{row.complex.code}", class: "list-item complex", onclick: move |_| ui.go(Screen::Complex(id)),
             span { class: "grow",
                 strong { "{row.complex.name}" } br {}
                 span { class: "muted", "{row.complex.address}, {row.complex.city}" } br {}
-                span { class: "muted", "{t::LAST_BSI} : {last} {status}" }
+                span { class: "muted", "{t::LAST_APPROVED_BSI} : {approved}" }
+                if let Some(current) = current {
+                    br {}
+                    span { class: "muted provisional", "{current}" }
+                }
             }
             span { class: "{cond_class}", title: "{t::CONDITION}", "{cond_text}" }
         }

@@ -133,15 +133,16 @@ fn inspection_with_ivp_12(f: &Fixture) -> InspectionId {
 }
 
 #[test]
-fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
+fn territory_lists_complexes_by_office_with_last_approved_bsi_condition_and_sync_bar() {
     let f = fixture(true);
-    inspection_with_ivp_12(&f);
+    let id = inspection_with_ivp_12(&f);
     let html = render(&f, None);
     assert!(html.contains("CS de la Mauricie") && html.contains("OH de Trois-Rivières"));
     assert!(html.contains("Les Pins") && html.contains("Le Boisé"));
-    // IVP 12 % → C.
-    assert!(html.contains("cond cond-C"), "{html}");
-    assert!(html.contains("Dernier BSI : jamais"));
+    // In progress, IVP 12 %: no condition yet, C only as a provisional grade.
+    assert!(!html.contains("cond cond-C"), "{html}");
+    assert!(html.contains("cote provisoire C"), "{html}");
+    assert!(html.contains("Dernier BSI approuvé : jamais"));
     assert!(
         html.contains("4 modif. en attente")
             && html.contains("Hors ligne")
@@ -171,7 +172,8 @@ fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
         territory_rows(&f.store, &f.store.cs_settings().unwrap(), "", Filter::Due)
             .unwrap()
             .len(),
-        1
+        2,
+        "an inspection in progress does not take a complex out of the cycle's due list"
     );
     assert_eq!(
         territory_rows(
@@ -183,6 +185,31 @@ fn territory_lists_complexes_by_office_with_last_bsi_condition_and_sync_bar() {
         .unwrap()
         .len(),
         0
+    );
+    // Once approved (as the CS's edit arrives by sync), C is the building's
+    // condition, with the BSI's date, and it is no longer due.
+    f.store
+        .edit(id, |d| {
+            d.status = bilan_shared::domain::InspectionStatus::Approved;
+            Ok(())
+        })
+        .unwrap();
+    let html = render(&f, None);
+    assert!(html.contains("cond cond-C"), "{html}");
+    assert!(!html.contains("cote provisoire"), "{html}");
+    let rows = territory_rows(&f.store, &f.store.cs_settings().unwrap(), "", Filter::All).unwrap();
+    let pins = rows
+        .iter()
+        .find(|r| r.approved.is_some())
+        .expect("the approved complex");
+    assert_eq!(pins.condition.map(|c| c.code()), Some("C"));
+    assert_eq!(pins.provisional, None);
+    assert_eq!(
+        territory_rows(&f.store, &f.store.cs_settings().unwrap(), "", Filter::Due)
+            .unwrap()
+            .len(),
+        1,
+        "only the complex never inspected is due"
     );
 }
 
@@ -409,6 +436,6 @@ fn the_app_grades_with_the_thresholds_of_the_cs() {
         })
         .unwrap();
     let html = render(&f, None);
-    assert!(html.contains("cond cond-B"), "{html}");
-    assert!(!html.contains("cond cond-C"), "{html}");
+    assert!(html.contains("cote provisoire B"), "{html}");
+    assert!(!html.contains("cote provisoire C"), "{html}");
 }

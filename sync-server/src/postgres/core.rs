@@ -145,7 +145,11 @@ type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 /// For the statements the merger, pushes and pulls run many times. (Each
 /// returns a `Send` future, as [`PgInner::run`] needs.)
 pub(super) trait Cached: deadpool_postgres::GenericClient {
-    fn exec<'a>(&'a self, sql: &'a str, params: Params<'a>) -> impl Future<Output = Result<u64>> + Send + 'a {
+    fn exec<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<u64>> + Send + 'a {
         async move {
             let statement = self.prepare_cached(sql).await?;
             Ok(self.execute(&statement, params).await?)

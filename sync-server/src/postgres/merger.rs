@@ -229,8 +229,7 @@ async fn write_outcome(tx: &impl GenericClient, mut o: DocOutcome, last: i64) ->
                 .await?;
             }
             RowOutcome::Duplicate => {
-                tx.exec("DELETE FROM log WHERE seq = $1", &[&seq])
-                    .await?;
+                tx.exec("DELETE FROM log WHERE seq = $1", &[&seq]).await?;
             }
             RowOutcome::Rejected(code, message) => {
                 let code = code_name(code);

@@ -21,34 +21,26 @@ impl ReportStore for PgStore {
             self.client()
                 .await?
                 .query(
-                    "WITH latest AS (
-                       SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
-                       FROM inspection_summary s WHERE s.territory_id = $1)
-                     SELECT o.id, o.name, c.replacement_value, l.created_at, l.status, l.cost_5y
-                     FROM complexes c JOIN offices o ON o.id = c.office_id
-                     LEFT JOIN latest l ON l.complex_id = c.id AND l.rn = 1
-                     WHERE c.territory_id = $1 AND ($2::TEXT IS NULL OR c.office_id = $2)
-                     ORDER BY o.name, o.id",
+                    &crate::sql::complex_rows("$1", "$2::TEXT"),
                     &[&territory, &office],
                 )
                 .await?
                 .iter()
                 .map(|r| {
-                    let created_at: Option<i64> = r.get(3);
-                    let status: Option<String> = r.get(4);
+                    let latest = |at: usize, status: Option<String>, cost: usize| {
+                        Some(LatestInspection {
+                            created_at: r.get::<_, Option<i64>>(at)?,
+                            status: InspectionStatus::from_code(&status?)
+                                .unwrap_or(InspectionStatus::InProgress),
+                            cost_5y: r.get(cost),
+                        })
+                    };
                     Ok(ComplexRow {
                         office_id: id(r.get(0))?,
                         office: r.get(1),
                         replacement_value: r.get(2),
-                        latest: match (created_at, status) {
-                            (Some(created_at), Some(status)) => Some(LatestInspection {
-                                created_at,
-                                status: InspectionStatus::from_code(&status)
-                                    .unwrap_or(InspectionStatus::InProgress),
-                                cost_5y: r.get(5),
-                            }),
-                            _ => None,
-                        },
+                        latest: latest(3, r.get(4), 5),
+                        approved: latest(6, Some(InspectionStatus::Approved.code().into()), 7),
                     })
                 })
                 .collect()

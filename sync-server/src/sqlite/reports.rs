@@ -19,33 +19,26 @@ impl ReportStore for SqliteStore {
         self.settle();
         let conn = self.reader()?;
         let (territory, office) = scope.as_text();
-        let mut stmt = conn.prepare_cached(
-            "WITH latest AS (
-               SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
-               FROM inspection_summary s WHERE s.territory_id = ?1)
-             SELECT o.id, o.name, c.replacement_value, l.created_at, l.status, l.cost_5y
-             FROM complexes c JOIN offices o ON o.id = c.office_id
-             LEFT JOIN latest l ON l.complex_id = c.id AND l.rn = 1
-             WHERE c.territory_id = ?1 AND (?2 IS NULL OR c.office_id = ?2)
-             ORDER BY o.name, o.id",
-        )?;
+        let mut stmt = conn.prepare_cached(&crate::sql::complex_rows("?1", "?2"))?;
         let rows = stmt
             .query_map(params![territory, office], |r| {
-                let created_at: Option<i64> = r.get(3)?;
-                let status: Option<String> = r.get(4)?;
-                Ok(ComplexRow {
-                    office_id: parse_id(r.get(0)?)?,
-                    office: r.get(1)?,
-                    replacement_value: r.get(2)?,
-                    latest: match (created_at, status) {
+                let latest = |at: usize, status: Option<String>, cost: usize| {
+                    Ok::<_, rusqlite::Error>(match (r.get::<_, Option<i64>>(at)?, status) {
                         (Some(created_at), Some(status)) => Some(LatestInspection {
                             created_at,
                             status: InspectionStatus::from_code(&status)
                                 .unwrap_or(InspectionStatus::InProgress),
-                            cost_5y: r.get(5)?,
+                            cost_5y: r.get(cost)?,
                         }),
                         _ => None,
-                    },
+                    })
+                };
+                Ok(ComplexRow {
+                    office_id: parse_id(r.get(0)?)?,
+                    office: r.get(1)?,
+                    replacement_value: r.get(2)?,
+                    latest: latest(3, r.get(4)?, 5)?,
+                    approved: latest(6, Some(InspectionStatus::Approved.code().into()), 7)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

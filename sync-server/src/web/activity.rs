@@ -6,9 +6,10 @@ use bilan_shared::fmt::{decimal, money, percent};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{csv_num, csv_response, page};
+use super::layout::{Sheet, download, page};
 use super::session::{WebError, WebQuery, WebUser};
 use crate::AppState;
+use crate::exports::{Column, Kind, Table};
 use crate::http::blocking;
 
 #[derive(Deserialize)]
@@ -71,7 +72,7 @@ pub(super) async fn activity_page(
             h1 { "Relevé des activités du " (from) " au " (to) }
             form.noprint method="get" action="/releve" {
                 "Du " input type="date" name="from" value=(from); " au " input type="date" name="to" value=(to); " " button type="submit" { "Afficher" }
-                " " a href={ "/releve.csv?from=" (from) "&to=" (to) } { "Télécharger en CSV" }
+                " Télécharger : " a href={ "/releve.xlsx?from=" (from) "&to=" (to) } { "Excel (.xlsx)" } " · " a href={ "/releve.csv?from=" (from) "&to=" (to) } { "CSV" }
             }
             p.muted { "Taux : " (money(rates.hourly)) "/h de service, " (money(rates.travel_hourly)) "/h de déplacement, " (decimal(rates.per_km, 2)) "\u{a0}$/km, compensation " (percent(rates.compensation)) "." }
             table {
@@ -87,45 +88,62 @@ pub(super) async fn activity_page(
     ))
 }
 
+/// The statement's lines as a table to download.
+async fn activity_table(state: &AppState, u: &WebUser, p: &Period) -> Result<Table, WebError> {
+    let (lines, _, from, to) = activity_data(state, u, p).await?;
+    Ok(Table {
+        file: format!("releve-des-activites-{from}-{to}"),
+        sheet: "Relevé des activités",
+        columns: vec![
+            Column::new("organisme", "Organisme", Kind::Text),
+            Column::new("visites", "Visites", Kind::Count),
+            Column::new("heures_service", "Heures de service", Kind::Hours),
+            Column::new("heures_deplacement", "Heures de déplacement", Kind::Hours),
+            Column::new("km", "Kilomètres", Kind::Km),
+            Column::new("frais", "Frais engagés", Kind::Money),
+            Column::new("honoraires_services", "Honoraires (services)", Kind::Money),
+            Column::new(
+                "honoraires_deplacement",
+                "Honoraires (déplacement)",
+                Kind::Money,
+            ),
+            Column::new("frais_deplacement", "Frais de déplacement", Kind::Money),
+            Column::new("compensation", "Compensation", Kind::Money),
+            Column::new("total", "Total", Kind::Money),
+        ],
+        rows: lines
+            .into_iter()
+            .map(|l| {
+                vec![
+                    l.office.into(),
+                    l.visits.into(),
+                    l.hours.into(),
+                    l.travel_hours.into(),
+                    l.km.into(),
+                    l.expenses.into(),
+                    l.fees.into(),
+                    l.travel_fees.into(),
+                    l.travel_costs.into(),
+                    l.compensation.into(),
+                    l.total.into(),
+                ]
+            })
+            .collect(),
+    })
+}
+
 pub(super) async fn activity_csv(
     State(state): State<AppState>,
     u: WebUser,
     WebQuery(p): WebQuery<Period>,
 ) -> Result<Response, WebError> {
-    let (lines, _, from, to) = activity_data(&state, &u, &p).await?;
-    let rows = lines
-        .into_iter()
-        .map(|l| {
-            vec![
-                l.office,
-                l.visits.to_string(),
-                csv_num(l.hours),
-                csv_num(l.travel_hours),
-                csv_num(l.km),
-                csv_num(l.expenses),
-                csv_num(l.fees),
-                csv_num(l.travel_fees),
-                csv_num(l.travel_costs),
-                csv_num(l.compensation),
-                csv_num(l.total),
-            ]
-        })
-        .collect();
-    csv_response(
-        &format!("releve-des-activites-{from}-{to}.csv"),
-        &[
-            "organisme",
-            "visites",
-            "heures_service",
-            "heures_deplacement",
-            "km",
-            "frais",
-            "honoraires_services",
-            "honoraires_deplacement",
-            "frais_deplacement",
-            "compensation",
-            "total",
-        ],
-        rows,
-    )
+    download(&activity_table(&state, &u, &p).await?, Sheet::Csv)
+}
+
+pub(super) async fn activity_xlsx(
+    State(state): State<AppState>,
+    u: WebUser,
+    WebQuery(p): WebQuery<Period>,
+) -> Result<Response, WebError> {
+    download(&activity_table(&state, &u, &p).await?, Sheet::Xlsx)
 }

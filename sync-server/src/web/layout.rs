@@ -1,5 +1,6 @@
 //! The page frame (header, navigation, stylesheet, security headers), the
-//! condition chart and the settings notice shared by pages, CSV downloads.
+//! condition chart and the settings notice shared by pages, downloads
+//! (CSV and .xlsx).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -8,6 +9,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::session::{WebError, WebUser};
 use crate::error::ApiError;
+use crate::exports::Table;
 
 pub(super) const CSS: &str = "
 body{font:16px/1.45 system-ui,'DejaVu Sans',sans-serif;margin:0;color:#111}
@@ -102,34 +104,35 @@ pub(super) fn unreadable_settings_notice(settings: &bilan_shared::domain::CsSett
     }
 }
 
-/// A number for French spreadsheets: comma decimal separator.
-pub(super) fn csv_num(v: f64) -> String {
-    format!("{v:.2}").replace('.', ",")
+/// The two ways a table downloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Sheet {
+    Csv,
+    Xlsx,
 }
 
-/// A CSV download (`;`-separated, UTF-8 with BOM so spreadsheets read the accents).
-pub(super) fn csv_response(
-    name: &str,
-    header: &[&str],
-    rows: Vec<Vec<String>>,
-) -> Result<Response, WebError> {
-    let mut w = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .from_writer(vec![0xEF, 0xBB, 0xBF]);
-    let internal = |_| WebError::Api(ApiError::internal());
-    w.write_record(header).map_err(internal)?;
-    for r in rows {
-        w.write_record(&r).map_err(internal)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|_| WebError::Api(ApiError::internal()))?;
+/// A table as a download, named after it: CSV or an Excel workbook (see
+/// [`crate::exports`]). A failure to write it is logged and answered with
+/// the generic 500.
+pub(super) fn download(table: &Table, as_: Sheet) -> Result<Response, WebError> {
+    let (bytes, ext, mime) = match as_ {
+        Sheet::Csv => (table.csv(), "csv", "text/csv; charset=utf-8"),
+        Sheet::Xlsx => (
+            table.xlsx(),
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    };
+    let bytes = bytes.map_err(|e| {
+        tracing::error!(error = %e, file = %table.file, "download not written");
+        WebError::Api(ApiError::internal())
+    })?;
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_TYPE, mime.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
+                format!("attachment; filename=\"{}.{ext}\"", table.file),
             ),
         ],
         bytes,

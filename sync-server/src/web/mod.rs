@@ -22,14 +22,14 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::AppState;
-use activity::{activity_csv, activity_page};
+use activity::{activity_csv, activity_page, activity_xlsx};
 use admin::{admin_create_user, admin_import, admin_page, admin_revoke};
 use inspections::{inspection, inspections, photo, resolve, review, thumb};
 use layout::security_headers;
 use login::{login_page, login_submit, logout};
 use overview::overview;
-use plan::{plan_csv, plan_page};
-use progress::{progress_csv, progress_page};
+use plan::{plan_csv, plan_page, plan_xlsx};
+use progress::{progress_csv, progress_page, progress_xlsx};
 use settings::{settings_page, settings_submit};
 
 pub use session::{WebError, WebUser};
@@ -46,10 +46,13 @@ pub fn routes() -> Router<AppState> {
         .route("/inspections/{id}/conflit", post(resolve))
         .route("/plan", get(plan_page))
         .route("/plan.csv", get(plan_csv))
+        .route("/plan.xlsx", get(plan_xlsx))
         .route("/releve", get(activity_page))
         .route("/releve.csv", get(activity_csv))
+        .route("/releve.xlsx", get(activity_xlsx))
         .route("/avancement", get(progress_page))
         .route("/avancement.csv", get(progress_csv))
+        .route("/avancement.xlsx", get(progress_xlsx))
         .route("/parametres", get(settings_page).post(settings_submit))
         .route("/admin", get(admin_page))
         .route("/admin/utilisateurs", post(admin_create_user))

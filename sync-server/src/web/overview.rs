@@ -28,7 +28,7 @@ pub(super) async fn overview(
             h1 { "Aperçu du territoire" }
             (unreadable_settings_notice(&u.settings))
             table {
-                thead { tr { th { "Organisme desservi" } th.num { "Ensembles" } th.num { "Inspectés (cycle de 5 ans)" } th.num { "Approuvés" } th.num { "En retard" }
+                thead { tr { th { "Organisme desservi" } th.num { "Ensembles" } th.num { "Inspectés (cycle de 5 ans)" } th.num { "Approuvés (cycle)" } th.num { "En retard" }
                     @for c in ["A", "B", "C", "D", "E"] { th.num { "État " (c) } } } }
                 tbody {
                     @for r in &rows {
@@ -37,7 +37,7 @@ pub(super) async fn overview(
                     }
                 }
             }
-            h2 { "État des immeubles (dernier BSI)" }
+            h2 { "État des immeubles (dernier BSI approuvé)" }
             (condition_chart(total))
         },
     ))

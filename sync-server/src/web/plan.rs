@@ -5,9 +5,10 @@ use axum::response::Response;
 use bilan_shared::fmt::money;
 use maud::{Markup, html};
 
-use super::layout::{csv_num, csv_response, page};
+use super::layout::{Sheet, download, page};
 use super::session::{WebError, WebUser};
 use crate::AppState;
+use crate::exports::{Column, Kind, Table};
 use crate::http::blocking;
 
 pub(super) async fn plan_lines(
@@ -32,7 +33,7 @@ pub(super) async fn plan_page(
         "Plan de travaux",
         html! {
             h1 { "Plan pluriannuel d'intervention (ébauche)" }
-            p.noprint { a href="/plan.csv" { "Télécharger en CSV" } " — imprimez cette page pour une version papier." }
+            p.noprint { "Télécharger : " a href="/plan.xlsx" { "Excel (.xlsx)" } " · " a href="/plan.csv" { "CSV" } " — imprimez cette page pour une version papier." }
             h2 { "Totaux par organisme et par année" }
             table {
                 thead { tr { th { "Organisme" } @for y in years { th.num { (y) } } th.num { "Total" } } }
@@ -59,34 +60,46 @@ pub(super) async fn plan_page(
     ))
 }
 
+/// The works plan's lines as a table to download.
+async fn plan_table(state: &AppState, u: &WebUser) -> Result<Table, WebError> {
+    let lines = plan_lines(state, u).await?;
+    Ok(Table {
+        file: "plan-de-travaux".into(),
+        sheet: "Plan de travaux",
+        columns: vec![
+            Column::new("organisme", "Organisme", Kind::Text),
+            Column::new("ensemble", "Ensemble", Kind::Text),
+            Column::new("annee", "Année", Kind::Year).untotalled(),
+            Column::new("travaux", "Travaux", Kind::Text),
+            Column::new("urgence", "Urgence", Kind::Text),
+            Column::new("cout_estime", "Coût estimé", Kind::Money),
+        ],
+        rows: lines
+            .into_iter()
+            .map(|l| {
+                vec![
+                    l.office.into(),
+                    l.complex.into(),
+                    l.year.into(),
+                    l.work.into(),
+                    l.urgency.into(),
+                    l.cost.into(),
+                ]
+            })
+            .collect(),
+    })
+}
+
 pub(super) async fn plan_csv(
     State(state): State<AppState>,
     u: WebUser,
 ) -> Result<Response, WebError> {
-    let lines = plan_lines(&state, &u).await?;
-    let rows = lines
-        .into_iter()
-        .map(|l| {
-            vec![
-                l.office,
-                l.complex,
-                l.year.to_string(),
-                l.work,
-                l.urgency,
-                csv_num(l.cost),
-            ]
-        })
-        .collect();
-    csv_response(
-        "plan-de-travaux.csv",
-        &[
-            "organisme",
-            "ensemble",
-            "annee",
-            "travaux",
-            "urgence",
-            "cout_estime",
-        ],
-        rows,
-    )
+    download(&plan_table(&state, &u).await?, Sheet::Csv)
+}
+
+pub(super) async fn plan_xlsx(
+    State(state): State<AppState>,
+    u: WebUser,
+) -> Result<Response, WebError> {
+    download(&plan_table(&state, &u).await?, Sheet::Xlsx)
 }

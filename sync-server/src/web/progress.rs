@@ -4,9 +4,10 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::layout::{csv_response, page};
+use super::layout::{Sheet, download, page};
 use super::session::{WebError, WebUser};
 use crate::AppState;
+use crate::exports::{Column, Kind, Table};
 use crate::http::blocking;
 
 pub(super) async fn progress_rows(
@@ -27,7 +28,7 @@ pub(super) async fn progress_page(
         "Avancement des BSI",
         html! {
             h1 { "Avancement des BSI (cycle de 5 ans)" }
-            p.noprint { a href="/avancement.csv" { "Télécharger en CSV pour la SHQ" } }
+            p.noprint { "Télécharger pour la SHQ : " a href="/avancement.xlsx" { "Excel (.xlsx)" } " · " a href="/avancement.csv" { "CSV" } }
             table {
                 thead { tr { th { "Organisme" } th.num { "Ensembles à inspecter" } th.num { "Inspectés" } th.num { "Approuvés" } th.num { "% approuvés" } } }
                 tbody { @for r in &rows { tr { td { (r.office) } td.num { (r.complexes) } td.num { (r.inspected) } td.num { (r.approved) }
@@ -37,30 +38,46 @@ pub(super) async fn progress_page(
     ))
 }
 
+/// Progress per office as a table to download.
+async fn progress_table(state: &AppState, u: &WebUser) -> Result<Table, WebError> {
+    Ok(Table {
+        file: "avancement-bsi".into(),
+        sheet: "Avancement des BSI",
+        columns: vec![
+            Column::new("organisme", "Organisme", Kind::Text),
+            Column::new(
+                "ensembles_a_inspecter",
+                "Ensembles à inspecter",
+                Kind::Count,
+            ),
+            Column::new("inspectes", "Inspectés (cycle)", Kind::Count),
+            Column::new("approuves", "Approuvés (cycle)", Kind::Count),
+        ],
+        rows: progress_rows(state, u)
+            .await?
+            .into_iter()
+            .map(|r| {
+                vec![
+                    r.office.into(),
+                    r.complexes.into(),
+                    r.inspected.into(),
+                    r.approved.into(),
+                ]
+            })
+            .collect(),
+    })
+}
+
 pub(super) async fn progress_csv(
     State(state): State<AppState>,
     u: WebUser,
 ) -> Result<Response, WebError> {
-    let rows = progress_rows(&state, &u)
-        .await?
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.office,
-                r.complexes.to_string(),
-                r.inspected.to_string(),
-                r.approved.to_string(),
-            ]
-        })
-        .collect();
-    csv_response(
-        "avancement-bsi.csv",
-        &[
-            "organisme",
-            "ensembles_a_inspecter",
-            "inspectes",
-            "approuves",
-        ],
-        rows,
-    )
+    download(&progress_table(&state, &u).await?, Sheet::Csv)
+}
+
+pub(super) async fn progress_xlsx(
+    State(state): State<AppState>,
+    u: WebUser,
+) -> Result<Response, WebError> {
+    download(&progress_table(&state, &u).await?, Sheet::Xlsx)
 }
