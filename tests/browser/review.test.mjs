@@ -80,14 +80,27 @@ async function login(user) {
   return page;
 }
 
-async function download(page, link) {
+async function downloadFile(page, link) {
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`a[href^="${link}"]`)]);
   const path = join(work, dl.suggestedFilename());
   await dl.saveAs(path);
-  return readFileSync(path, 'utf8').replace(/^\uFEFF/, '').trim().split('\n').map((l) => l.split(';'));
+  return { name: dl.suggestedFilename(), bytes: readFileSync(path) };
 }
 
-test('the manager filters, opens a synced inspection, returns it with a comment that reaches the device, and downloads each CSV', async () => {
+async function download(page, link) {
+  const { bytes } = await downloadFile(page, link);
+  return bytes.toString('utf8').replace(/^\uFEFF/, '').trim().split('\n').map((l) => l.split(';'));
+}
+
+// The page's Excel link gives a workbook (a zip archive; its cells are read
+// back with calamine in tests/tests/review_pages.rs).
+async function downloadWorkbook(page, link) {
+  const { name, bytes } = await downloadFile(page, link);
+  assert.match(name, /\.xlsx$/);
+  assert.equal(bytes.subarray(0, 2).toString('latin1'), 'PK');
+}
+
+test('the manager filters, opens a synced inspection, returns it with a comment that reaches the device, and downloads each CSV and workbook', async () => {
   const page = await login('responsable');
   assert.match(await page.textContent('h1'), /Aperçu du territoire/);
   await page.screenshot({ path: join(shots, 'web-01-apercu.png'), fullPage: true });
@@ -112,6 +125,7 @@ test('the manager filters, opens a synced inspection, returns it with a comment 
 
   await page.goto(`${url}/plan`);
   await page.screenshot({ path: join(shots, 'web-04-plan.png'), fullPage: true });
+  await downloadWorkbook(page, '/plan.xlsx');
   const plan = await download(page, '/plan.csv');
   assert.deepEqual(plan[0], ['organisme', 'ensemble', 'annee', 'travaux', 'urgence', 'cout_estime']);
   const total = plan.slice(1).reduce((s, r) => s + Number(r[5].replace(',', '.')), 0);
@@ -119,11 +133,13 @@ test('the manager filters, opens a synced inspection, returns it with a comment 
 
   await page.goto(`${url}/releve`);
   await page.screenshot({ path: join(shots, 'web-05-releve.png'), fullPage: true });
+  await downloadWorkbook(page, '/releve.xlsx');
   const releve = await download(page, '/releve.csv');
   assert.equal(releve[0][0], 'organisme');
 
   await page.goto(`${url}/avancement`);
   await page.screenshot({ path: join(shots, 'web-06-avancement.png'), fullPage: true });
+  await downloadWorkbook(page, '/avancement.xlsx');
   const progress = await download(page, '/avancement.csv');
   const complexes = progress.slice(1).reduce((s, r) => s + Number(r[1]), 0);
   const inspected = progress.slice(1).reduce((s, r) => s + Number(r[2]), 0);

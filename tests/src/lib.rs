@@ -480,6 +480,11 @@ impl Browser {
         }
     }
     pub async fn get(&self, path: &str) -> (u16, String) {
+        let (status, _, body) = self.download(path).await;
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+    /// A GET's status, content type and bytes (a download).
+    pub async fn download(&self, path: &str) -> (u16, String, Vec<u8>) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -487,7 +492,13 @@ impl Browser {
             .send()
             .await
             .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (r.status().as_u16(), kind, r.bytes().await.unwrap().to_vec())
     }
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
         let r = self

@@ -204,6 +204,31 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
             "1", "2,50", "1,00", "80,00", "20,00", "187,50", "45,00", "64,00", "23,25", "319,75"
         ]
     );
+    // The same tables as Excel workbooks, read back: French headers, money
+    // as numbers, a total row of SUM formulas whose values are the sums.
+    let plan = workbook(&m, "/plan.xlsx", "Plan de travaux").await;
+    assert_eq!(plan.text(0, 0), "Organisme");
+    assert_eq!(plan.text(0, 5), "Coût estimé");
+    assert_eq!(plan.number(1, 5), 15_000.0);
+    assert_eq!(plan.text(2, 0), "Total");
+    assert_eq!(
+        (plan.formula(2, 5), plan.number(2, 5)),
+        ("SUM(F2:F2)".into(), 15_000.0)
+    );
+    let releve = workbook(
+        &m,
+        "/releve.xlsx?from=2026-01-01&to=2026-12-31",
+        "Relevé des activités",
+    )
+    .await;
+    assert_eq!(
+        (releve.text(0, 2), releve.text(0, 10)),
+        ("Heures de service".into(), "Total".into())
+    );
+    assert_eq!((releve.number(1, 2), releve.number(1, 10)), (2.5, 319.75));
+    assert_eq!(releve.formula(2, 10), "SUM(K2:K2)");
+    assert_eq!(releve.number(2, 10), 319.75);
+
     let (_, html) = m.get("/parametres").await;
     let (st, _) = m
         .post(
@@ -268,6 +293,19 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
         .find(|l| l.starts_with("Office d'habitation de Trois-Rivières"))
         .unwrap();
     assert_eq!(tr_line, "Office d'habitation de Trois-Rivières;8;1;0");
+    let progress = workbook(&m, "/avancement.xlsx", "Avancement des BSI").await;
+    let offices = progress.rows() - 2;
+    let complexes: f64 = (1..=offices).map(|r| progress.number(r, 1)).sum();
+    assert!(
+        offices >= 2 && complexes >= 8.0,
+        "{offices} offices, {complexes}"
+    );
+    assert_eq!(progress.text(offices + 1, 0), "Total");
+    assert_eq!(progress.number(offices + 1, 1), complexes);
+    assert_eq!(
+        progress.formula(offices + 1, 1),
+        format!("SUM(B2:B{})", offices + 1)
+    );
     let (st, _) = reader
         .post(
             "/parametres",
@@ -514,5 +552,54 @@ async fn the_session_cookie_is_secure_when_the_browser_came_over_tls() {
         assert_eq!(r.status(), 303);
         let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
         assert_eq!(cookie.contains("; Secure"), secure, "{proto:?}: {cookie}");
+    }
+}
+
+/// A downloaded workbook's first sheet, values and formulas.
+struct Sheet {
+    values: calamine::Range<calamine::Data>,
+    formulas: calamine::Range<String>,
+}
+
+impl Sheet {
+    fn rows(&self) -> usize {
+        self.values.get_size().0
+    }
+    fn text(&self, row: usize, col: usize) -> String {
+        match self.values.get((row, col)) {
+            Some(calamine::Data::String(s)) => s.clone(),
+            other => panic!("text expected at ({row}, {col}): {other:?}"),
+        }
+    }
+    fn number(&self, row: usize, col: usize) -> f64 {
+        match self.values.get((row, col)) {
+            Some(calamine::Data::Float(n)) => *n,
+            Some(calamine::Data::Int(n)) => *n as f64,
+            other => panic!("number expected at ({row}, {col}): {other:?}"),
+        }
+    }
+    fn formula(&self, row: usize, col: usize) -> String {
+        let (r0, c0) = self.formulas.start().expect("formulas");
+        self.formulas
+            .get((row - r0 as usize, col - c0 as usize))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Downloads `path` as the manager and reads its sheet `name` back.
+async fn workbook(m: &Browser, path: &str, name: &str) -> Sheet {
+    use calamine::Reader;
+    let (status, kind, bytes) = m.download(path).await;
+    assert_eq!(status, 200, "{path}");
+    assert_eq!(
+        kind, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "{path}"
+    );
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("an .xlsx workbook");
+    Sheet {
+        values: book.worksheet_range(name).expect("the sheet"),
+        formulas: book.worksheet_formula(name).expect("its formulas"),
     }
 }
