@@ -13,5 +13,7 @@ pub mod testing;
 pub mod ui;
 
 pub use error::{MobileError, Result};
-pub use store::{DeviceStore, InspectionSummary, NewFinding, NewRecommendation, SyncStatus};
+pub use store::{
+    DeviceStore, InspectionSummary, NewFinding, NewRecommendation, SyncStatus, WorkUpdate,
+};
 pub use sync::{SyncEngine, SyncReport};

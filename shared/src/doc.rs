@@ -24,9 +24,12 @@ use crate::SharedError;
 use crate::catalogue::Catalogue;
 use crate::domain::{InspectionStatus, Rating, Severity, Urgency};
 use crate::ids::*;
+use crate::previous::PreviousBsi;
 
-/// Schema version written by this build.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Schema version written by this build. 2: `previous` (the last approved
+/// BSI carried over, see [`crate::previous`]); a version 1 document reads
+/// with none.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -36,7 +39,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// One inspection, as the device and the server read it. Stored format v1.
+/// One inspection, as the device and the server read it. Stored format v2.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct InspectionDoc {
     pub schema_version: u64,
@@ -60,6 +63,9 @@ pub struct InspectionDoc {
     /// automerge actor (hex) -> who wrote with it, so conflicts can name people.
     #[autosurgeon(missing = "BTreeMap::new")]
     pub actors: BTreeMap<String, ActorInfo>,
+    /// The complex's last approved BSI when this one started (schema 2).
+    #[autosurgeon(missing = "Option::default")]
+    pub previous: Option<PreviousBsi>,
 }
 
 /// Inventory and rating of one catalogue component.
@@ -206,9 +212,35 @@ impl Inspection {
         new: NewInspection,
         catalogue: &Catalogue,
     ) -> Result<(Self, Change), SharedError> {
+        Self::create_following(author, new, catalogue, None)
+    }
+
+    /// Creates the document of a new inspection of a complex whose last
+    /// approved BSI is `previous`: its inventory carried over (present /
+    /// sans objet), its ratings, notes and recommended work kept beside
+    /// (see [`crate::previous`]); every rating starts unset.
+    pub fn create_following(
+        author: &Author,
+        new: NewInspection,
+        catalogue: &Catalogue,
+        previous: Option<&InspectionDoc>,
+    ) -> Result<(Self, Change), SharedError> {
+        let previous = previous.map(PreviousBsi::of);
         let components = catalogue
             .components()
-            .map(|(_, c)| (c.code.clone(), ComponentRecord::default()))
+            .map(|(_, c)| {
+                let present = previous
+                    .as_ref()
+                    .and_then(|p| p.components.get(&c.code))
+                    .and_then(|p| p.present);
+                (
+                    c.code.clone(),
+                    ComponentRecord {
+                        present,
+                        ..ComponentRecord::default()
+                    },
+                )
+            })
             .collect();
         let value = InspectionDoc {
             schema_version: SCHEMA_VERSION,
@@ -226,6 +258,7 @@ impl Inspection {
             visits: Vec::new(),
             review: Review::default(),
             actors: BTreeMap::from([(author.actor.to_hex_string(), author.info.clone())]),
+            previous,
         };
         let mut insp = Self {
             doc: Automerge::new().with_actor(author.actor.clone()),

@@ -64,6 +64,24 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// What became of work recommended at the previous BSI, as the inspector
+    /// finds it on site (step 1, collecte de renseignements).
+    WorkStatus {
+        Done => "realises", "Réalisés";
+        Ongoing => "en_cours", "En cours";
+        Postponed => "reportes", "Reportés";
+        Abandoned => "abandonnes", "Abandonnés";
+    }
+);
+
+impl WorkStatus {
+    /// Still to do: carried to the next BSI and counted in the works plan.
+    pub fn is_open(status: Option<WorkStatus>) -> bool {
+        !matches!(status, Some(WorkStatus::Done | WorkStatus::Abandoned))
+    }
+}
+
+vocabulary!(
     /// Where an inspection stands in the CS workflow.
     InspectionStatus {
         InProgress => "en_cours", "En cours";

@@ -270,12 +270,14 @@ impl DeviceStore {
         Ok(())
     }
 
-    /// Starts an inspection of a complex.
+    /// Starts an inspection of a complex, from its last approved BSI when
+    /// the device holds one (see [`bilan_shared::previous`]).
     pub fn start_inspection(&self, complex: ComplexId) -> Result<InspectionId> {
         let c = self.complex(complex)?;
         let author = self.author()?;
+        let previous = self.previous_bsi(complex)?;
         let id = InspectionId::new();
-        let (insp, change) = Inspection::create(
+        let (insp, change) = Inspection::create_following(
             &author,
             NewInspection {
                 inspection_id: id,
@@ -284,6 +286,7 @@ impl DeviceStore {
                 complex_id: c.id,
             },
             Catalogue::current(),
+            previous.as_ref(),
         )?;
         self.lock().execute(
             "INSERT INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)",

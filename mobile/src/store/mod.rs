@@ -10,12 +10,14 @@
 //! callers see. `schema` (tables and version), `session` (device id, login,
 //! logout, author, cursor), `reference` (cached territory, offices,
 //! complexes, CS settings), `docs` (inspections and their edits, summaries,
-//! conflicts, compaction), `outbox` (what a sync sends and stores), `photos`
-//! (attached photos and their upload queue).
+//! conflicts, compaction), `previous` (the last approved BSI a new inspection
+//! starts from, recommended work's statuses), `outbox` (what a sync sends and
+//! stores), `photos` (attached photos and their upload queue).
 
 mod docs;
 mod outbox;
 mod photos;
+mod previous;
 mod reference;
 mod schema;
 mod session;
@@ -31,6 +33,7 @@ use bilan_shared::{Author, Inspection};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{MobileError, Result};
+pub use previous::WorkUpdate;
 use schema::{DEVICE_SCHEMA_VERSION, SCHEMA};
 
 /// A photo waiting to be (or already) uploaded.

@@ -1,5 +1,7 @@
 //! The checklist of one inspection: groups with progress, each component's
-//! rating and note (saved at each tap), the site visit, the findings.
+//! rating and note (saved at each tap) beside what the last approved BSI
+//! said of it, the work that BSI recommended with its status, the site
+//! visit, the findings.
 
 use bilan_shared::Catalogue;
 use bilan_shared::doc::{SiteVisit, now_ms};
@@ -39,6 +41,7 @@ pub(super) fn InspectionScreen(id: InspectionId) -> Element {
         .find(|g| g.code == current)
         .unwrap_or(&cat.groups[0]);
     let complex_id = doc.complex_id;
+    let tz = (ui.settings)().zone();
     rsx! {
         button { onclick: move |_| ui.go(Screen::Complex(complex_id)), "{t::BACK}" }
         h1 { "{complex}" }
@@ -62,7 +65,11 @@ pub(super) fn InspectionScreen(id: InspectionId) -> Element {
             }
         }
         for comp in g.components.iter() {
-            ComponentRow { id, code: comp.code.clone(), label: comp.label.clone(), rating: doc.components.get(&comp.code).and_then(|c| c.rating), note: doc.components.get(&comp.code).map(|c| c.note.clone()).unwrap_or_default() }
+            ComponentRow { id, code: comp.code.clone(), label: comp.label.clone(), rating: doc.components.get(&comp.code).and_then(|c| c.rating), note: doc.components.get(&comp.code).map(|c| c.note.clone()).unwrap_or_default(),
+                previous: previous_line(&doc, &comp.code, &tz) }
+        }
+        if let Some(p) = doc.previous.clone().filter(|p| !p.works.is_empty()) {
+            super::carried::CarriedWorks { id, works: p.works }
         }
         h2 { "{t::FINDINGS}" }
         for f in doc.findings.iter() {
@@ -78,7 +85,45 @@ pub(super) fn InspectionScreen(id: InspectionId) -> Element {
     }
 }
 
-/// One component: rating buttons and a note. Each tap is saved at once.
+/// What the last approved BSI said of a component, as its row shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviousLine {
+    pub rating: Option<Rating>,
+    /// "Dernier BSI (2021-06-14) : D – Mauvais — Membrane fissurée".
+    pub text: String,
+}
+
+/// The line of `code` from the document's previous BSI, if it said anything.
+fn previous_line(
+    doc: &bilan_shared::InspectionDoc,
+    code: &str,
+    tz: &bilan_shared::calendar::TimeZone,
+) -> Option<PreviousLine> {
+    let p = doc.previous.as_ref()?;
+    let c = p.components.get(code)?;
+    let said = match (c.present, c.rating) {
+        (Some(false), _) => Rating::NotApplicable.label_fr(),
+        (_, Some(r)) => r.label_fr(),
+        _ => Rating::NotInspected.label_fr(),
+    };
+    let note = if c.note.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", c.note)
+    };
+    Some(PreviousLine {
+        rating: c.rating.filter(|_| c.present != Some(false)),
+        text: format!(
+            "{} ({}) : {said}{note}",
+            t::PREVIOUS_BSI,
+            t::date(p.date, tz)
+        ),
+    })
+}
+
+/// One component: rating buttons and a note, and what the last approved
+/// BSI said of it with a button to keep that rating (the inspector's act:
+/// the previous rating is never copied silently). Each tap is saved at once.
 #[component]
 pub fn ComponentRow(
     id: InspectionId,
@@ -86,6 +131,7 @@ pub fn ComponentRow(
     label: String,
     rating: Option<Rating>,
     note: String,
+    previous: Option<PreviousLine>,
 ) -> Element {
     let svc = services();
     let ui = use_context::<Ui>();
@@ -103,6 +149,18 @@ pub fn ComponentRow(
     rsx! {
         div { class: "card component", id: "comp-{code}",
             div { strong { "{code} " } "{label}" }
+            if let Some(p) = previous {
+                div { class: "row previous",
+                    span { class: "muted grow", id: "previous-{code}", "{p.text}" }
+                    if let Some(r) = p.rating.filter(|r| rating != Some(*r)) {
+                        {
+                            let store = store.clone();
+                            let code = code.clone();
+                            rsx! { button { id: "keep-{code}", onclick: move |_| ui.changed(store.rate(id, &code, r)), "{t::KEEP_PREVIOUS} {r.code()}" } }
+                        }
+                    }
+                }
+            }
             div { class: "row ratings",
                 for (r, text) in choices {
                     {

@@ -5,6 +5,7 @@
 //! (bumping [`Ui::version`]) so what the screen shows is what SQLite holds.
 //! No desktop-only call lives here: the platform launch is in `main.rs`.
 
+mod carried;
 mod complex;
 mod conflicts;
 mod finding;

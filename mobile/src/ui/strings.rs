@@ -17,6 +17,14 @@ pub const FILTER_IN_PROGRESS: &str = "En cours";
 pub const FILTER_DONE: &str = "Terminés";
 pub const FILTER_RETURNED: &str = "Retournés par le CS";
 pub const LAST_APPROVED_BSI: &str = "Dernier BSI approuvé";
+/// Beside a component: what the last approved BSI said of it.
+pub const PREVIOUS_BSI: &str = "Dernier BSI";
+/// Rates a component as the last BSI did (an explicit act, never automatic).
+pub const KEEP_PREVIOUS: &str = "Reprendre";
+pub const CARRIED_WORKS: &str = "Travaux recommandés au dernier BSI";
+pub const WORK_STATUS_UNSET: &str = "Statut à préciser";
+pub const DONE_YEAR: &str = "Année réalisée";
+pub const DONE_COST: &str = "Coût réel ($)";
 /// Before the grade of an inspection not approved yet.
 pub const PROVISIONAL_GRADE: &str = "cote provisoire";
 pub const NEVER: &str = "jamais";

@@ -439,3 +439,109 @@ fn the_app_grades_with_the_thresholds_of_the_cs() {
     assert!(html.contains("cote provisoire B"), "{html}");
     assert!(!html.contains("cote provisoire C"), "{html}");
 }
+
+/// A new inspection of a complex with an approved BSI: each component shows
+/// what that BSI said, its rating is not copied ("non évalué" until the
+/// inspector acts), "Reprendre C" keeps it in one tap, and the work the BSI
+/// recommended is listed with a status to set.
+#[test]
+fn a_new_inspection_shows_the_previous_bsi_and_keeps_a_rating_only_when_tapped() {
+    dioxus::html::set_event_converter(Box::new(dioxus::html::SerializedHtmlEventConverter));
+    let f = fixture(true);
+    let before = inspection_with_ivp_12(&f);
+    f.store.rate(before, "A1010", Rating::C).unwrap();
+    f.store
+        .set_component_note(before, "A1010", "Fissures capillaires")
+        .unwrap();
+    f.store
+        .edit(before, |d| {
+            d.status = bilan_shared::domain::InspectionStatus::Approved;
+            Ok(())
+        })
+        .unwrap();
+    let id = f.store.start_inspection(f.complexes[0]).unwrap();
+    assert_eq!(
+        f.store.inspection(id).unwrap().components["A1010"].rating,
+        None
+    );
+    let mut d = dom(&f, Some(Screen::Inspection(id)));
+    let mutations = d.rebuild_to_vec();
+    let html = dioxus_ssr::render(&d);
+    assert!(
+        html.contains("C – Satisfaisant — Fissures capillaires"),
+        "{html}"
+    );
+    assert!(pressed_ratings(&html, "A1010").is_empty(), "not rated yet");
+    assert!(html.contains("Travaux recommandés au dernier BSI") && html.contains("Réfection"));
+    let keep = element_by_id(&mutations.edits, "keep-A1010");
+    click(&mut d, keep);
+    d.render_immediate_to_vec();
+    assert_eq!(
+        f.store.inspection(id).unwrap().components["A1010"].rating,
+        Some(Rating::C),
+        "kept by the inspector's tap"
+    );
+    assert_eq!(pressed_ratings(&dioxus_ssr::render(&d), "A1010"), vec!["C"]);
+}
+
+/// A work's status: done with a year and a cost, or another status without
+/// them; unreadable or impossible input is refused and changes nothing.
+#[test]
+fn a_recommended_works_status_is_saved_and_bad_input_changes_nothing() {
+    use bilan_shared::domain::WorkStatus;
+    let f = fixture(true);
+    let before = inspection_with_ivp_12(&f);
+    f.store
+        .edit(before, |d| {
+            d.status = bilan_shared::domain::InspectionStatus::Approved;
+            Ok(())
+        })
+        .unwrap();
+    let id = f.store.start_inspection(f.complexes[0]).unwrap();
+    let work = f.store.inspection(id).unwrap().previous.unwrap().works[0].id;
+    let done = crate::WorkUpdate::done("2025", "14 200,50").unwrap();
+    f.store.set_work_status(id, work, done).unwrap();
+    let w = &f.store.inspection(id).unwrap().previous.unwrap().works[0];
+    assert_eq!(
+        (w.status, w.done_year, w.done_cost),
+        (Some(WorkStatus::Done), Some(2025), Some(14_200.5))
+    );
+    assert!(crate::WorkUpdate::done("20x5", "").is_err());
+    let pending = f.store.status().unwrap().pending_changes;
+    let refused = [
+        crate::WorkUpdate {
+            status: Some(WorkStatus::Postponed),
+            done_year: Some(2025),
+            done_cost: None,
+        },
+        crate::WorkUpdate {
+            status: Some(WorkStatus::Done),
+            done_year: Some(25),
+            done_cost: None,
+        },
+        crate::WorkUpdate {
+            status: Some(WorkStatus::Done),
+            done_year: None,
+            done_cost: Some(-1.0),
+        },
+    ];
+    for bad in refused {
+        assert!(f.store.set_work_status(id, work, bad).is_err());
+    }
+    assert!(
+        f.store
+            .set_work_status(
+                id,
+                RecommendationId::new(),
+                crate::WorkUpdate::done("", "").unwrap()
+            )
+            .is_err()
+    );
+    assert_eq!(
+        f.store.status().unwrap().pending_changes,
+        pending,
+        "nothing saved"
+    );
+    let w = &f.store.inspection(id).unwrap().previous.unwrap().works[0];
+    assert_eq!(w.done_cost, Some(14_200.5));
+}

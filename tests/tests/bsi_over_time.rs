@@ -1,0 +1,112 @@
+//! The BSI over time, end to end with real devices: an approved inspection
+//! carried into the next one of the same complex, started on another
+//! device with no network, and the statuses set there reaching the server.
+
+use bilan_e2e::{DEMO_PASSWORD, TestServer, device, first_complex, roof_finding, server_doc, sync};
+use bilan_mobile::{DeviceStore, NewRecommendation, SyncEngine, WorkUpdate};
+use bilan_shared::domain::{InspectionStatus, Rating, Urgency, WorkStatus};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_statuses_reach_the_server()
+ {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    // Julie's BSI: foundations C with a note, elevator absent, a roof finding
+    // with its recommended work; submitted and approved by the manager.
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let complex = first_complex(&a);
+    let before = a.start_inspection(complex).unwrap();
+    a.rate(before, "A1010", Rating::C).unwrap();
+    a.set_component_note(before, "A1010", "Fissures capillaires")
+        .unwrap();
+    a.rate(before, "D1010", Rating::NotApplicable).unwrap();
+    let finding = a.add_finding(before, roof_finding()).unwrap();
+    a.add_recommendation(
+        before,
+        finding,
+        NewRecommendation {
+            work: "Réfection de la toiture".into(),
+            urgency: Urgency::WithinYear,
+            quantity: 1.0,
+            unit: "forfait".into(),
+            unit_cost: 15_000.0,
+        },
+    )
+    .unwrap();
+    a.submit(before).unwrap();
+    sync(&a).await;
+    let manager = SyncEngine::new(&DeviceStore::open(&tmp.path().join("m")).unwrap())
+        .login(&server.url(), "responsable", DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/inspections/{before}/review",
+            server.url()
+        ))
+        .bearer_auth(&manager.token)
+        .json(&serde_json::json!({"status": "approuvee"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // Marc's tablet syncs once, then works with no network: it cannot reach
+    // this address any more.
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
+    sync(&b).await;
+    assert_eq!(
+        b.inspection(before).unwrap().status,
+        InspectionStatus::Approved
+    );
+    b.set_setting("server_url", "http://127.0.0.1:9").unwrap();
+    let next = b.start_inspection(complex).unwrap();
+    let d = b.inspection(next).unwrap();
+    assert_eq!(
+        d.components["A1010"].present,
+        Some(true),
+        "inventory carried"
+    );
+    assert_eq!(
+        d.components["D1010"].present,
+        Some(false),
+        "sans objet carried"
+    );
+    assert!(
+        d.components.values().all(|c| c.rating.is_none()),
+        "no rating copied"
+    );
+    let p = d.previous.expect("the approved BSI carried over");
+    assert_eq!(p.inspection_id, before);
+    assert_eq!(
+        (
+            p.components["A1010"].rating,
+            p.components["A1010"].note.as_str()
+        ),
+        (Some(Rating::C), "Fissures capillaires")
+    );
+    assert_eq!(p.works.len(), 1);
+    assert_eq!(p.works[0].work, "Réfection de la toiture");
+    b.rate(next, "A1010", Rating::C).unwrap();
+    b.set_work_status(
+        next,
+        p.works[0].id,
+        WorkUpdate::done("2026", "14 200").unwrap(),
+    )
+    .unwrap();
+    assert!(
+        SyncEngine::new(&b).sync().await.is_err(),
+        "offline: the sync fails and the edits wait"
+    );
+
+    // Back in coverage: the statuses reach the server.
+    b.set_setting("server_url", &server.url()).unwrap();
+    sync(&b).await;
+    let on_server = server_doc(&server, "responsable", next);
+    let w = &on_server.previous.as_ref().unwrap().works[0];
+    assert_eq!(
+        (w.status, w.done_year, w.done_cost),
+        (Some(WorkStatus::Done), Some(2026), Some(14_200.0))
+    );
+    assert_eq!(on_server.components["A1010"].rating, Some(Rating::C));
+}
