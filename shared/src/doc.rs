@@ -577,7 +577,9 @@ impl InspectionDoc {
         (rated, present)
     }
 
-    /// Total estimated cost of all recommendations, and of those due within 5 years.
+    /// Total estimated cost of all recommended work, and of the work due
+    /// within 5 years (the IVP's numerator): this inspection's
+    /// recommendations and the previous BSI's work still open.
     pub fn costs(&self) -> (f64, f64) {
         let mut total = 0.0;
         let mut five = 0.0;
@@ -585,6 +587,12 @@ impl InspectionDoc {
             total += r.estimated_cost();
             if r.urgency.within_five_years() {
                 five += r.estimated_cost();
+            }
+        }
+        for w in self.previous.iter().flat_map(|p| p.open_works()) {
+            total += w.cost;
+            if w.years_until_due(self.created_at) <= 5 {
+                five += w.cost;
             }
         }
         (total, five)

@@ -61,7 +61,31 @@ pub struct CarriedWork {
     pub done_cost: Option<f64>,
 }
 
+/// A year, in milliseconds, for counting whole years between two instants
+/// (365.25 days: the same for every time zone).
+const YEAR_MS: i64 = 31_557_600_000;
+
+impl CarriedWork {
+    /// Still to do (no status, en cours, reportés).
+    pub fn is_open(&self) -> bool {
+        WorkStatus::is_open(self.status)
+    }
+
+    /// Whole years from `at` until it is due: its urgency's delay counted
+    /// from when it was recommended, never below zero (overdue work is due
+    /// now).
+    pub fn years_until_due(&self, at: i64) -> u32 {
+        let elapsed = (at - self.recommended_at).max(0) / YEAR_MS;
+        (i64::from(self.urgency.years_until_due()) - elapsed).max(0) as u32
+    }
+}
+
 impl PreviousBsi {
+    /// The carried work still to do: in the works plan and the IVP.
+    pub fn open_works(&self) -> impl Iterator<Item = &CarriedWork> {
+        self.works.iter().filter(|w| w.is_open())
+    }
+
     /// What a new inspection carries of `doc`, the complex's last approved
     /// inspection.
     pub fn of(doc: &InspectionDoc) -> Self {
@@ -238,6 +262,39 @@ mod tests {
         assert_eq!(works[0].work, "Réfection de la toiture");
         assert_eq!(works[0].status, None, "a status to set again");
         assert_eq!(works[0].recommended_at, first.created_at);
+    }
+
+    /// Open carried work counts in the IVP of the inspection carrying it
+    /// (due within five years of it, counted from its recommendation);
+    /// work done or abandoned does not.
+    #[test]
+    fn open_carried_work_counts_in_the_costs_and_closed_work_does_not() {
+        let a = Author::device(DeviceId::new(), UserId::new(), "Julie");
+        let complex = ComplexId::new();
+        let first = approved(&a, complex).read().unwrap();
+        let (mut next, _) =
+            Inspection::create_following(&a, new_of(complex), Catalogue::current(), Some(&first))
+                .unwrap();
+        assert_eq!(next.read().unwrap().costs(), (15_000.0, 15_000.0));
+        next.edit(&a, |d| {
+            d.previous.as_mut().unwrap().works[0].status = Some(WorkStatus::Done);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(next.read().unwrap().costs(), (0.0, 0.0));
+        let mut w = first_work(&first);
+        w.urgency = Urgency::OverFive;
+        assert_eq!(w.years_until_due(w.recommended_at), 6);
+        assert_eq!(w.years_until_due(w.recommended_at + 2 * YEAR_MS), 4);
+        assert_eq!(
+            w.years_until_due(w.recommended_at + 9 * YEAR_MS),
+            0,
+            "overdue: due now"
+        );
+    }
+
+    fn first_work(doc: &InspectionDoc) -> CarriedWork {
+        PreviousBsi::of(doc).works[0].clone()
     }
 
     /// A document of schema 1 (no `previous`) still reads, with none.

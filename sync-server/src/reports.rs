@@ -86,13 +86,16 @@ pub struct PlanLine {
     pub cost: f64,
 }
 
-/// A recommendation placed in the year its urgency gives: the year the
-/// inspection started (in the territory's zone) plus the years until due.
+/// A recommendation placed in the year its urgency gives: the year it was
+/// recommended (in the territory's zone) plus the years until due; work
+/// carried over from an earlier BSI and overdue falls in the year of the
+/// inspection carrying it.
 pub fn plan_line(r: PlanRow, tz: &calendar::TimeZone) -> PlanLine {
     let urgency = Urgency::from_code(&r.urgency);
+    let due = calendar::year(r.recommended_at, tz)
+        + i64::from(urgency.map(|u| u.years_until_due()).unwrap_or(0));
     PlanLine {
-        year: calendar::year(r.inspected_at, tz)
-            + i64::from(urgency.map(|u| u.years_until_due()).unwrap_or(0)),
+        year: due.max(calendar::year(r.inspected_at, tz)),
         urgency: urgency
             .map(|u| u.label_fr().to_string())
             .unwrap_or(r.urgency),
@@ -316,6 +319,7 @@ mod tests {
             office: "OH A".into(),
             complex: "E".into(),
             inspected_at: 1_798_765_200_000, // 2027-01-01T01:00:00Z
+            recommended_at: 1_798_765_200_000,
             work: "Toiture".into(),
             urgency: urgency.into(),
             cost: 10.0,
@@ -325,6 +329,14 @@ mod tests {
         assert_eq!(plan_line(row("3_5_ans"), &tz).year, 2029);
         let unknown = plan_line(row("un_jour"), &tz);
         assert_eq!((unknown.year, unknown.urgency.as_str()), (2026, "un_jour"));
+        // Carried from a BSI of June 2021: "3 à 5 ans" is due in 2024, which
+        // has passed by the inspection carrying it: planned in its year.
+        let carried = |urgency: &str| PlanRow {
+            recommended_at: 1_623_715_200_000, // 2021-06-15
+            ..row(urgency)
+        };
+        assert_eq!(plan_line(carried("3_5_ans"), &tz).year, 2026);
+        assert_eq!(plan_line(carried("plus_5_ans"), &tz).year, 2027);
     }
 
     #[test]

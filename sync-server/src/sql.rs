@@ -3,7 +3,7 @@
 //! building condition of an IVP. Held to the pure functions of
 //! [`crate::reports`] by the SQLite backend's tests.
 
-use bilan_shared::domain::{ConditionThresholds, InspectionStatus};
+use bilan_shared::domain::{ConditionThresholds, InspectionStatus, WorkStatus};
 
 use crate::storage::{InspectionQuery, PAGE_SIZE, Scope, SortKey};
 
@@ -42,6 +42,36 @@ pub fn complex_rows(territory: &str, office: &str) -> String {
          LEFT JOIN ranked a ON a.complex_id = c.id AND a.status = '{approved}' AND a.rn_status = 1
          WHERE c.territory_id = {territory} AND ({office} IS NULL OR c.office_id = {office})
          ORDER BY o.name, o.id"
+    )
+}
+
+/// The works plan's rows of a scope: the work recommended by each
+/// complex's latest inspection, and the previous BSI's work it carries
+/// still open; columns: office name, complex name, the inspection's start,
+/// when the work was recommended, work, urgency code, cost. Placeholders
+/// as for [`complex_rows`].
+pub fn plan_rows(territory: &str, office: &str) -> String {
+    let open: Vec<String> = WorkStatus::ALL
+        .iter()
+        .filter(|s| WorkStatus::is_open(Some(**s)))
+        .map(|s| format!("'{}'", s.code()))
+        .collect();
+    let open = open.join(", ");
+    format!(
+        "WITH latest AS (
+           SELECT s.doc_id, s.complex_id, s.office_id, s.created_at,
+             ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
+           FROM inspection_summary s WHERE s.territory_id = {territory} AND ({office} IS NULL OR s.office_id = {office})),
+         work AS (
+           SELECT r.doc_id, r.work, r.urgency, r.cost, NULL AS recommended_at
+           FROM recommendations r WHERE r.territory_id = {territory}
+           UNION ALL
+           SELECT w.doc_id, w.work, w.urgency, w.cost, w.recommended_at
+           FROM carried_works w WHERE w.territory_id = {territory} AND (w.status IS NULL OR w.status IN ({open})))
+         SELECT o.name, c.name, l.created_at, COALESCE(w.recommended_at, l.created_at), w.work, w.urgency, w.cost
+         FROM latest l JOIN work w ON w.doc_id = l.doc_id
+         JOIN complexes c ON c.id = l.complex_id JOIN offices o ON o.id = l.office_id
+         WHERE l.rn = 1 ORDER BY o.name, c.name, w.work"
     )
 }
 

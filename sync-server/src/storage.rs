@@ -389,6 +389,9 @@ pub struct PlanRow {
     pub complex: String,
     /// The inspection's start (milliseconds).
     pub inspected_at: i64,
+    /// When the work was recommended: the inspection's start, or an
+    /// earlier BSI's for work carried over.
+    pub recommended_at: i64,
     pub work: String,
     /// The stored urgency code.
     pub urgency: String,

@@ -88,20 +88,32 @@ async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_status
     assert_eq!(p.works.len(), 1);
     assert_eq!(p.works[0].work, "Réfection de la toiture");
     b.rate(next, "A1010", Rating::C).unwrap();
+    let postponed = WorkUpdate {
+        status: Some(WorkStatus::Postponed),
+        done_year: None,
+        done_cost: None,
+    };
+    b.set_work_status(next, p.works[0].id, postponed).unwrap();
+    assert!(
+        SyncEngine::new(&b).sync().await.is_err(),
+        "offline: the sync fails and the edits wait"
+    );
+
+    // Back in coverage: the statuses reach the server and its works plan,
+    // which follows each complex's latest inspection: postponed work stays
+    // in it, work done leaves it.
+    assert_eq!(roof_in_plan(&server), 1, "recommended by the approved BSI");
+    b.set_setting("server_url", &server.url()).unwrap();
+    sync(&b).await;
+    assert_eq!(roof_in_plan(&server), 1, "postponed: still to do");
     b.set_work_status(
         next,
         p.works[0].id,
         WorkUpdate::done("2026", "14 200").unwrap(),
     )
     .unwrap();
-    assert!(
-        SyncEngine::new(&b).sync().await.is_err(),
-        "offline: the sync fails and the edits wait"
-    );
-
-    // Back in coverage: the statuses reach the server.
-    b.set_setting("server_url", &server.url()).unwrap();
     sync(&b).await;
+    assert_eq!(roof_in_plan(&server), 0, "done: out of the plan");
     let on_server = server_doc(&server, "responsable", next);
     let w = &on_server.previous.as_ref().unwrap().works[0];
     assert_eq!(
@@ -109,4 +121,16 @@ async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_status
         (Some(WorkStatus::Done), Some(2026), Some(14_200.0))
     );
     assert_eq!(on_server.components["A1010"].rating, Some(Rating::C));
+}
+
+/// How many lines of the manager's works plan are the roof work.
+fn roof_in_plan(server: &TestServer) -> usize {
+    let service = server.state.service();
+    let (_, manager) = service.login("responsable", DEMO_PASSWORD, None).unwrap();
+    service
+        .works_plan(&manager)
+        .unwrap()
+        .iter()
+        .filter(|l| l.work == "Réfection de la toiture")
+        .count()
 }

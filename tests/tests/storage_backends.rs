@@ -302,8 +302,9 @@ fn a_postgresql_database_is_created_once_and_a_newer_one_is_refused() {
 }
 
 /// A database left at schema version 1 by an older build is brought to
-/// the current version at start, its data kept: here the step to 2 (the
-/// log's and snapshots' bytes stored without PostgreSQL's compression).
+/// the current version at start, its data kept: the step to 2 (the log's
+/// and snapshots' bytes stored without PostgreSQL's compression) and to 3
+/// (the carried work of the works plan).
 #[test]
 fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
     let pg = PgCluster::start();
@@ -336,6 +337,7 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
         &url,
         "ALTER TABLE log ALTER COLUMN bytes SET STORAGE EXTENDED;
          ALTER TABLE documents ALTER COLUMN snapshot SET STORAGE EXTENDED;
+         DROP TABLE carried_works;
          UPDATE schema_version SET version = 1",
     );
     assert_eq!(storage("log"), "x");
@@ -351,6 +353,11 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
     assert!(
         reopened.territory_by_name("CS").unwrap().is_some(),
         "data kept"
+    );
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM carried_works").trim(),
+        "0",
+        "step 3 applied"
     );
 }
 

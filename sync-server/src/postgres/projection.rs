@@ -54,7 +54,8 @@ pub(super) async fn project(
         "WITH c AS (DELETE FROM component_ratings WHERE doc_id = $1),
               f AS (DELETE FROM findings WHERE doc_id = $1),
               r AS (DELETE FROM recommendations WHERE doc_id = $1),
-              v AS (DELETE FROM site_visits WHERE doc_id = $1)
+              v AS (DELETE FROM site_visits WHERE doc_id = $1),
+              w AS (DELETE FROM carried_works WHERE doc_id = $1)
          DELETE FROM photo_refs WHERE doc_id = $1",
         &[&id],
     )
@@ -182,6 +183,28 @@ pub(super) async fn project(
             &v.iter().map(|v| v.travel_hours).collect::<Vec<_>>(),
             &v.iter().map(|v| v.km).collect::<Vec<_>>(),
             &v.iter().map(|v| v.expenses).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
+    let w: Vec<_> = d.previous.iter().flat_map(|p| &p.works).collect();
+    tx.exec(
+        "INSERT INTO carried_works (doc_id, territory_id, rec_id, component, work, urgency, cost, recommended_at,
+           status, done_year, done_cost)
+         SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::DOUBLE PRECISION[],
+           $8::BIGINT[], $9::TEXT[], $10::BIGINT[], $11::DOUBLE PRECISION[])
+         ON CONFLICT DO NOTHING",
+        &[
+            &id,
+            &t,
+            &w.iter().map(|w| w.id.to_string()).collect::<Vec<_>>(),
+            &w.iter().map(|w| kept(&w.component)).collect::<Vec<_>>(),
+            &w.iter().map(|w| kept(&w.work)).collect::<Vec<_>>(),
+            &w.iter().map(|w| w.urgency.code()).collect::<Vec<_>>(),
+            &w.iter().map(|w| w.cost).collect::<Vec<_>>(),
+            &w.iter().map(|w| w.recommended_at).collect::<Vec<_>>(),
+            &w.iter().map(|w| w.status.map(|s| s.code())).collect::<Vec<_>>(),
+            &w.iter().map(|w| w.done_year).collect::<Vec<_>>(),
+            &w.iter().map(|w| w.done_cost).collect::<Vec<_>>(),
         ],
     )
     .await?;

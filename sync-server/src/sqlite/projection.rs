@@ -1,5 +1,6 @@
 //! The projection: the rows the review pages and reports query (summary,
-//! ratings, findings, recommendations, photo references, site visits),
+//! ratings, findings, recommendations, photo references, site visits,
+//! carried work),
 //! rewritten from each merged document in the transaction that merges it.
 
 use bilan_shared::doc::now_ms;
@@ -35,6 +36,7 @@ pub(super) fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Re
         "recommendations",
         "site_visits",
         "photo_refs",
+        "carried_works",
     ] {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?
             .execute([&id])?;
@@ -94,6 +96,15 @@ pub(super) fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Re
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![id, t, v.id.to_string(), v.date, v.inspector.to_string(), v.hours_on_site, v.travel_hours, v.km, v.expenses])?;
+    }
+    for w in d.previous.iter().flat_map(|p| &p.works) {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO carried_works (doc_id, territory_id, rec_id, component, work, urgency, cost,
+               recommended_at, status, done_year, done_cost)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![id, t, w.id.to_string(), w.component, w.work, w.urgency.code(), w.cost,
+            w.recommended_at, w.status.map(|s| s.code()), w.done_year, w.done_cost])?;
     }
     Ok(())
 }

@@ -115,25 +115,17 @@ impl ReportStore for SqliteStore {
         self.settle();
         let conn = self.reader()?;
         let (territory, office) = scope.as_text();
-        let mut stmt = conn.prepare_cached(
-            "WITH latest AS (
-               SELECT s.doc_id, s.created_at, ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
-               FROM inspection_summary s WHERE s.territory_id = ?1 AND (?2 IS NULL OR s.office_id = ?2))
-             SELECT o.name, c.name, l.created_at, r.work, r.urgency, r.cost
-             FROM latest l JOIN inspection_summary s ON s.doc_id = l.doc_id
-             JOIN recommendations r ON r.doc_id = l.doc_id
-             JOIN complexes c ON c.id = s.complex_id JOIN offices o ON o.id = s.office_id
-             WHERE l.rn = 1 ORDER BY o.name, c.name",
-        )?;
+        let mut stmt = conn.prepare_cached(&crate::sql::plan_rows("?1", "?2"))?;
         let rows = stmt
             .query_map(params![territory, office], |r| {
                 Ok(PlanRow {
                     office: r.get(0)?,
                     complex: r.get(1)?,
                     inspected_at: r.get(2)?,
-                    work: r.get(3)?,
-                    urgency: r.get(4)?,
-                    cost: r.get(5)?,
+                    recommended_at: r.get(3)?,
+                    work: r.get(4)?,
+                    urgency: r.get(5)?,
+                    cost: r.get(6)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

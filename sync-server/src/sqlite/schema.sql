@@ -88,3 +88,11 @@ CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, territory_id TEXT,
   actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_territory ON audit (territory_id, seq);
+-- Work recommended at a previous BSI as an inspection carries it, with the
+-- status its inspector set (see bilan_shared::previous); the works plan
+-- counts the open ones. Added without a schema version change: every open
+-- creates it if missing (documents of earlier builds carry none).
+CREATE TABLE IF NOT EXISTS carried_works (
+  doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, rec_id TEXT NOT NULL, component TEXT NOT NULL,
+  work TEXT NOT NULL, urgency TEXT NOT NULL, cost REAL NOT NULL, recommended_at INTEGER NOT NULL,
+  status TEXT, done_year INTEGER, done_cost REAL, PRIMARY KEY (doc_id, rec_id)) WITHOUT ROWID;

@@ -36,6 +36,7 @@ pub const TABLES: &[&str] = &[
     "findings",
     "recommendations",
     "site_visits",
+    "carried_works",
     "photo_refs",
     "audit",
 ];
