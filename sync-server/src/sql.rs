@@ -49,8 +49,8 @@ pub fn complex_rows(territory: &str, office: &str) -> String {
 /// complex's latest inspection, and the previous BSI's work it carries
 /// still open; columns: office name, complex name, the inspection's start,
 /// when the work was recommended, work, urgency code, cost. Placeholders
-/// as for [`complex_rows`].
-pub fn plan_rows(territory: &str, office: &str) -> String {
+/// as for [`complex_rows`], and `complex` for an optional complex.
+pub fn plan_rows(territory: &str, office: &str, complex: &str) -> String {
     let open: Vec<String> = WorkStatus::ALL
         .iter()
         .filter(|s| WorkStatus::is_open(Some(**s)))
@@ -61,7 +61,8 @@ pub fn plan_rows(territory: &str, office: &str) -> String {
         "WITH latest AS (
            SELECT s.doc_id, s.complex_id, s.office_id, s.created_at,
              ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn
-           FROM inspection_summary s WHERE s.territory_id = {territory} AND ({office} IS NULL OR s.office_id = {office})),
+           FROM inspection_summary s WHERE s.territory_id = {territory} AND ({office} IS NULL OR s.office_id = {office})
+             AND ({complex} IS NULL OR s.complex_id = {complex})),
          work AS (
            SELECT r.doc_id, r.work, r.urgency, r.cost, NULL AS recommended_at
            FROM recommendations r WHERE r.territory_id = {territory}
@@ -72,6 +73,30 @@ pub fn plan_rows(territory: &str, office: &str) -> String {
          FROM latest l JOIN work w ON w.doc_id = l.doc_id
          JOIN complexes c ON c.id = l.complex_id JOIN offices o ON o.id = l.office_id
          WHERE l.rn = 1 ORDER BY o.name, c.name, w.work"
+    )
+}
+
+/// A complex's inspections, newest first; columns: doc id, start, status
+/// code, inspector's name, findings, total cost, five-year cost.
+pub fn complex_history(territory: &str, complex: &str) -> String {
+    format!(
+        "SELECT s.doc_id, s.created_at, s.status, COALESCE(u.display_name, s.created_by), s.findings,
+           s.total_cost, s.cost_5y
+         FROM inspection_summary s LEFT JOIN users u ON u.id = s.created_by
+         WHERE s.territory_id = {territory} AND s.complex_id = {complex}
+         ORDER BY s.created_at DESC"
+    )
+}
+
+/// The work reported done in a complex's inspections, latest year first;
+/// columns: work, year, cost, the reporting inspection's start.
+pub fn done_works(territory: &str, complex: &str) -> String {
+    format!(
+        "SELECT w.work, w.done_year, w.done_cost, s.created_at
+         FROM carried_works w JOIN inspection_summary s ON s.doc_id = w.doc_id
+         WHERE w.territory_id = {territory} AND s.complex_id = {complex} AND w.status = '{done}'
+         ORDER BY w.done_year DESC, w.work",
+        done = WorkStatus::Done.code()
     )
 }
 

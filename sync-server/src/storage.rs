@@ -300,10 +300,46 @@ pub trait ReportStore {
     ) -> Result<(Vec<InspectionRow>, u32)>;
     /// Offices and inspectors the scope may filter on.
     fn filter_options(&self, scope: &Scope) -> Result<FilterOptions>;
-    /// Recommended work of the latest inspection of each complex.
-    fn plan_rows(&self, scope: &Scope) -> Result<Vec<PlanRow>>;
+    /// Recommended work of the latest inspection of each complex (of one
+    /// complex when `complex` is given), with its open carried work.
+    fn plan_rows(&self, scope: &Scope, complex: Option<ComplexId>) -> Result<Vec<PlanRow>>;
+    /// Every inspection of a complex of the territory, newest first, and
+    /// the work reported done in them.
+    fn complex_history(&self, territory: TerritoryId, complex: ComplexId)
+    -> Result<ComplexHistory>;
     /// Site visits dated in `[from, to]` (ISO dates), summed by office.
     fn visit_totals(&self, scope: &Scope, from: &str, to: &str) -> Result<Vec<VisitTotals>>;
+}
+
+/// A complex's inspections and the work reported done, for its page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ComplexHistory {
+    pub inspections: Vec<HistoryRow>,
+    pub done: Vec<DoneWork>,
+}
+
+/// One inspection of a complex, as its history lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRow {
+    pub doc_id: String,
+    pub created_at: i64,
+    /// The stored status code.
+    pub status: String,
+    /// The inspector's name (their id if the account is gone).
+    pub inspector: String,
+    pub findings: u32,
+    pub total_cost: f64,
+    pub cost_5y: f64,
+}
+
+/// Work an inspector reported done (carried from an earlier BSI).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DoneWork {
+    pub work: String,
+    pub year: Option<i64>,
+    pub cost: Option<f64>,
+    /// The inspection that reported it (its start).
+    pub reported_at: i64,
 }
 
 /// A complex with its latest inspection and its latest approved one, for

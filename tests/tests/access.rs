@@ -169,6 +169,7 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
             .unwrap()
     };
     let mut docs = Vec::new();
+    let mut complexes = Vec::new();
     let mut photos = Vec::new();
     let mut secrets = Vec::new();
     for (target, dev, prefix) in [
@@ -185,10 +186,12 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
             .unwrap();
         SyncEngine::new(dev).sync().await.unwrap();
         docs.push((target, id));
+        complexes.push((target, complex.id));
         photos.push((target, hash));
         secrets.push((target, id.to_string(), complex.name.clone()));
     }
     let doc_of = |t: Target| docs.iter().find(|d| d.0 == t).unwrap().1;
+    let complex_id_of = |t: Target| complexes.iter().find(|c| c.0 == t).unwrap().1;
     let photo_of = |t: Target| photos.iter().find(|p| p.0 == t).unwrap().1.clone();
 
     // A genuine new change to a target's inspection (a rating by a new actor).
@@ -383,6 +386,16 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
             false,
             Method::GET,
             format!("/inspections/{id}"),
+            Body::None,
+        ));
+        calls.push(call(
+            "page complex",
+            Right::Read,
+            tt,
+            false,
+            false,
+            Method::GET,
+            format!("/ensembles/{}", complex_id_of(t)),
             Body::None,
         ));
         calls.push(call(

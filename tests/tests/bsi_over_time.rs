@@ -2,7 +2,9 @@
 //! carried into the next one of the same complex, started on another
 //! device with no network, and the statuses set there reaching the server.
 
-use bilan_e2e::{DEMO_PASSWORD, TestServer, device, first_complex, roof_finding, server_doc, sync};
+use bilan_e2e::{
+    Browser, DEMO_PASSWORD, TestServer, device, first_complex, roof_finding, server_doc, sync,
+};
 use bilan_mobile::{DeviceStore, NewRecommendation, SyncEngine, WorkUpdate};
 use bilan_shared::domain::{InspectionStatus, Rating, Urgency, WorkStatus};
 
@@ -121,6 +123,21 @@ async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_status
         (Some(WorkStatus::Done), Some(2026), Some(14_200.0))
     );
     assert_eq!(on_server.components["A1010"].rating, Some(Rating::C));
+
+    // The complex's page: both BSIs, the approved one's condition, the
+    // other provisional, the work reported done.
+    let m = Browser::login(&server.url(), "responsable").await;
+    let (status, page) = m.get(&format!("/ensembles/{complex}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("/inspections/").count(), 2, "{page}");
+    assert!(page.contains("dernier BSI approuvé du"), "{page}");
+    assert!(page.contains("(provisoire)"), "{page}");
+    let done = &page[page.find("travaux-realises").expect("work done")..];
+    assert!(
+        done.contains("Réfection de la toiture") && done.contains("2026"),
+        "{done}"
+    );
+    assert!(done.contains("14\u{202f}200\u{a0}$"), "{done}");
 }
 
 /// How many lines of the manager's works plan are the roof work.

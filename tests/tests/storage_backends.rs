@@ -553,7 +553,7 @@ fn exercise_sync(db: &dyn SyncStores, forget_retention: &dyn Fn()) {
     let (offices, _) = db.filter_options(&all).unwrap();
     assert_eq!(offices.len(), 1);
     assert!(
-        db.plan_rows(&all).unwrap().is_empty(),
+        db.plan_rows(&all, None).unwrap().is_empty(),
         "no recommendation yet"
     );
     assert!(

@@ -9,9 +9,10 @@ use super::core::{Result, id};
 use super::store::PgStore;
 use crate::sql::Arg;
 use crate::storage::{
-    ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PlanRow,
-    ReportStore, Scope, VisitTotals,
+    ComplexHistory, ComplexRow, DoneWork, FilterOptions, HistoryRow, InspectionQuery,
+    InspectionRow, LatestInspection, PlanRow, ReportStore, Scope, VisitTotals,
 };
+use bilan_shared::ids::{ComplexId, TerritoryId};
 
 impl ReportStore for PgStore {
     fn complex_rows(&self, scope: &Scope) -> Result<Vec<ComplexRow>> {
@@ -135,16 +136,17 @@ impl ReportStore for PgStore {
         })
     }
 
-    fn plan_rows(&self, scope: &Scope) -> Result<Vec<PlanRow>> {
+    fn plan_rows(&self, scope: &Scope, complex: Option<ComplexId>) -> Result<Vec<PlanRow>> {
         self.settle()?;
         let (territory, office) = scope.as_text();
+        let complex = complex.map(|c| c.to_string());
         self.run(async {
             Ok(self
                 .client()
                 .await?
                 .query(
-                    &crate::sql::plan_rows("$1", "$2::TEXT"),
-                    &[&territory, &office],
+                    &crate::sql::plan_rows("$1", "$2::TEXT", "$3::TEXT"),
+                    &[&territory, &office, &complex],
                 )
                 .await?
                 .iter()
@@ -158,6 +160,44 @@ impl ReportStore for PgStore {
                     cost: r.get(6),
                 })
                 .collect())
+        })
+    }
+
+    fn complex_history(
+        &self,
+        territory: TerritoryId,
+        complex: ComplexId,
+    ) -> Result<ComplexHistory> {
+        self.settle()?;
+        let (t, c) = (territory.to_string(), complex.to_string());
+        self.run(async {
+            let client = self.client().await?;
+            let inspections = client
+                .query(&crate::sql::complex_history("$1", "$2"), &[&t, &c])
+                .await?
+                .iter()
+                .map(|r| HistoryRow {
+                    doc_id: r.get(0),
+                    created_at: r.get(1),
+                    status: r.get(2),
+                    inspector: r.get(3),
+                    findings: r.get::<_, i32>(4) as u32,
+                    total_cost: r.get(5),
+                    cost_5y: r.get(6),
+                })
+                .collect();
+            let done = client
+                .query(&crate::sql::done_works("$1", "$2"), &[&t, &c])
+                .await?
+                .iter()
+                .map(|r| DoneWork {
+                    work: r.get(0),
+                    year: r.get(1),
+                    cost: r.get(2),
+                    reported_at: r.get(3),
+                })
+                .collect();
+            Ok(ComplexHistory { inspections, done })
         })
     }
 

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admin;
+pub mod complexes;
 mod core;
 pub mod inspections;
 pub mod reports;

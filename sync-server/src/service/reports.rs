@@ -193,7 +193,7 @@ impl Service {
         let tz = self.store.settings(scope.territory)?.zone();
         Ok(self
             .store
-            .plan_rows(&scope)?
+            .plan_rows(&scope, None)?
             .into_iter()
             .map(|r| reports::plan_line(r, &tz))
             .collect())

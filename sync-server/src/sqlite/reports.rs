@@ -10,9 +10,10 @@ use super::core::{Result, parse_id};
 use super::store::SqliteStore;
 use crate::sql::Arg;
 use crate::storage::{
-    ComplexRow, FilterOptions, InspectionQuery, InspectionRow, LatestInspection, PlanRow,
-    ReportStore, Scope, VisitTotals,
+    ComplexHistory, ComplexRow, DoneWork, FilterOptions, HistoryRow, InspectionQuery,
+    InspectionRow, LatestInspection, PlanRow, ReportStore, Scope, VisitTotals,
 };
+use bilan_shared::ids::{ComplexId, TerritoryId};
 
 impl ReportStore for SqliteStore {
     fn complex_rows(&self, scope: &Scope) -> Result<Vec<ComplexRow>> {
@@ -111,13 +112,14 @@ impl ReportStore for SqliteStore {
         Ok((offices, inspectors))
     }
 
-    fn plan_rows(&self, scope: &Scope) -> Result<Vec<PlanRow>> {
+    fn plan_rows(&self, scope: &Scope, complex: Option<ComplexId>) -> Result<Vec<PlanRow>> {
         self.settle();
         let conn = self.reader()?;
         let (territory, office) = scope.as_text();
-        let mut stmt = conn.prepare_cached(&crate::sql::plan_rows("?1", "?2"))?;
+        let complex = complex.map(|c| c.to_string());
+        let mut stmt = conn.prepare_cached(&crate::sql::plan_rows("?1", "?2", "?3"))?;
         let rows = stmt
-            .query_map(params![territory, office], |r| {
+            .query_map(params![territory, office, complex], |r| {
                 Ok(PlanRow {
                     office: r.get(0)?,
                     complex: r.get(1)?,
@@ -130,6 +132,42 @@ impl ReportStore for SqliteStore {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    fn complex_history(
+        &self,
+        territory: TerritoryId,
+        complex: ComplexId,
+    ) -> Result<ComplexHistory> {
+        self.settle();
+        let conn = self.reader()?;
+        let args = params![territory.to_string(), complex.to_string()];
+        let inspections = conn
+            .prepare_cached(&crate::sql::complex_history("?1", "?2"))?
+            .query_map(args, |r| {
+                Ok(HistoryRow {
+                    doc_id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    status: r.get(2)?,
+                    inspector: r.get(3)?,
+                    findings: r.get(4)?,
+                    total_cost: r.get(5)?,
+                    cost_5y: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let done = conn
+            .prepare_cached(&crate::sql::done_works("?1", "?2"))?
+            .query_map(args, |r| {
+                Ok(DoneWork {
+                    work: r.get(0)?,
+                    year: r.get(1)?,
+                    cost: r.get(2)?,
+                    reported_at: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ComplexHistory { inspections, done })
     }
 
     fn visit_totals(&self, scope: &Scope, from: &str, to: &str) -> Result<Vec<VisitTotals>> {

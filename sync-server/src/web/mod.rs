@@ -9,6 +9,7 @@
 
 mod activity;
 mod admin;
+mod complex;
 mod inspections;
 mod layout;
 mod login;
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 use crate::AppState;
 use activity::{activity_csv, activity_page, activity_xlsx};
 use admin::{admin_create_user, admin_import, admin_page, admin_revoke};
+use complex::complex_page;
 use inspections::{inspection, inspections, photo, resolve, review, thumb};
 use layout::security_headers;
 use login::{login_page, login_submit, logout};
@@ -42,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(overview))
         .route("/inspections", get(inspections))
         .route("/inspections/{id}", get(inspection))
+        .route("/ensembles/{id}", get(complex_page))
         .route("/inspections/{id}/revision", post(review))
         .route("/inspections/{id}/conflit", post(resolve))
         .route("/plan", get(plan_page))
