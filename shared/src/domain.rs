@@ -163,6 +163,10 @@ pub struct CsSettings {
     /// day grouped by is counted in it.
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// The RAM budget envelopes: what each served office may spend on
+    /// works each year, held against the works plan.
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
     /// Set when the stored settings did not decode and these are the
     /// defaults: the pages tell the manager to check and save them again.
     #[serde(skip)]
@@ -178,9 +182,19 @@ impl Default for CsSettings {
             compensation: 0.10,
             thresholds: ConditionThresholds::default(),
             time_zone: default_time_zone(),
+            budgets: Vec::new(),
             unreadable: false,
         }
     }
+}
+
+/// One served office's budget envelope (RAM) for one calendar year.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub office_id: OfficeId,
+    pub year: i64,
+    /// Dollars.
+    pub amount: f64,
 }
 
 fn default_time_zone() -> String {
@@ -219,6 +233,21 @@ impl CsSettings {
             );
         }
         crate::calendar::zone(&self.time_zone)?;
+        let mut seen = std::collections::HashSet::new();
+        for b in &self.budgets {
+            if !(2000..=2100).contains(&b.year) || !b.amount.is_finite() || b.amount < 0.0 {
+                return Err(format!(
+                    "enveloppe invalide ({}, {} $) : une année entre 2000 et 2100, un montant positif",
+                    b.year, b.amount
+                ));
+            }
+            if !seen.insert((b.office_id, b.year)) {
+                return Err(format!(
+                    "deux enveloppes pour le même organisme en {} : gardez-en une",
+                    b.year
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -1,9 +1,9 @@
-//! CSV files of offices and complexes (French headers), parsed and checked
+//! CSV files of offices, complexes and budget envelopes (French headers), parsed and checked
 //! line by line without writing anything: the import preview, and what the
 //! import writes once every line passes. Pure: the territory's offices are
 //! passed in.
 
-use bilan_shared::domain::{Complex, Office};
+use bilan_shared::domain::{Budget, Complex, Office};
 use bilan_shared::ids::{ComplexId, TerritoryId};
 
 use crate::StoreError;
@@ -21,6 +21,10 @@ pub const COMPLEX_HEADERS: [&str; 8] = [
     "annee_construction",
     "valeur_remplacement",
 ];
+
+/// Headers of the budget envelopes CSV (`;`-separated: amounts take a
+/// decimal comma).
+pub const BUDGET_HEADERS: [&str; 3] = ["organisme", "annee", "montant"];
 
 /// One rejected CSV line.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,4 +188,141 @@ pub fn parse_complexes(
         return Err(ImportError::Lines(errors));
     }
     Ok(rows)
+}
+
+/// Checks a budget envelopes CSV (`organisme;annee;montant`, the office by
+/// its code) against the territory's `offices`: every line or nothing.
+pub fn parse_budgets(offices: &[Office], csv_text: &str) -> Result<Vec<Budget>, ImportError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
+    refuse_nul_line(csv_text)?;
+    check_headers(&mut rdr, &BUDGET_HEADERS)?;
+    let mut rows: Vec<Budget> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let r = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(LineError {
+                    line,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let field = |n: usize| r.get(n).unwrap_or("").to_string();
+        let mut problems = Vec::new();
+        let office = offices.iter().find(|o| o.code == field(0));
+        if office.is_none() {
+            problems.push(format!(
+                "organisme « {} » inconnu dans ce territoire",
+                field(0)
+            ));
+        }
+        let year = field(1)
+            .parse::<i64>()
+            .ok()
+            .filter(|y| (2000..=2100).contains(y));
+        if year.is_none() {
+            problems.push("« annee » doit être une année entre 2000 et 2100".into());
+        }
+        let amount = bilan_shared::fmt::parse_decimal(&field(2)).filter(|a| *a >= 0.0);
+        if amount.is_none() {
+            problems.push("« montant » doit être un montant positif (ex. 250 000,00)".into());
+        }
+        if let (Some(o), Some(y), Some(a)) = (office, year, amount) {
+            if rows.iter().any(|b| b.office_id == o.id && b.year == y) {
+                problems.push(format!("{} a déjà une enveloppe pour {y}", o.code));
+            } else if problems.is_empty() {
+                rows.push(Budget {
+                    office_id: o.id,
+                    year: y,
+                    amount: a,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            errors.push(LineError {
+                line,
+                message: problems.join("; "),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Lines(errors));
+    }
+    Ok(rows)
+}
+
+/// Budget envelopes as the CSV [`parse_budgets`] reads (office codes).
+pub fn budgets_csv(offices: &[Office], budgets: &[Budget]) -> String {
+    let mut out = BUDGET_HEADERS.join(";");
+    for b in budgets {
+        let code = offices
+            .iter()
+            .find(|o| o.id == b.office_id)
+            .map_or("?", |o| o.code.as_str());
+        out.push_str(&format!(
+            "\n{code};{};{}",
+            b.year,
+            crate::exports::csv_number(b.amount)
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use bilan_shared::ids::OfficeId;
+
+    fn offices() -> Vec<Office> {
+        let t = TerritoryId::new();
+        ["OH-TR", "OMH-SH"]
+            .iter()
+            .map(|c| Office {
+                id: OfficeId::new(),
+                territory_id: t,
+                code: c.to_string(),
+                name: c.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn budget_envelopes_read_back_as_they_are_written() {
+        let o = offices();
+        let text = "organisme;annee;montant\nOH-TR;2027;250 000,50\nOMH-SH;2027;90000\n";
+        let b = parse_budgets(&o, text).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            (b[0].office_id, b[0].year, b[0].amount),
+            (o[0].id, 2027, 250_000.5)
+        );
+        assert_eq!(parse_budgets(&o, &budgets_csv(&o, &b)).unwrap(), b);
+    }
+
+    #[test]
+    fn a_bad_budget_line_refuses_the_whole_file_with_each_line_said() {
+        let o = offices();
+        let text = "organisme;annee;montant\nOH-XX;2027;1\nOH-TR;27;1\nOH-TR;2027;-5\nOH-TR;2028;1\nOH-TR;2028;2\n";
+        match parse_budgets(&o, text) {
+            Err(ImportError::Lines(e)) => {
+                assert_eq!(
+                    e.iter().map(|e| e.line).collect::<Vec<_>>(),
+                    vec![2, 3, 4, 6]
+                );
+                assert!(e[0].message.contains("OH-XX"), "{:?}", e[0]);
+            }
+            other => panic!("refused expected: {other:?}"),
+        }
+        assert!(matches!(
+            parse_budgets(&o, "office;year;amount\n"),
+            Err(ImportError::Headers { .. })
+        ));
+    }
 }

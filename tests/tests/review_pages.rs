@@ -204,6 +204,55 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
             "1", "2,50", "1,00", "80,00", "20,00", "187,50", "45,00", "64,00", "23,25", "319,75"
         ]
     );
+    // Budget envelopes (Parametres, a CSV): the plan holds each year against
+    // its office's envelope and marks the year over it; a bad line saves
+    // nothing.
+    let year = lines[1].split(';').nth(2).unwrap().to_string();
+    let (_, html) = m.get("/parametres").await;
+    let csrf = Browser::csrf(&html);
+    let tight = format!("organisme;annee;montant\nOH-TR;{year};10 000,00\n");
+    let (st, page) = m
+        .post("/parametres/budgets", &[("csrf", &csrf), ("csv", &tight)])
+        .await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("1 enveloppe(s) enregistrée(s)."), "{page}");
+    let (st, page) = m
+        .post(
+            "/parametres/budgets",
+            &[
+                ("csrf", &csrf),
+                ("csv", "organisme;annee;montant\nOH-XX;2027;5\n"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        page.contains("Rien n'a été enregistré") && page.contains("OH-XX"),
+        "{page}"
+    );
+    let (_, plan) = m.get("/plan").await;
+    let totals = &plan[plan.find("id=\"totaux\"").unwrap()..];
+    assert!(
+        totals.contains("enveloppe 10\u{202f}000\u{a0}$") && totals.contains("dépassement"),
+        "15 000 $ of work against 10 000 $: {totals}"
+    );
+    let (st, _) = m
+        .post(
+            "/parametres/budgets",
+            &[
+                ("csrf", &csrf),
+                ("csv", &tight.replace("10 000,00", "20 000")),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, plan) = m.get("/plan").await;
+    let totals = &plan[plan.find("id=\"totaux\"").unwrap()..];
+    assert!(
+        totals.contains("enveloppe 20\u{202f}000\u{a0}$") && !totals.contains("dépassement"),
+        "{totals}"
+    );
+
     // The same tables as Excel workbooks, read back: French headers, money
     // as numbers, a total row of SUM formulas whose values are the sums.
     let plan = workbook(&m, "/plan.xlsx", "Plan de travaux").await;

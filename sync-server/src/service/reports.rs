@@ -159,6 +159,63 @@ impl Service {
             .set_settings(territory, settings, &audit.with_detail(detail))
     }
 
+    /// The budget envelopes as the CSV the settings form edits.
+    pub fn budgets_csv(&self, user: &UserInfo) -> Result<String> {
+        let t = access::territory_of(user)?;
+        let settings = self.store.settings(t)?;
+        Ok(crate::imports::budgets_csv(
+            &self.store.offices(t)?,
+            &settings.budgets,
+        ))
+    }
+
+    /// Replaces the budget envelopes with a CSV's (`organisme;annee;montant`,
+    /// the manager): every line checked first, refused input changes
+    /// nothing; with its audit entry. Returns the envelopes kept.
+    pub fn set_budgets(
+        &self,
+        user: &UserInfo,
+        csv_text: &str,
+    ) -> std::result::Result<usize, crate::imports::ImportError> {
+        access::require_manager(user)?;
+        let t = access::territory_of(user)?;
+        let budgets = crate::imports::parse_budgets(&self.store.offices(t)?, csv_text)?;
+        let mut settings = self.store.settings(t)?;
+        if settings.unreadable {
+            return Err(StoreError::BadRequest(
+                "les paramètres enregistrés sont illisibles : enregistrez d'abord les taux et seuils".into(),
+            )
+            .into());
+        }
+        let n = budgets.len();
+        settings.budgets = budgets;
+        settings.check().map_err(StoreError::BadRequest)?;
+        let audit = AuditEntry::by(user, AuditAction::ChangeSettings, "enveloppes budgétaires")
+            .with_detail(format!("{n} enveloppe(s)"));
+        self.store.set_settings(t, &settings, &audit)?;
+        Ok(n)
+    }
+
+    /// The envelopes of the offices the user may read, by office name and
+    /// year (the works plan's keys).
+    pub fn budgets_by_office(
+        &self,
+        user: &UserInfo,
+    ) -> Result<std::collections::BTreeMap<(String, i64), f64>> {
+        let scope = access::scope_of(user)?;
+        let settings = self.store.settings(scope.territory)?;
+        let offices = self.store.offices(scope.territory)?;
+        Ok(settings
+            .budgets
+            .iter()
+            .filter(|b| scope.office.is_none_or(|o| o == b.office_id))
+            .filter_map(|b| {
+                let office = offices.iter().find(|o| o.id == b.office_id)?;
+                Some(((office.name.clone(), b.year), b.amount))
+            })
+            .collect())
+    }
+
     /// Territory overview: per office, progress of the cycle and conditions.
     pub fn overview(&self, user: &UserInfo) -> Result<Vec<OfficeOverview>> {
         let scope = access::scope_of(user)?;

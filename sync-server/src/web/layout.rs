@@ -21,6 +21,7 @@ th{background:#f3f3f3}.num{text-align:right}.error{color:#a61c00;font-weight:600
 .cond-A{background:#1e7b34}.cond-B{background:#6aa84f}.cond-C{background:#bf9000}.cond-D{background:#b45f06}.cond-E{background:#a61c00}
 .badge{background:#a61c00;color:#fff;border-radius:10px;padding:0 8px}form.inline{display:inline}
 fieldset{border:1px solid #ccc;margin:8px 0}button{padding:6px 12px;font-size:15px}
+.over{background:#fce8e6;color:#a61c00}
 .thumbs img{width:160px;height:120px;object-fit:cover;margin:4px;border:1px solid #ccc}
 @media print{header,form,.noprint{display:none}}
 ";

@@ -32,7 +32,7 @@ use login::{login_page, login_submit, logout};
 use overview::overview;
 use plan::{plan_csv, plan_page, plan_xlsx};
 use progress::{progress_csv, progress_page, progress_xlsx};
-use settings::{settings_page, settings_submit};
+use settings::{budgets_submit, settings_page, settings_submit};
 
 pub use session::{WebError, WebUser};
 
@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/avancement.csv", get(progress_csv))
         .route("/avancement.xlsx", get(progress_xlsx))
         .route("/parametres", get(settings_page).post(settings_submit))
+        .route("/parametres/budgets", post(budgets_submit))
         .route("/admin", get(admin_page))
         .route("/admin/utilisateurs", post(admin_create_user))
         .route("/admin/revoquer", post(admin_revoke))

@@ -24,10 +24,27 @@ pub(super) async fn plan_page(
     u: WebUser,
 ) -> Result<Markup, WebError> {
     let lines = plan_lines(&state, &u).await?;
+    let user = u.user.clone();
+    let budgets = blocking(&state, move |s| s.service.budgets_by_office(&user)).await?;
     let totals = crate::reports::PlanTotals::of(&lines);
     let (years, offices) = (&totals.years, &totals.offices);
     let total = |o: Option<&str>, y: Option<i64>| totals.total(o, y);
     let max_year = totals.largest_year();
+    let envelope = |o: &str, y: i64| budgets.get(&(o.to_string(), y)).copied();
+    let year_envelope = |y: i64| {
+        let e: Vec<f64> = offices.iter().filter_map(|o| envelope(o, y)).collect();
+        (!e.is_empty()).then(|| e.iter().sum::<f64>())
+    };
+    let cell = |amount: f64, envelope: Option<f64>| {
+        let over = envelope.is_some_and(|e| amount > e);
+        html! {
+            td.num.over[over] title=[over.then_some("Dépasse l'enveloppe")] {
+                (money(amount))
+                @if let Some(e) = envelope { br; span.muted { "enveloppe " (money(e)) } }
+                @if over { br; strong { "dépassement" } }
+            }
+        }
+    };
     Ok(page(
         Some(&u),
         "Plan de travaux",
@@ -35,11 +52,12 @@ pub(super) async fn plan_page(
             h1 { "Plan pluriannuel d'intervention (ébauche)" }
             p.noprint { "Télécharger : " a href="/plan.xlsx" { "Excel (.xlsx)" } " · " a href="/plan.csv" { "CSV" } " — imprimez cette page pour une version papier." }
             h2 { "Totaux par organisme et par année" }
-            table {
+            p.muted { "Chaque année est comparée à l'enveloppe budgétaire de l'organisme (Paramètres) ; une année qui la dépasse est marquée." }
+            table #totaux {
                 thead { tr { th { "Organisme" } @for y in years { th.num { (y) } } th.num { "Total" } } }
                 tbody {
-                    @for o in offices { tr { td { (o) } @for y in years { td.num { (money(total(Some(o), Some(*y)))) } } td.num { strong { (money(total(Some(o), None))) } } } }
-                    tr { th { "Total" } @for y in years { th.num { (money(total(None, Some(*y)))) } } th.num { (money(total(None, None))) } }
+                    @for o in offices { tr { td { (o) } @for y in years { (cell(total(Some(o), Some(*y)), envelope(o, *y))) } td.num { strong { (money(total(Some(o), None))) } } } }
+                    tr { th { "Total" } @for y in years { (cell(total(None, Some(*y)), year_envelope(*y))) } th.num { (money(total(None, None))) } }
                 }
             }
             h2 { "Coût par année" }

@@ -1,6 +1,9 @@
-//! The CS settings form: rates, condition thresholds, time zone.
+//! The CS settings forms: rates, condition thresholds, time zone; the RAM
+//! budget envelopes (a CSV the manager edits or pastes).
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use bilan_shared::fmt::decimal;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -10,14 +13,18 @@ use super::session::{WebError, WebForm, WebUser, check_csrf};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::blocking;
+use crate::imports::ImportError;
 
 pub(super) async fn settings_page(
     State(state): State<AppState>,
     u: WebUser,
 ) -> Result<Markup, WebError> {
     let user = u.user.clone();
-    let r = blocking(&state, move |s| s.service.settings(&user)).await?;
-    Ok(settings_form(&u, &r, None))
+    let (r, budgets) = blocking(&state, move |s| {
+        Ok((s.service.settings(&user)?, s.service.budgets_csv(&user)?))
+    })
+    .await?;
+    Ok(settings_form(&u, &r, &budgets, None))
 }
 
 /// Names of the four IVP bounds in the settings form, bands A to D.
@@ -28,10 +35,13 @@ pub(super) const THRESHOLD_FIELDS: [(&str, &str); 4] = [
     ("seuil_d", "D"),
 ];
 
+/// The settings page; `msg` is what the last submission gave (an error
+/// for the budgets form is shown beside it).
 pub(super) fn settings_form(
     u: &WebUser,
     r: &bilan_shared::domain::CsSettings,
-    msg: Option<&str>,
+    budgets: &str,
+    msg: Option<Result<&str, &str>>,
 ) -> Markup {
     page(
         Some(u),
@@ -55,10 +65,61 @@ pub(super) fn settings_form(
                 p.muted { "Les dates des pages, du relevé et du plan de travaux sont comptées dans ce fuseau horaire (nom IANA)." }
                 p { label { "Fuseau horaire " input name="time_zone" value=(r.time_zone); } }
                 button type="submit" { "Enregistrer" }
-                @if let Some(m) = msg { p role="status" { (m) } }
+            }
+            @match msg {
+                Some(Ok(m)) => p role="status" { (m) },
+                Some(Err(m)) => p.error role="alert" { (m) },
+                None => {},
+            }
+            form #enveloppes method="post" action="/parametres/budgets" {
+                input type="hidden" name="csrf" value=(u.csrf);
+                h2 { "Enveloppes budgétaires (RAM)" }
+                p.muted { "Une ligne par organisme et par année : organisme (code) ; année ; montant. Collez un fichier CSV ou modifiez les lignes ; le plan de travaux compare chaque année à son enveloppe." }
+                textarea name="csv" rows="8" cols="60" { (budgets) }
+                br;
+                button type="submit" { "Enregistrer les enveloppes" }
             }
         },
     )
+}
+
+#[derive(Deserialize)]
+pub(super) struct BudgetsForm {
+    csrf: String,
+    csv: String,
+}
+
+pub(super) async fn budgets_submit(
+    State(state): State<AppState>,
+    u: WebUser,
+    WebForm(f): WebForm<BudgetsForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&u, &f.csrf)?;
+    let (user, text) = (u.user.clone(), f.csv.clone());
+    let (saved, settings) = blocking(&state, move |s| {
+        let saved = s.service.set_budgets(&user, &text);
+        Ok((saved, s.service.settings(&user)?))
+    })
+    .await?;
+    Ok(match saved {
+        Ok(n) => {
+            let msg = format!("{n} enveloppe(s) enregistrée(s).");
+            let user = u.user.clone();
+            let budgets = blocking(&state, move |s| s.service.budgets_csv(&user)).await?;
+            settings_form(&u, &settings, &budgets, Some(Ok(&msg))).into_response()
+        }
+        Err(ImportError::Store(e)) => return Err(WebError::Api(e.into())),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            settings_form(
+                &u,
+                &settings,
+                &f.csv,
+                Some(Err(&format!("Rien n'a été enregistré. {e}"))),
+            ),
+        )
+            .into_response(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -105,6 +166,7 @@ pub(super) async fn settings_submit(
         per_km: n(&f.per_km)?,
         compensation: n(&f.compensation)?,
         thresholds,
+        budgets: current.budgets.clone(),
         time_zone: f
             .time_zone
             .as_deref()
@@ -114,10 +176,15 @@ pub(super) async fn settings_submit(
         unreadable: false,
     };
     let (user, s2) = (u.user.clone(), settings.clone());
-    blocking(&state, move |s| s.service.set_settings(&user, &s2)).await?;
+    let budgets = blocking(&state, move |s| {
+        s.service.set_settings(&user, &s2)?;
+        s.service.budgets_csv(&user)
+    })
+    .await?;
     Ok(settings_form(
         &u,
         &settings,
-        Some("Paramètres enregistrés."),
+        &budgets,
+        Some(Ok("Paramètres enregistrés.")),
     ))
 }
