@@ -116,6 +116,10 @@ pub struct Recommendation {
     pub quantity: f64,
     pub unit: String,
     pub unit_cost: f64,
+    /// The year the CS moved the work to in its works plan (a review
+    /// edit), instead of the year its urgency gives.
+    #[autosurgeon(missing = "Option::default")]
+    pub planned_year: Option<i64>,
 }
 
 impl Recommendation {

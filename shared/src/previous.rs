@@ -59,6 +59,9 @@ pub struct CarriedWork {
     /// For work done: the year and what it cost.
     pub done_year: Option<i64>,
     pub done_cost: Option<f64>,
+    /// The year the CS moved it to in its works plan (a review edit).
+    #[autosurgeon(missing = "Option::default")]
+    pub planned_year: Option<i64>,
 }
 
 /// A year, in milliseconds, for counting whole years between two instants
@@ -116,6 +119,7 @@ impl PreviousBsi {
                 status: None,
                 done_year: None,
                 done_cost: None,
+                planned_year: r.planned_year,
             })
         });
         let still_open = doc
@@ -181,6 +185,7 @@ mod tests {
                     quantity: 1.0,
                     unit: "forfait".into(),
                     unit_cost: 15_000.0,
+                    planned_year: None,
                 }],
                 created_by: author.info.user_id,
                 created_at: 0,

@@ -16,6 +16,7 @@ bilan_shared::vocabulary!(
     AuditAction {
         Review => "review", "Révision d'une inspection";
         ResolveConflict => "resolve_conflict", "Conflit résolu";
+        MoveWork => "move_work", "Travaux déplacés à une autre année";
         CreateTerritory => "create_territory", "Territoire créé";
         CreateUser => "create_user", "Utilisateur créé";
         ResetPassword => "reset_password", "Mot de passe changé";

@@ -84,18 +84,28 @@ pub struct PlanLine {
     pub work: String,
     pub urgency: String,
     pub cost: f64,
+    /// Where the work is, for moving it to another year.
+    pub doc_id: String,
+    pub rec_id: String,
+    /// Moved by the CS to `year` (instead of the year its urgency gives).
+    pub moved: bool,
 }
 
 /// A recommendation placed in the year its urgency gives: the year it was
 /// recommended (in the territory's zone) plus the years until due; work
 /// carried over from an earlier BSI and overdue falls in the year of the
-/// inspection carrying it.
+/// inspection carrying it; work the CS moved falls in the year it chose.
 pub fn plan_line(r: PlanRow, tz: &calendar::TimeZone) -> PlanLine {
     let urgency = Urgency::from_code(&r.urgency);
     let due = calendar::year(r.recommended_at, tz)
         + i64::from(urgency.map(|u| u.years_until_due()).unwrap_or(0));
     PlanLine {
-        year: due.max(calendar::year(r.inspected_at, tz)),
+        year: r
+            .planned_year
+            .unwrap_or_else(|| due.max(calendar::year(r.inspected_at, tz))),
+        moved: r.planned_year.is_some(),
+        doc_id: r.doc_id,
+        rec_id: r.rec_id,
         urgency: urgency
             .map(|u| u.label_fr().to_string())
             .unwrap_or(r.urgency),
@@ -203,6 +213,9 @@ mod tests {
             work: "Travaux".into(),
             urgency: "Moins d'un an".into(),
             cost,
+            doc_id: String::new(),
+            rec_id: String::new(),
+            moved: false,
         }
     }
 
@@ -323,6 +336,9 @@ mod tests {
             work: "Toiture".into(),
             urgency: urgency.into(),
             cost: 10.0,
+            doc_id: String::new(),
+            rec_id: String::new(),
+            planned_year: None,
         };
         let l = plan_line(row("moins_1_an"), &tz);
         assert_eq!((l.year, l.urgency.as_str()), (2026, "Moins d'un an"));
@@ -337,6 +353,15 @@ mod tests {
         };
         assert_eq!(plan_line(carried("3_5_ans"), &tz).year, 2026);
         assert_eq!(plan_line(carried("plus_5_ans"), &tz).year, 2027);
+        // Moved by the CS: the year it chose, marked so.
+        let moved = plan_line(
+            PlanRow {
+                planned_year: Some(2031),
+                ..row("moins_1_an")
+            },
+            &tz,
+        );
+        assert_eq!((moved.year, moved.moved), (2031, true));
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub fn complex_rows(territory: &str, office: &str) -> String {
 /// The works plan's rows of a scope: the work recommended by each
 /// complex's latest inspection, and the previous BSI's work it carries
 /// still open; columns: office name, complex name, the inspection's start,
-/// when the work was recommended, work, urgency code, cost. Placeholders
+/// when the work was recommended, work, urgency code, cost, the
+/// inspection's id, the work's id, the year the CS moved it to. Placeholders
 /// as for [`complex_rows`], and `complex` for an optional complex.
 pub fn plan_rows(territory: &str, office: &str, complex: &str) -> String {
     let open: Vec<String> = WorkStatus::ALL
@@ -64,12 +65,13 @@ pub fn plan_rows(territory: &str, office: &str, complex: &str) -> String {
            FROM inspection_summary s WHERE s.territory_id = {territory} AND ({office} IS NULL OR s.office_id = {office})
              AND ({complex} IS NULL OR s.complex_id = {complex})),
          work AS (
-           SELECT r.doc_id, r.work, r.urgency, r.cost, NULL AS recommended_at
+           SELECT r.doc_id, r.rec_id, r.work, r.urgency, r.cost, NULL AS recommended_at, r.planned_year
            FROM recommendations r WHERE r.territory_id = {territory}
            UNION ALL
-           SELECT w.doc_id, w.work, w.urgency, w.cost, w.recommended_at
+           SELECT w.doc_id, w.rec_id, w.work, w.urgency, w.cost, w.recommended_at, w.planned_year
            FROM carried_works w WHERE w.territory_id = {territory} AND (w.status IS NULL OR w.status IN ({open})))
-         SELECT o.name, c.name, l.created_at, COALESCE(w.recommended_at, l.created_at), w.work, w.urgency, w.cost
+         SELECT o.name, c.name, l.created_at, COALESCE(w.recommended_at, l.created_at), w.work, w.urgency, w.cost,
+           w.doc_id, w.rec_id, w.planned_year
          FROM latest l JOIN work w ON w.doc_id = l.doc_id
          JOIN complexes c ON c.id = l.complex_id JOIN offices o ON o.id = l.office_id
          WHERE l.rn = 1 ORDER BY o.name, c.name, w.work"

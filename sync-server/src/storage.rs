@@ -432,6 +432,11 @@ pub struct PlanRow {
     /// The stored urgency code.
     pub urgency: String,
     pub cost: f64,
+    /// The inspection holding the work, and the work's id (for moving it).
+    pub doc_id: String,
+    pub rec_id: String,
+    /// The year the CS moved it to, if it did.
+    pub planned_year: Option<i64>,
 }
 
 /// An office's site visits over a period, as the query sums them.

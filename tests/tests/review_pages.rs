@@ -253,6 +253,50 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
         "{totals}"
     );
 
+    // The manager moves the roof work two years later: a review edit,
+    // audited, that reaches the device; a year out of range changes nothing.
+    let work = a.inspection(id).unwrap().findings[0].recommendations[0].id;
+    let later = (year.parse::<i64>().unwrap() + 2).to_string();
+    let (_, plan) = m.get("/plan").await;
+    let csrf = Browser::csrf(&plan);
+    let move_to = |y: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.clone()),
+            ("inspection", id.to_string()),
+            ("travaux", work.to_string()),
+            ("annee", y.to_string()),
+        ]
+    };
+    let m = &m;
+    let post = |v: Vec<(&'static str, String)>| async move {
+        let form: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        m.post("/plan/deplacer", &form).await.0
+    };
+    assert_eq!(post(move_to("1850")).await, 400);
+    assert_eq!(post(move_to(&later)).await, 303);
+    let (_, plan) = m.get("/plan").await;
+    let works = &plan[plan.find("id=\"travaux\"").unwrap()..];
+    assert!(
+        works.contains(&format!("value=\"{later}\"")) && works.contains("déplacé par le CS"),
+        "{works}"
+    );
+    let totals = &plan[plan.find("id=\"totaux\"").unwrap()..plan.find("id=\"travaux\"").unwrap()];
+    assert!(
+        totals.contains(&format!("<th class=\"num\">{later}</th>")),
+        "{totals}"
+    );
+    SyncEngine::new(&a).sync().await.unwrap();
+    assert_eq!(
+        a.inspection(id).unwrap().findings[0].recommendations[0].planned_year,
+        Some(later.parse().unwrap()),
+        "the move reaches the device"
+    );
+    let (_, audit) = m.get("/admin").await;
+    assert!(
+        audit.contains("Travaux déplacés à une autre année"),
+        "audited"
+    );
+
     // The same tables as Excel workbooks, read back: French headers, money
     // as numbers, a total row of SUM formulas whose values are the sums.
     let plan = workbook(&m, "/plan.xlsx", "Plan de travaux").await;

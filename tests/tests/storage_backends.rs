@@ -338,6 +338,7 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
         "ALTER TABLE log ALTER COLUMN bytes SET STORAGE EXTENDED;
          ALTER TABLE documents ALTER COLUMN snapshot SET STORAGE EXTENDED;
          DROP TABLE carried_works;
+         ALTER TABLE recommendations DROP COLUMN planned_year;
          UPDATE schema_version SET version = 1",
     );
     assert_eq!(storage("log"), "x");

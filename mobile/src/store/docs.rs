@@ -400,6 +400,7 @@ impl DeviceStore {
                     quantity: r.quantity,
                     unit: r.unit,
                     unit_cost: r.unit_cost,
+                    planned_year: None,
                 });
             Ok(())
         })?;

@@ -138,9 +138,10 @@ pub(super) async fn project(
         .flat_map(|(f, fid)| f.recommendations.iter().map(move |r| (fid, r)))
         .collect();
     tx.exec(
-        "INSERT INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost)
+        "INSERT INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost,
+           planned_year)
          SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-           $7::DOUBLE PRECISION[], $8::TEXT[], $9::DOUBLE PRECISION[], $10::DOUBLE PRECISION[])
+           $7::DOUBLE PRECISION[], $8::TEXT[], $9::DOUBLE PRECISION[], $10::DOUBLE PRECISION[], $11::BIGINT[])
          ON CONFLICT DO NOTHING",
         &[
             &id,
@@ -153,6 +154,7 @@ pub(super) async fn project(
             &recs.iter().map(|(_, r)| kept(&r.unit)).collect::<Vec<_>>(),
             &recs.iter().map(|(_, r)| r.unit_cost).collect::<Vec<_>>(),
             &recs.iter().map(|(_, r)| r.estimated_cost()).collect::<Vec<_>>(),
+            &recs.iter().map(|(_, r)| r.planned_year).collect::<Vec<_>>(),
         ],
     )
     .await?;
@@ -189,9 +191,9 @@ pub(super) async fn project(
     let w: Vec<_> = d.previous.iter().flat_map(|p| &p.works).collect();
     tx.exec(
         "INSERT INTO carried_works (doc_id, territory_id, rec_id, component, work, urgency, cost, recommended_at,
-           status, done_year, done_cost)
+           status, done_year, done_cost, planned_year)
          SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::DOUBLE PRECISION[],
-           $8::BIGINT[], $9::TEXT[], $10::BIGINT[], $11::DOUBLE PRECISION[])
+           $8::BIGINT[], $9::TEXT[], $10::BIGINT[], $11::DOUBLE PRECISION[], $12::BIGINT[])
          ON CONFLICT DO NOTHING",
         &[
             &id,
@@ -205,6 +207,7 @@ pub(super) async fn project(
             &w.iter().map(|w| w.status.map(|s| s.code())).collect::<Vec<_>>(),
             &w.iter().map(|w| w.done_year).collect::<Vec<_>>(),
             &w.iter().map(|w| w.done_cost).collect::<Vec<_>>(),
+            &w.iter().map(|w| w.planned_year).collect::<Vec<_>>(),
         ],
     )
     .await?;

@@ -158,6 +158,9 @@ impl ReportStore for PgStore {
                     work: r.get(4),
                     urgency: r.get(5),
                     cost: r.get(6),
+                    doc_id: r.get(7),
+                    rec_id: r.get(8),
+                    planned_year: r.get(9),
                 })
                 .collect())
         })

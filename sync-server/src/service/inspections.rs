@@ -6,7 +6,9 @@
 use bilan_shared::Inspection;
 use bilan_shared::doc::{ActorInfo, Author, ReviewComment, now_ms};
 use bilan_shared::domain::InspectionStatus;
-use bilan_shared::ids::{CommentId, DeviceId, InspectionId, PhotoHash, TerritoryId};
+use bilan_shared::ids::{
+    CommentId, DeviceId, InspectionId, PhotoHash, RecommendationId, TerritoryId,
+};
 use bilan_shared::protocol::UserInfo;
 
 use super::access;
@@ -96,6 +98,66 @@ impl Service {
                         at: now_ms(),
                         text: text.clone(),
                     });
+                }
+                Ok(())
+            })?;
+            Ok(change.into_iter().collect())
+        })
+    }
+
+    /// Moves a recommended (or carried) work of an inspection to another
+    /// year of the works plan (the manager): a review edit, synced to
+    /// devices and audited like the others.
+    pub fn move_work(
+        &self,
+        user: &UserInfo,
+        id: InspectionId,
+        work: RecommendationId,
+        year: i64,
+    ) -> Result<()> {
+        access::require_manager(user)?;
+        if !(2000..=2100).contains(&year) {
+            return Err(StoreError::BadRequest(format!(
+                "année {year} : choisissez une année entre 2000 et 2100"
+            )));
+        }
+        let doc = self.inspection(user, id)?.read()?;
+        let own = doc
+            .findings
+            .iter()
+            .flat_map(|f| &f.recommendations)
+            .find(|r| r.id == work);
+        let carried = doc
+            .previous
+            .iter()
+            .flat_map(|p| &p.works)
+            .find(|w| w.id == work);
+        let what = match (own, carried) {
+            (Some(r), _) => r.work.clone(),
+            (None, Some(w)) => w.work.clone(),
+            (None, None) => {
+                return Err(StoreError::NotFound(format!(
+                    "travaux {work} absents de l'inspection {id}"
+                )));
+            }
+        };
+        let audit = AuditEntry::by(user, AuditAction::MoveWork, id.to_string())
+            .with_detail(format!("« {what} » en {year}"));
+        self.edit_as_manager(user, id, &audit, &mut |insp, author| {
+            let change = insp.edit(author, |d| {
+                for r in d
+                    .findings
+                    .iter_mut()
+                    .flat_map(|f| f.recommendations.iter_mut())
+                {
+                    if r.id == work {
+                        r.planned_year = Some(year);
+                    }
+                }
+                for w in d.previous.iter_mut().flat_map(|p| p.works.iter_mut()) {
+                    if w.id == work {
+                        w.planned_year = Some(year);
+                    }
                 }
                 Ok(())
             })?;

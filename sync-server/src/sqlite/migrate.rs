@@ -7,7 +7,7 @@ use super::core::Result;
 use crate::error::StoreError;
 
 /// Schema version of the server database written by this build.
-pub const DB_SCHEMA_VERSION: i64 = 4;
+pub const DB_SCHEMA_VERSION: i64 = 5;
 
 /// Brings the database to [`DB_SCHEMA_VERSION`] in one transaction:
 /// creates a new one, migrates an older one, refuses a newer one.
@@ -42,6 +42,17 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
                SELECT 'merged_seq', COALESCE(MAX(seq), 0) FROM log;",
         )?;
         tracing::info!(from = version, "database migrated to schema 4");
+    }
+    // Schema 5: the year the CS moved a work to (none before). Added where
+    // missing: a schema 1 database gets its tables from schema.sql above.
+    let planned: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('recommendations') WHERE name = 'planned_year'",
+        [],
+        |r| r.get(0),
+    )?;
+    if planned == 0 {
+        tx.execute_batch("ALTER TABLE recommendations ADD COLUMN planned_year INTEGER")?;
+        tracing::info!(from = version, "database migrated to schema 5");
     }
     // Pulls walk a territory's log on this covering index: who wrote each
     // row and whether it was refused are read without touching the row,

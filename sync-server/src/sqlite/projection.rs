@@ -78,10 +78,10 @@ pub(super) fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Re
         .execute(params![id, t, f.id.to_string(), f.component, f.title, f.location, f.severity.code(), f.photos.len() as i64, cost, five])?;
         for r in &f.recommendations {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR REPLACE INTO recommendations (doc_id, territory_id, finding_id, rec_id, work, urgency, quantity, unit, unit_cost, cost, planned_year)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
-            .execute(params![id, t, f.id.to_string(), r.id.to_string(), r.work, r.urgency.code(), r.quantity, r.unit, r.unit_cost, r.estimated_cost()])?;
+            .execute(params![id, t, f.id.to_string(), r.id.to_string(), r.work, r.urgency.code(), r.quantity, r.unit, r.unit_cost, r.estimated_cost(), r.planned_year])?;
         }
         for p in &f.photos {
             tx.prepare_cached(
@@ -100,11 +100,11 @@ pub(super) fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Re
     for w in d.previous.iter().flat_map(|p| &p.works) {
         tx.prepare_cached(
             "INSERT OR REPLACE INTO carried_works (doc_id, territory_id, rec_id, component, work, urgency, cost,
-               recommended_at, status, done_year, done_cost)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+               recommended_at, status, done_year, done_cost, planned_year)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![id, t, w.id.to_string(), w.component, w.work, w.urgency.code(), w.cost,
-            w.recommended_at, w.status.map(|s| s.code()), w.done_year, w.done_cost])?;
+            w.recommended_at, w.status.map(|s| s.code()), w.done_year, w.done_cost, w.planned_year])?;
     }
     Ok(())
 }

@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS findings (
 CREATE TABLE IF NOT EXISTS recommendations (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, finding_id TEXT NOT NULL, rec_id TEXT NOT NULL,
   work TEXT NOT NULL, urgency TEXT NOT NULL, quantity REAL NOT NULL, unit TEXT NOT NULL,
-  unit_cost REAL NOT NULL, cost REAL NOT NULL, PRIMARY KEY (doc_id, rec_id)) WITHOUT ROWID;
+  unit_cost REAL NOT NULL, cost REAL NOT NULL, planned_year INTEGER, PRIMARY KEY (doc_id, rec_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS site_visits (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, visit_id TEXT NOT NULL, date TEXT NOT NULL,
   inspector TEXT NOT NULL, hours_on_site REAL NOT NULL, travel_hours REAL NOT NULL, km REAL NOT NULL,
@@ -95,4 +95,4 @@ CREATE INDEX IF NOT EXISTS audit_territory ON audit (territory_id, seq);
 CREATE TABLE IF NOT EXISTS carried_works (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, rec_id TEXT NOT NULL, component TEXT NOT NULL,
   work TEXT NOT NULL, urgency TEXT NOT NULL, cost REAL NOT NULL, recommended_at INTEGER NOT NULL,
-  status TEXT, done_year INTEGER, done_cost REAL, PRIMARY KEY (doc_id, rec_id)) WITHOUT ROWID;
+  status TEXT, done_year INTEGER, done_cost REAL, planned_year INTEGER, PRIMARY KEY (doc_id, rec_id)) WITHOUT ROWID;

@@ -30,7 +30,7 @@ use inspections::{inspection, inspections, photo, resolve, review, thumb};
 use layout::security_headers;
 use login::{login_page, login_submit, logout};
 use overview::overview;
-use plan::{plan_csv, plan_page, plan_xlsx};
+use plan::{move_work, plan_csv, plan_page, plan_xlsx};
 use progress::{progress_csv, progress_page, progress_xlsx};
 use settings::{budgets_submit, settings_page, settings_submit};
 
@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/plan", get(plan_page))
         .route("/plan.csv", get(plan_csv))
         .route("/plan.xlsx", get(plan_xlsx))
+        .route("/plan/deplacer", post(move_work))
         .route("/releve", get(activity_page))
         .route("/releve.csv", get(activity_csv))
         .route("/releve.xlsx", get(activity_xlsx))

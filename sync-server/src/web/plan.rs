@@ -1,15 +1,21 @@
-//! The works plan: recommended work by office and year, chart and CSV.
+//! The works plan: recommended work by office and year against the budget
+//! envelopes, chart, downloads, and moving a work to another year.
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bilan_shared::fmt::money;
+use bilan_shared::ids::RecommendationId;
 use maud::{Markup, html};
+use serde::Deserialize;
 
 use super::layout::{Sheet, download, page};
-use super::session::{WebError, WebUser};
+
+use super::session::{WebError, WebForm, WebUser, check_csrf};
 use crate::AppState;
+use crate::error::ApiError;
 use crate::exports::{Column, Kind, Table};
-use crate::http::blocking;
+use crate::http::{blocking, parse_inspection_id};
 
 pub(super) async fn plan_lines(
     state: &AppState,
@@ -31,6 +37,7 @@ pub(super) async fn plan_page(
     let total = |o: Option<&str>, y: Option<i64>| totals.total(o, y);
     let max_year = totals.largest_year();
     let envelope = |o: &str, y: i64| budgets.get(&(o.to_string(), y)).copied();
+    let manager = crate::service::access::require_manager(&u.user).is_ok();
     let year_envelope = |y: i64| {
         let e: Vec<f64> = offices.iter().filter_map(|o| envelope(o, y)).collect();
         (!e.is_empty()).then(|| e.iter().sum::<f64>())
@@ -70,9 +77,24 @@ pub(super) async fn plan_page(
                 }
             }
             h2 { "Travaux par ensemble" }
-            table {
+            @if manager { p.muted.noprint { "Pour déplacer des travaux à une autre année, changez l'année et validez : la modification est conservée dans l'inspection, journalisée et transmise aux appareils." } }
+            table #travaux {
                 thead { tr { th { "Organisme" } th { "Ensemble" } th { "Année" } th { "Travaux" } th { "Urgence" } th.num { "Coût estimé" } } }
-                tbody { @for l in &lines { tr { td { (l.office) } td { (l.complex) } td { (l.year) } td { (l.work) } td { (l.urgency) } td.num { (money(l.cost)) } } } }
+                tbody { @for l in &lines { tr {
+                    td { (l.office) } td { (l.complex) }
+                    td {
+                        @if manager {
+                            form.inline method="post" action="/plan/deplacer" {
+                                input type="hidden" name="csrf" value=(u.csrf);
+                                input type="hidden" name="inspection" value=(l.doc_id);
+                                input type="hidden" name="travaux" value=(l.rec_id);
+                                input type="number" name="annee" value=(l.year) min="2000" max="2100" aria-label={ "Année de « " (l.work) " »" } style="width:6em";
+                                " " button type="submit" { "Déplacer" }
+                            }
+                        } @else { (l.year) }
+                        @if l.moved { br; span.muted { "déplacé par le CS" } }
+                    }
+                    td { (l.work) } td { (l.urgency) } td.num { (money(l.cost)) } } } }
             }
         },
     ))
@@ -120,4 +142,34 @@ pub(super) async fn plan_xlsx(
     u: WebUser,
 ) -> Result<Response, WebError> {
     download(&plan_table(&state, &u).await?, Sheet::Xlsx)
+}
+
+#[derive(Deserialize)]
+pub(super) struct MoveForm {
+    csrf: String,
+    inspection: String,
+    travaux: String,
+    annee: String,
+}
+
+/// Moves a work to another year (the manager), then back to the plan.
+pub(super) async fn move_work(
+    State(state): State<AppState>,
+    u: WebUser,
+    WebForm(f): WebForm<MoveForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&u, &f.csrf)?;
+    let id = parse_inspection_id(&f.inspection)?;
+    let work: RecommendationId = f
+        .travaux
+        .parse()
+        .map_err(|_| ApiError::bad_request("Travaux inconnus."))?;
+    let year: i64 = f
+        .annee
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("« {} » n'est pas une année.", f.annee)))?;
+    let user = u.user.clone();
+    blocking(&state, move |s| s.service.move_work(&user, id, work, year)).await?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/plan")]).into_response())
 }
