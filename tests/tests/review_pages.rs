@@ -267,10 +267,10 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
             ("annee", y.to_string()),
         ]
     };
-    let m = &m;
+    let browser = &m;
     let post = |v: Vec<(&'static str, String)>| async move {
         let form: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        m.post("/plan/deplacer", &form).await.0
+        browser.post("/plan/deplacer", &form).await.0
     };
     assert_eq!(post(move_to("1850")).await, 400);
     assert_eq!(post(move_to(&later)).await, 303);
