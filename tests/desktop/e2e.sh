@@ -78,6 +78,11 @@ device() { "$BIN/bilan-device" --data "$DEV" "$@"; }
 # Whole output first, then grep (grep -q would close the pipe early).
 status_has() { device status >"$WORK/status.txt" 2>&1 && grep -q "$1" "$WORK/status.txt"; }
 show_has() { device show "$INSPECTION" >"$WORK/show.json" 2>&1 && grep -q "$1" "$WORK/show.json"; }
+# The rating of component $2 in inspection $1 as the device holds it ("None" if unset).
+rating_of() {
+  device show "$1" >"$WORK/rating.json" 2>&1 &&
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["components"][sys.argv[2]]["rating"])' "$WORK/rating.json" "$2"
+}
 
 # What the app shows, from its probe file:
 #   probe n         the probe's write counter
@@ -283,12 +288,34 @@ PY
 HASH=$(cat "$WORK/insp.json.hash")
 curl -fsS -H "authorization: Bearer $TOKEN" "$URL/api/v1/photos/$HASH" -o "$WORK/back.jpg"
 cmp -s "$WORK/back.jpg" "$WORK/fissure.jpg" || fail "la photo du serveur diffère de l'originale"
+# The CS approves it; the next inspection of the complex starts from it:
+# each component shows the approved BSI's rating beside it, not copied,
+# and "Reprendre" keeps it in one tap.
+curl -fsS -X POST "$URL/api/v1/inspections/$INSPECTION/review" -H "authorization: Bearer $TOKEN" \
+  -H 'content-type: application/json' -d '{"status":"approuvee"}' || fail "approbation refusée"
+click_id sync
+wait_for "show_has '\"status\": \"approuvee\"'" "l'approbation n'arrive pas sur l'appareil"
+kill_app
+launch
+shows 'complex-*' "la liste des ensembles n'apparaît pas après l'approbation"
+shot 13-territoire-etat-approuve
+click_id 'complex-*'
+click_id start
+wait_for "[ \$(device inspections | wc -l) -ge 2 ]" "la nouvelle inspection n'a pas été créée"
+NEXT=$(device inspections | cut -f1 | grep -v "$INSPECTION" | sed -n 1p)
+shows previous-A1010 "le dernier BSI n'apparaît pas à côté du composant"
+shot 14-bsi-precedent
+[ "$(rating_of "$NEXT" A1010)" = "None" ] || fail "la cote précédente a été recopiée sans geste de l'inspecteur"
+click_id keep-A1010
+wait_for "[ \"\$(rating_of $NEXT A1010)\" = D ]" "« Reprendre » n'a pas enregistré la cote"
+fresh_probe
+shot 15-cote-reprise
 # The phone layout (360 px wide) and the tablet layout (1024 px), for the eye.
 for size in 360x740 1024x768; do
   kill_app
   BILAN_WINDOW_SIZE=$size launch
   shows 'complex-*' "la liste des ensembles n'apparaît pas en $size"
-  shot "13-territoire-$size"
+  shot "16-territoire-$size"
 done
 # Nothing this test started may outlive it.
 kill_app
