@@ -17,6 +17,8 @@ pub const DEMO_TERRITORY: &str = "CS de la Mauricie (démo)";
 pub struct Demo {
     pub territory: TerritoryId,
     pub offices: Vec<OfficeId>,
+    /// Made now (false: it was there already).
+    pub created: bool,
 }
 
 /// Seeds one territory, 3 offices, 20 complexes, 2 inspectors, 1 manager and
@@ -27,6 +29,7 @@ pub fn seed_demo(store: &Service) -> Result<Demo, StoreError> {
         return Ok(Demo {
             territory: t.id,
             offices,
+            created: false,
         });
     }
     let territory = store.create_territory(DEMO_TERRITORY)?;
@@ -113,6 +116,7 @@ pub fn seed_demo(store: &Service) -> Result<Demo, StoreError> {
     Ok(Demo {
         territory,
         offices: ids,
+        created: true,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod backup;
 pub mod codec;
 pub mod config;
+pub mod demo_history;
 pub mod error;
 pub mod exports;
 pub mod http;

@@ -110,11 +110,15 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Seed the demo territory (3 offices, 20 complexes, 2 inspectors, 1 manager, 1 office reader).
+    /// Seed the demo territory (3 offices, 20 complexes, 2 inspectors, 1 manager, 1 office reader)
+    /// with five years of history: approved BSIs, inspections in progress, budgets.
     Demo {
         /// Serve right after seeding.
         #[arg(long)]
         serve: bool,
+        /// The territory and its accounts only, no inspection (for tests).
+        #[arg(long)]
+        vide: bool,
     },
 }
 
@@ -295,8 +299,21 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Demo { serve: then_serve } => {
-            admin::seed_demo(&service)?;
+        Command::Demo {
+            serve: then_serve,
+            vide,
+        } => {
+            let demo = admin::seed_demo(&service)?;
+            if demo.created && !vide {
+                let h = bilan_server::demo_history::seed_history(
+                    &service,
+                    bilan_shared::doc::now_ms(),
+                )?;
+                println!(
+                    "Historique : {} BSI approuvés, {} en cours, {} retourné, {} en conflit, {} enveloppes budgétaires.",
+                    h.approved, h.in_progress, h.returned, h.conflicts, h.budgets
+                );
+            }
             println!(
                 "Territoire de démonstration prêt : « {} ». Comptes : inspecteur1, inspecteur2, responsable, lecteur-tr — mot de passe « {} ».",
                 admin::DEMO_TERRITORY,

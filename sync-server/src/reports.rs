@@ -94,15 +94,16 @@ pub struct PlanLine {
 /// A recommendation placed in the year its urgency gives: the year it was
 /// recommended (in the territory's zone) plus the years until due; work
 /// carried over from an earlier BSI and overdue falls in the year of the
-/// inspection carrying it; work the CS moved falls in the year it chose.
-pub fn plan_line(r: PlanRow, tz: &calendar::TimeZone) -> PlanLine {
+/// inspection carrying it, and work overdue today in `this_year` (a plan
+/// looks ahead); work the CS moved falls in the year it chose.
+pub fn plan_line(r: PlanRow, tz: &calendar::TimeZone, this_year: i64) -> PlanLine {
     let urgency = Urgency::from_code(&r.urgency);
     let due = calendar::year(r.recommended_at, tz)
         + i64::from(urgency.map(|u| u.years_until_due()).unwrap_or(0));
     PlanLine {
         year: r
             .planned_year
-            .unwrap_or_else(|| due.max(calendar::year(r.inspected_at, tz))),
+            .unwrap_or_else(|| due.max(calendar::year(r.inspected_at, tz)).max(this_year)),
         moved: r.planned_year.is_some(),
         doc_id: r.doc_id,
         rec_id: r.rec_id,
@@ -340,10 +341,10 @@ mod tests {
             rec_id: String::new(),
             planned_year: None,
         };
-        let l = plan_line(row("moins_1_an"), &tz);
+        let l = plan_line(row("moins_1_an"), &tz, 2026);
         assert_eq!((l.year, l.urgency.as_str()), (2026, "Moins d'un an"));
-        assert_eq!(plan_line(row("3_5_ans"), &tz).year, 2029);
-        let unknown = plan_line(row("un_jour"), &tz);
+        assert_eq!(plan_line(row("3_5_ans"), &tz, 2026).year, 2029);
+        let unknown = plan_line(row("un_jour"), &tz, 2026);
         assert_eq!((unknown.year, unknown.urgency.as_str()), (2026, "un_jour"));
         // Carried from a BSI of June 2021: "3 à 5 ans" is due in 2024, which
         // has passed by the inspection carrying it: planned in its year.
@@ -351,8 +352,10 @@ mod tests {
             recommended_at: 1_623_715_200_000, // 2021-06-15
             ..row(urgency)
         };
-        assert_eq!(plan_line(carried("3_5_ans"), &tz).year, 2026);
-        assert_eq!(plan_line(carried("plus_5_ans"), &tz).year, 2027);
+        assert_eq!(plan_line(carried("3_5_ans"), &tz, 2026).year, 2026);
+        assert_eq!(plan_line(carried("plus_5_ans"), &tz, 2026).year, 2027);
+        // Looked at in 2030, work due in 2027 is overdue: planned in 2030.
+        assert_eq!(plan_line(carried("plus_5_ans"), &tz, 2030).year, 2030);
         // Moved by the CS: the year it chose, marked so.
         let moved = plan_line(
             PlanRow {
@@ -360,8 +363,13 @@ mod tests {
                 ..row("moins_1_an")
             },
             &tz,
+            2040,
         );
-        assert_eq!((moved.year, moved.moved), (2031, true));
+        assert_eq!(
+            (moved.year, moved.moved),
+            (2031, true),
+            "a moved work stays where the CS put it"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ function listeningAddress(child) {
 
 let inspection, otherOffice;
 before(async () => {
-  execFileSync(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), 'demo']);
+  execFileSync(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), 'demo', '--vide']);
   server = spawn(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), '--listen', '127.0.0.1:0', 'serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
   url = await listeningAddress(server);
   assert.ok((await fetch(`${url}/healthz`)).ok, 'the server answers at the address it printed');

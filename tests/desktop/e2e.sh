@@ -166,7 +166,7 @@ start Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$WORK/display" >
 wait_for "[ -s '$WORK/display' ]" "Xvfb ne démarre pas"
 export DISPLAY=:$(tr -d '[:space:]' <"$WORK/display")
 wait_for "xdpyinfo" "Xvfb ne répond pas"
-"$BIN/bilan-server" --data-dir "$WORK/server" demo >/dev/null
+"$BIN/bilan-server" --data-dir "$WORK/server" demo --vide >/dev/null
 # A port the system gives: the server prints the address it listens on.
 start "$BIN/bilan-server" --data-dir "$WORK/server" --listen 127.0.0.1:0 serve >"$WORK/server.log" 2>&1
 wait_for "grep -qo 'http://127.0.0.1:[0-9]*' '$WORK/server.log'" "le serveur n'annonce pas son adresse"

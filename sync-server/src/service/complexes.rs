@@ -65,6 +65,7 @@ impl Service {
             .unwrap_or_default();
         let settings = self.store.settings(scope.territory)?;
         let tz = settings.zone();
+        let this_year = bilan_shared::calendar::year(bilan_shared::doc::now_ms(), &tz);
         let history = self.store.complex_history(scope.territory, id)?;
         let inspections = history
             .inspections
@@ -87,7 +88,7 @@ impl Service {
             .store
             .plan_rows(&scope, Some(id))?
             .into_iter()
-            .map(|r| reports::plan_line(r, &tz))
+            .map(|r| reports::plan_line(r, &tz, this_year))
             .collect();
         Ok(ComplexPage {
             complex,

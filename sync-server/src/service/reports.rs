@@ -248,11 +248,12 @@ impl Service {
     pub fn works_plan(&self, user: &UserInfo) -> Result<Vec<PlanLine>> {
         let scope = access::scope_of(user)?;
         let tz = self.store.settings(scope.territory)?.zone();
+        let this_year = calendar::year(bilan_shared::doc::now_ms(), &tz);
         Ok(self
             .store
             .plan_rows(&scope, None)?
             .into_iter()
-            .map(|r| reports::plan_line(r, &tz))
+            .map(|r| reports::plan_line(r, &tz, this_year))
             .collect())
     }
 
