@@ -194,7 +194,7 @@ fn fresh(
             };
             d.rate(
                 code,
-                if code == "D1010" && seed % 3 == 0 {
+                if code == "D1010" && seed.is_multiple_of(3) {
                     Rating::NotApplicable
                 } else {
                     rating
