@@ -149,6 +149,18 @@ pub struct SiteVisit {
 )]
 pub struct Review {
     pub comments: Vec<ReviewComment>,
+    /// Who approved the inspection and when (none until approved, and
+    /// again none once returned).
+    #[autosurgeon(missing = "Option::default")]
+    pub approval: Option<Approval>,
+}
+
+/// The CS's approval of an inspection.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
+pub struct Approval {
+    pub by: UserId,
+    pub by_name: String,
+    pub at: i64,
 }
 
 /// One comment of the review thread.

@@ -91,6 +91,13 @@ pub struct PlanLine {
     pub moved: bool,
 }
 
+/// The year a work recommended at `recommended_at` is due: that year (in
+/// the territory's zone) plus its urgency's delay.
+pub fn due_year(recommended_at: i64, urgency: Option<Urgency>, tz: &calendar::TimeZone) -> i64 {
+    calendar::year(recommended_at, tz)
+        + i64::from(urgency.map(|u| u.years_until_due()).unwrap_or(0))
+}
+
 /// A recommendation placed in the year its urgency gives: the year it was
 /// recommended (in the territory's zone) plus the years until due; work
 /// carried over from an earlier BSI and overdue falls in the year of the
@@ -98,8 +105,7 @@ pub struct PlanLine {
 /// looks ahead); work the CS moved falls in the year it chose.
 pub fn plan_line(r: PlanRow, tz: &calendar::TimeZone, this_year: i64) -> PlanLine {
     let urgency = Urgency::from_code(&r.urgency);
-    let due = calendar::year(r.recommended_at, tz)
-        + i64::from(urgency.map(|u| u.years_until_due()).unwrap_or(0));
+    let due = due_year(r.recommended_at, urgency, tz);
     PlanLine {
         year: r
             .planned_year

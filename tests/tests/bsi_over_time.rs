@@ -138,6 +138,28 @@ async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_status
         "{done}"
     );
     assert!(done.contains("14\u{202f}200\u{a0}$"), "{done}");
+
+    // The BSI reports, for the office's board: no site navigation, the
+    // approval, the thresholds used, the work, the comparison.
+    let (status, first) = m.get(&format!("/inspections/{before}/rapport")).await;
+    assert_eq!(status, 200);
+    assert!(!first.contains("<header>"), "no navigation on a report");
+    assert!(
+        first.contains("Approuvé par <strong>Sophie Bergeron</strong>"),
+        "{first}"
+    );
+    assert!(first.contains("Seuils du CS : A jusqu'à 5"), "{first}");
+    assert!(
+        first.contains("Réfection de la toiture") && first.contains("Premier BSI"),
+        "{first}"
+    );
+    let (_, second) = m.get(&format!("/inspections/{next}/rapport")).await;
+    assert!(second.contains("Non approuvé : En cours"), "{second}");
+    let compared = &second[second.find("id=\"comparaison\"").expect("comparison")..];
+    assert!(
+        compared.contains("Réalisés") && compared.contains("2026"),
+        "{compared}"
+    );
 }
 
 /// How many lines of the manager's works plan are the roof work.

@@ -4,7 +4,7 @@
 //! reach devices at their next sync), and photos' access.
 
 use bilan_shared::Inspection;
-use bilan_shared::doc::{ActorInfo, Author, ReviewComment, now_ms};
+use bilan_shared::doc::{ActorInfo, Approval, Author, ReviewComment, now_ms};
 use bilan_shared::domain::InspectionStatus;
 use bilan_shared::ids::{
     CommentId, DeviceId, InspectionId, PhotoHash, RecommendationId, TerritoryId,
@@ -89,6 +89,11 @@ impl Service {
             let change = insp.edit(author, |d| {
                 if let Some(st) = status {
                     d.status = st;
+                    d.review.approval = (st == InspectionStatus::Approved).then(|| Approval {
+                        by: user.id,
+                        by_name: user.display_name.clone(),
+                        at: now_ms(),
+                    });
                 }
                 if let Some(text) = &comment {
                     d.review.comments.push(ReviewComment {

@@ -153,7 +153,10 @@ pub(super) async fn inspection(
         "Inspection",
         html! {
             h1 { @if let Some(c) = &complex { (c.name) } @else { "Inspection" } }
-            @if let Some(c) = &complex { p.noprint { a href={ "/ensembles/" (c.id) } { "Historique de l'ensemble" } } }
+            p.noprint {
+                a href={ "/inspections/" (id) "/rapport" } { "Rapport BSI (à imprimer)" }
+                @if let Some(c) = &complex { " · " a href={ "/ensembles/" (c.id) } { "Historique de l'ensemble" } }
+            }
             p { @if let Some(c) = &complex { (c.address) ", " (c.city) " — " (c.dwellings) " logements, " (c.year_built) " — valeur de remplacement " (money(c.replacement_value)) } }
             p { strong { (doc.status.label_fr()) } " — commencée le " (date(doc.created_at, &u.tz)) " — " (rated) "/" (present) " composants cotés" }
             p { "Travaux recommandés : " (money(total)) " dont " (money(five)) " d'ici 5 ans — indice de vétusté physique (IVP) "

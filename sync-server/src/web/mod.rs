@@ -16,6 +16,7 @@ mod login;
 mod overview;
 mod plan;
 mod progress;
+mod report;
 mod session;
 mod settings;
 
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(overview))
         .route("/inspections", get(inspections))
         .route("/inspections/{id}", get(inspection))
+        .route("/inspections/{id}/rapport", get(report::report))
         .route("/ensembles/{id}", get(complex_page))
         .route("/inspections/{id}/revision", post(review))
         .route("/inspections/{id}/conflit", post(resolve))
