@@ -6,7 +6,8 @@
 # browser tests of the review pages, Debian's chromium and Node.js; for the
 # photo-store tests, an S3-compatible server (moto, from PyPI); for the
 # PostgreSQL backend's tests, Debian's postgresql (the tests start their own
-# throwaway clusters, never the system one).
+# throwaway clusters, never the system one); for the PDF report test,
+# poppler-utils (pdftotext, pdftoppm).
 # Packages are installed without their recommendations, so the ones WebKitGTK
 # cannot start without are named: libgl1-mesa-dri (with no Mesa driver WebKit
 # aborts with "Could not create surfaceless EGL display"), fonts and xauth.
@@ -14,7 +15,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config curl libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev
   libjavascriptcoregtk-4.1-dev libssl-dev xvfb xdotool imagemagick x11-utils dbus dbus-x11
   xdg-desktop-portal xdg-desktop-portal-gtk chromium libgl1-mesa-dri fonts-dejavu-core librsvg2-common xauth
-  postgresql)
+  postgresql poppler-utils)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod audit;
 pub mod backup;
+pub mod bsi_report;
 pub mod codec;
 pub mod config;
 pub mod demo_history;
@@ -27,6 +28,7 @@ pub mod exports;
 pub mod http;
 pub mod imports;
 pub mod merge;
+pub mod pdf;
 pub mod photos;
 pub mod postgres;
 pub mod reports;

@@ -399,6 +399,16 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
             Body::None,
         ));
         calls.push(call(
+            "page report pdf",
+            Right::Read,
+            tt,
+            false,
+            false,
+            Method::GET,
+            format!("/inspections/{id}/rapport.pdf"),
+            Body::None,
+        ));
+        calls.push(call(
             "page complex",
             Right::Read,
             tt,

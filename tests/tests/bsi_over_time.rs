@@ -35,6 +35,9 @@ async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_status
         },
     )
     .unwrap();
+    let photo = roof_photo();
+    a.attach_photo(before, finding, &photo, "image/jpeg", "Membrane du toit")
+        .unwrap();
     a.submit(before).unwrap();
     sync(&a).await;
     let manager = SyncEngine::new(&DeviceStore::open(&tmp.path().join("m")).unwrap())
@@ -145,7 +148,7 @@ async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_status
     assert_eq!(status, 200);
     assert!(!first.contains("<header>"), "no navigation on a report");
     assert!(
-        first.contains("Approuvé par <strong>Sophie Bergeron</strong>"),
+        first.contains("Approuvé par Sophie Bergeron (CS) le"),
         "{first}"
     );
     assert!(first.contains("Seuils du CS : A jusqu'à 5"), "{first}");
@@ -153,6 +156,54 @@ async fn the_next_inspection_starts_offline_from_the_approved_one_and_its_status
         first.contains("Réfection de la toiture") && first.contains("Premier BSI"),
         "{first}"
     );
+    // The same report as a PDF made on the server: its text reads back
+    // (French letters included) and its first page renders.
+    let (status, kind, pdf) = m
+        .download(&format!("/inspections/{before}/rapport.pdf"))
+        .await;
+    assert_eq!((status, kind.as_str()), (200, "application/pdf"));
+    let dir = tmp.path().join("pdf");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rapport.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout", file.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    for expected in [
+        "Rapport BSI",
+        "Approuvé par Sophie Bergeron",
+        "Réfection de la toiture",
+        "Indice de vétusté physique",
+        "Cotes par groupe de composants",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} missing from the PDF:\n{text}"
+        );
+    }
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screens");
+    std::fs::create_dir_all(&shots).unwrap();
+    let rendered = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(&file)
+        .arg(shots.join("rapport-bsi-page1"))
+        .status()
+        .expect("pdftoppm (poppler-utils)");
+    assert!(rendered.success());
+    let png = std::fs::read(shots.join("rapport-bsi-page1.png")).unwrap();
+    assert!(png.len() > 5_000, "a first page with content");
+    let photo_page = std::process::Command::new("pdfimages")
+        .args(["-list", file.to_str().unwrap()])
+        .output()
+        .expect("pdfimages (poppler-utils)");
+    assert!(
+        String::from_utf8_lossy(&photo_page.stdout).lines().count() > 2,
+        "the finding's photo is in the PDF"
+    );
+    // (Who may download it: the access walker, tests/tests/access.rs.)
+
     let (_, second) = m.get(&format!("/inspections/{next}/rapport")).await;
     assert!(second.contains("Non approuvé : En cours"), "{second}");
     let compared = &second[second.find("id=\"comparaison\"").expect("comparison")..];
@@ -172,4 +223,14 @@ fn roof_in_plan(server: &TestServer) -> usize {
         .iter()
         .filter(|l| l.work == "Réfection de la toiture")
         .count()
+}
+
+/// A camera-like photo of the roof (a gradient, 320 × 240).
+fn roof_photo() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(320, 240, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 120])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
 }

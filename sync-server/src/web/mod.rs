@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/inspections", get(inspections))
         .route("/inspections/{id}", get(inspection))
         .route("/inspections/{id}/rapport", get(report::report))
+        .route("/inspections/{id}/rapport.pdf", get(report::report_pdf))
         .route("/ensembles/{id}", get(complex_page))
         .route("/inspections/{id}/revision", post(review))
         .route("/inspections/{id}/conflit", post(resolve))
