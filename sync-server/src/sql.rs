@@ -30,16 +30,26 @@ pub const IVP_SQL: &str =
 /// arguments (`?1`, `$2::TEXT`...).
 pub fn complex_rows(territory: &str, office: &str) -> String {
     let approved = InspectionStatus::Approved.code();
+    // One pass: each complex's two rows picked and folded into one (a CTE
+    // joined twice is scanned once per complex on SQLite).
     format!(
         "WITH ranked AS (
            SELECT s.complex_id, s.created_at, s.status, s.cost_5y,
              ROW_NUMBER() OVER (PARTITION BY s.complex_id ORDER BY s.created_at DESC) AS rn,
              ROW_NUMBER() OVER (PARTITION BY s.complex_id, s.status = '{approved}' ORDER BY s.created_at DESC) AS rn_status
-           FROM inspection_summary s WHERE s.territory_id = {territory})
-         SELECT o.id, o.name, c.replacement_value, l.created_at, l.status, l.cost_5y, a.created_at, a.cost_5y
+           FROM inspection_summary s WHERE s.territory_id = {territory}),
+         picked AS (
+           SELECT complex_id,
+             MAX(CASE WHEN rn = 1 THEN created_at END) AS l_at,
+             MAX(CASE WHEN rn = 1 THEN status END) AS l_status,
+             MAX(CASE WHEN rn = 1 THEN cost_5y END) AS l_cost,
+             MAX(CASE WHEN status = '{approved}' AND rn_status = 1 THEN created_at END) AS a_at,
+             MAX(CASE WHEN status = '{approved}' AND rn_status = 1 THEN cost_5y END) AS a_cost
+           FROM ranked WHERE rn = 1 OR (status = '{approved}' AND rn_status = 1)
+           GROUP BY complex_id)
+         SELECT o.id, o.name, c.replacement_value, p.l_at, p.l_status, p.l_cost, p.a_at, p.a_cost
          FROM complexes c JOIN offices o ON o.id = c.office_id
-         LEFT JOIN ranked l ON l.complex_id = c.id AND l.rn = 1
-         LEFT JOIN ranked a ON a.complex_id = c.id AND a.status = '{approved}' AND a.rn_status = 1
+         LEFT JOIN picked p ON p.complex_id = c.id
          WHERE c.territory_id = {territory} AND ({office} IS NULL OR c.office_id = {office})
          ORDER BY o.name, o.id"
     )

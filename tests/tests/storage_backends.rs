@@ -339,6 +339,7 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
          ALTER TABLE documents ALTER COLUMN snapshot SET STORAGE EXTENDED;
          DROP TABLE carried_works;
          ALTER TABLE recommendations DROP COLUMN planned_year;
+         DROP INDEX summary_complex;
          UPDATE schema_version SET version = 1",
     );
     assert_eq!(storage("log"), "x");

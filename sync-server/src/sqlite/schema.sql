@@ -96,3 +96,7 @@ CREATE TABLE IF NOT EXISTS carried_works (
   doc_id TEXT NOT NULL, territory_id TEXT NOT NULL, rec_id TEXT NOT NULL, component TEXT NOT NULL,
   work TEXT NOT NULL, urgency TEXT NOT NULL, cost REAL NOT NULL, recommended_at INTEGER NOT NULL,
   status TEXT, done_year INTEGER, done_cost REAL, planned_year INTEGER, PRIMARY KEY (doc_id, rec_id)) WITHOUT ROWID;
+-- Each complex's latest and latest approved inspection (the overview, the
+-- progress export): read in (complex, date) order. An index only: every
+-- open creates it if missing.
+CREATE INDEX IF NOT EXISTS summary_complex ON inspection_summary (territory_id, complex_id, created_at);

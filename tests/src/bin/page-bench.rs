@@ -38,6 +38,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     let id = *ids.first().expect("one inspection");
+    let (_, manager) = store.login("responsable", DEMO_PASSWORD, None)?;
+    let complex = store.inspection(&manager, id)?.read()?.complex_id;
     let pages = [
         "/".to_string(),
         "/inspections".into(),
@@ -45,8 +47,12 @@ async fn main() -> anyhow::Result<()> {
         "/inspections?conflicts=oui".into(),
         "/inspections?page=150".into(),
         format!("/inspections/{id}"),
+        format!("/inspections/{id}/rapport"),
+        format!("/inspections/{id}/rapport.pdf"),
+        format!("/ensembles/{complex}"),
         "/plan".into(),
         "/plan.csv".into(),
+        "/plan.xlsx".into(),
         "/releve".into(),
         "/avancement.csv".into(),
     ];
