@@ -37,7 +37,14 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        AuthUser::of(&parts.headers, state).await
+    }
+}
+
+impl AuthUser {
+    /// The caller of a request with these headers.
+    async fn of(headers: &HeaderMap, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
         let user = blocking(state, move |s| s.service.user_for_token(&token)).await?;
         user.map(AuthUser).ok_or_else(ApiError::unauthorized)
     }
@@ -419,16 +426,19 @@ async fn head_photo(
 
 async fn put_photo(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
     Path(hash): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
-    // A role check without I/O: called in place, so nothing is awaited
-    // before the upload lock below.
-    let territory = state.service().photo_uploader(&user)?;
     let photos = state.0.photos.clone();
+    // The upload lock is the first thing awaited, before the caller's token
+    // is even looked up: a `HEAD` sent after this upload was cut then waits
+    // for it to keep what reached the server, instead of answering a stale
+    // offset that makes the device send those bytes again.
+    let _upload = photos.lock_upload(&hash).await;
+    let AuthUser(user) = AuthUser::of(&headers, &state).await?;
+    let territory = state.service().photo_uploader(&user)?;
     let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -464,9 +474,6 @@ async fn put_photo(
             format!("Photo trop volumineuse ({total} octets, limite {max})."),
         ));
     }
-    // Taken before anything else is awaited, so that a `HEAD` after a cut
-    // waits for this upload to keep what reached it.
-    let _upload = photos.lock_upload(&hash).await;
     if photos.is_complete(&hash).await? {
         let (u2, h2) = (user.clone(), hash.clone());
         if let Some((size, _)) = blocking(&state, move |s| s.service.photo_meta(&u2, &h2)).await? {

@@ -128,17 +128,22 @@ pub(super) fn download(table: &Table, as_: Sheet) -> Result<Response, WebError> 
         tracing::error!(error = %e, file = %table.file, "download not written");
         WebError::Api(ApiError::internal())
     })?;
-    Ok((
+    Ok(attachment(&format!("{}.{ext}", table.file), mime, bytes))
+}
+
+/// Bytes the browser saves as the file `name`.
+pub(super) fn attachment(name: &str, mime: &str, bytes: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, mime.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.{ext}\"", table.file),
+                format!("attachment; filename=\"{name}\""),
             ),
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// A page error as the browser sees it: the login for a missing session,

@@ -6,11 +6,10 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 
-use super::layout::page;
+use super::layout::{attachment, page};
 use super::session::{WebError, WebUser};
 use crate::AppState;
 use crate::bsi_report::{Block, Source, blocks, title};
@@ -136,15 +135,6 @@ pub(super) async fn report_pdf(
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '-' })
         .collect();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/pdf".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.pdf\"", file.trim_matches('-')),
-            ),
-        ],
-        pdf,
-    )
-        .into_response())
+    let name = format!("{}.pdf", file.trim_matches('-'));
+    Ok(attachment(&name, "application/pdf", pdf))
 }
