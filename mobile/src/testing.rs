@@ -37,6 +37,7 @@ impl DeviceStore {
             revision: 1,
             catalogue_version: "x".into(),
             settings: CsSettings::default(),
+            assignments: Vec::new(),
         })?;
         Ok(user)
     }

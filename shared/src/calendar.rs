@@ -37,9 +37,14 @@ fn zoned(ms: i64, tz: &TimeZone) -> Zoned {
         .to_zoned(tz.clone())
 }
 
+/// The day of an instant in the territory.
+pub fn date(ms: i64, tz: &TimeZone) -> Date {
+    zoned(ms, tz).date()
+}
+
 /// The day of an instant in the territory: `AAAA-MM-JJ`.
 pub fn iso_date(ms: i64, tz: &TimeZone) -> String {
-    zoned(ms, tz).date().to_string()
+    date(ms, tz).to_string()
 }
 
 /// When something was done, in the territory's time: `AAAA-MM-JJ HH:MM`.

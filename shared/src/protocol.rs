@@ -134,6 +134,20 @@ pub struct ReferenceResponse {
     /// do. Absent from older servers: the defaults.
     #[serde(default)]
     pub settings: crate::domain::CsSettings,
+    /// Visits planned by the CS changed after `since` (one withdrawn has no
+    /// inspector). Absent from older servers: none.
+    #[serde(default)]
+    pub assignments: Vec<crate::planning::Assignment>,
+}
+
+/// `POST /api/v1/assignments` body (CS manager): plans `complexes` for
+/// `inspector` in `planned`; no inspector withdraws them from the plan.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AssignRequest {
+    pub complexes: Vec<crate::ids::ComplexId>,
+    pub inspector: Option<crate::ids::UserId>,
+    #[serde(default)]
+    pub planned: Option<crate::planning::Month>,
 }
 
 /// `POST /api/v1/inspections/{id}/review` body (CS manager).

@@ -17,6 +17,7 @@ bilan_shared::vocabulary!(
         Review => "review", "Révision d'une inspection";
         ResolveConflict => "resolve_conflict", "Conflit résolu";
         MoveWork => "move_work", "Travaux déplacés à une autre année";
+        PlanVisits => "plan_visits", "Visites planifiées";
         CreateTerritory => "create_territory", "Territoire créé";
         CreateUser => "create_user", "Utilisateur créé";
         ResetPassword => "reset_password", "Mot de passe changé";

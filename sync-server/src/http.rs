@@ -104,6 +104,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/inspections", get(list_inspections))
         .route("/inspections/{id}", get(get_inspection))
         .route("/inspections/{id}/review", post(review))
+        .route("/assignments", post(assign))
         .route("/inspections/{id}/resolve", post(resolve))
         .route(
             "/photos/{hash}",
@@ -323,6 +324,20 @@ async fn review(
 ) -> Result<StatusCode, ApiError> {
     let id = parse_inspection_id(&id)?;
     review_inspection(&state, user, id, req.status, req.comment).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Plans complexes for an inspector and a month (CS manager).
+async fn assign(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(req): ApiJson<bilan_shared::protocol::AssignRequest>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |s| {
+        s.service
+            .plan_visits(&user, &req.complexes, req.inspector, req.planned)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

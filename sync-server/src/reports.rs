@@ -274,11 +274,15 @@ mod tests {
         };
         let approved = |created_at, cost_5y| at(created_at, InspectionStatus::Approved, cost_5y);
         let row = |office_id, office: &str, replacement_value, latest, approved| ComplexRow {
+            complex_id: bilan_shared::ids::ComplexId::new(),
+            code: String::new(),
+            name: String::new(),
             office_id,
             office: office.into(),
             replacement_value,
             latest,
             approved,
+            assignment: None,
         };
         let cycle = 1_000;
         let rows = [

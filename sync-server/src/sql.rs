@@ -25,7 +25,9 @@ pub const IVP_SQL: &str =
 /// Every complex of a scope, grouped by office, with its latest inspection
 /// and its latest approved one; columns: office id, office name,
 /// replacement value, then the latest's created_at, status and cost_5y,
-/// then the approved one's created_at and cost_5y (NULL when none).
+/// then the approved one's created_at and cost_5y (NULL when none), then
+/// the complex's id, code and name, and its assignment's inspector id and
+/// name, planned month and time set (NULL when not planned).
 /// `territory` and `office` are how the backend writes the scope's two
 /// arguments (`?1`, `$2::TEXT`...).
 pub fn complex_rows(territory: &str, office: &str) -> String {
@@ -47,11 +49,14 @@ pub fn complex_rows(territory: &str, office: &str) -> String {
              MAX(CASE WHEN status = '{approved}' AND rn_status = 1 THEN cost_5y END) AS a_cost
            FROM ranked WHERE rn = 1 OR (status = '{approved}' AND rn_status = 1)
            GROUP BY complex_id)
-         SELECT o.id, o.name, c.replacement_value, p.l_at, p.l_status, p.l_cost, p.a_at, p.a_cost
+         SELECT o.id, o.name, c.replacement_value, p.l_at, p.l_status, p.l_cost, p.a_at, p.a_cost,
+           c.id, c.code, c.name, a.inspector_id, u.display_name, a.planned, a.at
          FROM complexes c JOIN offices o ON o.id = c.office_id
          LEFT JOIN picked p ON p.complex_id = c.id
+         LEFT JOIN assignments a ON a.complex_id = c.id AND a.inspector_id IS NOT NULL
+         LEFT JOIN users u ON u.id = a.inspector_id
          WHERE c.territory_id = {territory} AND ({office} IS NULL OR c.office_id = {office})
-         ORDER BY o.name, o.id"
+         ORDER BY o.name, o.id, c.name, c.code"
     )
 }
 

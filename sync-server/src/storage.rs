@@ -17,6 +17,7 @@ use bilan_shared::domain::{
     Complex, ConditionThresholds, CsSettings, InspectionStatus, Office, Territory,
 };
 use bilan_shared::ids::*;
+use bilan_shared::planning::Assignment;
 use bilan_shared::protocol::{DocChanges, Rejection, UserInfo};
 
 use crate::audit::AuditEntry;
@@ -90,9 +91,19 @@ pub trait ReferenceStore {
     /// when its office is not of its territory.
     fn upsert_complex(&self, c: &Complex) -> Result<()>;
     fn offices(&self, territory: TerritoryId) -> Result<Vec<Office>>;
-    /// Offices and complexes of the scope changed after revision `since`,
-    /// and the revision reached.
+    /// Offices, complexes and assignments of the scope changed after
+    /// revision `since`, and the revision reached.
     fn reference(&self, scope: &Scope, since: u64) -> Result<ReferenceData>;
+    /// Sets who visits each complex and when (an assignment without an
+    /// inspector withdraws the visit; its row stays so devices learn it),
+    /// each a new reference revision, with `audit`, in one transaction.
+    /// Complexes and inspectors are the caller's to have checked.
+    fn set_assignments(
+        &self,
+        territory: TerritoryId,
+        rows: &[Assignment],
+        audit: &AuditEntry,
+    ) -> Result<()>;
     /// The territory's settings, defaults where never saved.
     fn settings(&self, territory: TerritoryId) -> Result<CsSettings>;
     /// Saves the territory's settings and `audit` in one transaction.
@@ -110,6 +121,7 @@ pub struct ReferenceData {
     pub territory: Territory,
     pub offices: Vec<Office>,
     pub complexes: Vec<Complex>,
+    pub assignments: Vec<Assignment>,
     pub revision: u64,
 }
 
@@ -347,11 +359,16 @@ pub struct DoneWork {
 /// an inspection's still in progress.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ComplexRow {
+    pub complex_id: ComplexId,
+    pub code: String,
+    pub name: String,
     pub office_id: OfficeId,
     pub office: String,
     pub replacement_value: f64,
     pub latest: Option<LatestInspection>,
     pub approved: Option<LatestInspection>,
+    /// Who visits it and when, if the CS planned it.
+    pub assignment: Option<Assignment>,
 }
 
 /// A complex's latest inspection, as the overview counts it.

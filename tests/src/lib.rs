@@ -416,7 +416,7 @@ pub fn second_territory(
 
 /// What can be counted of everything a write could change, in the
 /// territories of `managers`: change log, audit log, accounts, settings,
-/// complexes. Equal before and after a refused request: nothing changed.
+/// complexes, planned visits, the reference revision. Equal before and after a refused request: nothing changed.
 pub fn fingerprint(server: &TestServer, managers: &[bilan_shared::protocol::UserInfo]) -> String {
     let store = server.state.service();
     let mut out = format!("audit {};", store.audit_log(None, 100_000).unwrap().len());
@@ -428,11 +428,14 @@ pub fn fingerprint(server: &TestServer, managers: &[bilan_shared::protocol::User
             .map(|u| u.username)
             .collect();
         users.sort();
+        let reference = store.reference(m, 0).unwrap();
         out += &format!(
-            " changes {}; users {users:?}; settings {:?}; complexes {};",
+            " changes {}; users {users:?}; settings {:?}; complexes {}; planned {:?}; revision {};",
             store.change_count(m.territory_id.unwrap()).unwrap(),
             store.settings(m).unwrap(),
-            store.reference(m, 0).unwrap().complexes.len(),
+            reference.complexes.len(),
+            reference.assignments,
+            reference.revision,
         );
     }
     out

@@ -322,6 +322,9 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
         "/avancement",
         "/avancement.csv",
         "/avancement.xlsx",
+        "/planification",
+        "/planification.csv",
+        "/planification.xlsx",
         "/parametres",
     ] {
         calls.push(call(
@@ -460,6 +463,29 @@ async fn nobody_reads_or_writes_beyond_their_rights_on_any_endpoint() {
         ));
         calls.push(call("api resolve", Right::Manage, tt, true, true, Method::POST, format!("/api/v1/inspections/{id}/resolve"),
             Body::Json(serde_json::json!({ "path": ["components", "B3010", "rating"], "value_id": "1@00" }))));
+        calls.push(call(
+            "api assign",
+            Right::Manage,
+            tt,
+            true,
+            true,
+            Method::POST,
+            "/api/v1/assignments".into(),
+            Body::Json(serde_json::json!({ "complexes": [complex_id_of(t)], "inspector": null })),
+        ));
+        calls.push(call(
+            "page assign",
+            Right::Manage,
+            tt,
+            true,
+            false,
+            Method::POST,
+            "/planification".into(),
+            Body::Form(vec![
+                ("ensemble".into(), complex_id_of(t).to_string()),
+                ("action".into(), "retirer".into()),
+            ]),
+        ));
         calls.push(call(
             "page review",
             Right::Manage,

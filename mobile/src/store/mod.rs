@@ -9,7 +9,7 @@
 //! Here: the store itself (open, migrate, settings rows) and the types its
 //! callers see. `schema` (tables and version), `session` (device id, login,
 //! logout, author, cursor), `reference` (cached territory, offices,
-//! complexes, CS settings), `docs` (inspections and their edits, summaries,
+//! complexes, CS settings, planned visits), `docs` (inspections and their edits, summaries,
 //! conflicts, compaction), `previous` (the last approved BSI a new inspection
 //! starts from, recommended work's statuses), `outbox` (what a sync sends and
 //! stores), `photos` (attached photos and their upload queue).
@@ -133,6 +133,11 @@ impl DeviceStore {
                 "INSERT OR IGNORE INTO outbox (id) SELECT id FROM changes WHERE acked = 0",
                 [],
             )?;
+        }
+        if (1..=2).contains(&version) {
+            // Reference data fetched before schema 3 left the assignments
+            // out: fetch it all again.
+            conn.execute("DELETE FROM settings WHERE key = 'ref_revision'", [])?;
         }
         conn.pragma_update(None, "user_version", DEVICE_SCHEMA_VERSION)?;
         let store = Self {

@@ -1,8 +1,9 @@
 //! The reference data cached for offline work: territory, offices,
-//! complexes and the CS's settings.
+//! complexes, the CS's settings and the visits it planned.
 
 use bilan_shared::domain::{Complex, Office};
 use bilan_shared::ids::*;
+use bilan_shared::planning::Assignment;
 use bilan_shared::protocol::ReferenceResponse;
 use rusqlite::{OptionalExtension, params};
 
@@ -33,6 +34,19 @@ impl DeviceStore {
                 c.id.to_string(),
                 serde_json::to_string(c).unwrap_or_default(),
             )?;
+        }
+        for a in &r.assignments {
+            match a.inspector_id {
+                Some(_) => put(
+                    "assignments",
+                    a.complex_id.to_string(),
+                    serde_json::to_string(a).unwrap_or_default(),
+                )?,
+                None => tx.execute(
+                    "DELETE FROM assignments WHERE id = ?1",
+                    [a.complex_id.to_string()],
+                )?,
+            };
         }
         tx.execute(
             "INSERT INTO settings (key, value) VALUES ('ref_revision', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -91,6 +105,15 @@ impl DeviceStore {
     pub fn complexes(&self) -> Result<Vec<Complex>> {
         let mut v: Vec<Complex> = self.json_rows("complexes")?;
         v.sort_by(|a, b| (a.office_id, &a.code).cmp(&(b.office_id, &b.code)));
+        Ok(v)
+    }
+
+    /// The visits the CS planned for `inspector`, by planned month (the
+    /// ones without a month last), then by complex.
+    pub fn assignments_of(&self, inspector: UserId) -> Result<Vec<Assignment>> {
+        let mut v: Vec<Assignment> = self.json_rows("assignments")?;
+        v.retain(|a| a.inspector_id == Some(inspector));
+        v.sort_by_key(|a| (a.planned.is_none(), a.planned, a.complex_id));
         Ok(v)
     }
 

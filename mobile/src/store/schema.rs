@@ -2,12 +2,15 @@
 //! [`super::DeviceStore::open`]).
 
 /// Schema version of the device database written by this build.
-pub(super) const DEVICE_SCHEMA_VERSION: i64 = 2;
+pub(super) const DEVICE_SCHEMA_VERSION: i64 = 3;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS offices (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS complexes (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+-- Schema 3: the visits the CS planned (bilan_shared::planning::Assignment),
+-- one per complex (its id); a withdrawn one is deleted.
+CREATE TABLE IF NOT EXISTS assignments (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, snapshot BLOB, updated_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (
   id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, hash BLOB NOT NULL, bytes BLOB NOT NULL,

@@ -39,7 +39,7 @@ pub(super) fn LoginScreen() -> Element {
             busy.set(false);
             match r {
                 Ok(()) => {
-                    ui.go(Screen::Territory);
+                    ui.go(Screen::Visits);
                     // This screen unmounts now: run the first sync in the root scope.
                     dioxus::dioxus_core::spawn_forever(sync_now(store.clone(), ui));
                 }

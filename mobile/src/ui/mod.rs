@@ -17,11 +17,13 @@ mod state;
 pub mod strings;
 mod sync_bar;
 mod territory;
+mod visits;
 
 pub use inspection::ComponentRow;
 pub use state::{Screen, Services, StartScreen, Ui, sync_now};
 pub use sync_bar::SyncBar;
 pub use territory::{ComplexRow, Filter, LOGOUT_ID, territory_rows};
+pub use visits::{VisitRow, visit_rows};
 
 use dioxus::prelude::*;
 
@@ -33,6 +35,7 @@ use login::LoginScreen;
 use review::ReviewScreen;
 use state::{cs_settings, services};
 use territory::TerritoryScreen;
+use visits::VisitsScreen;
 
 /// The stylesheet, inlined so the app needs no asset server.
 pub const CSS: &str = include_str!("style.css");
@@ -52,7 +55,7 @@ pub fn App() -> Element {
     let ui = Ui {
         screen: use_signal(|| {
             start.unwrap_or(if logged_in {
-                Screen::Territory
+                Screen::Visits
             } else {
                 Screen::Login
             })
@@ -94,6 +97,7 @@ pub fn App() -> Element {
         main {
             match screen {
                 Screen::Login => rsx! { LoginScreen {} },
+                Screen::Visits => rsx! { VisitsScreen {} },
                 Screen::Territory => rsx! { TerritoryScreen {} },
                 Screen::Complex(id) => rsx! { ComplexScreen { id } },
                 Screen::Inspection(id) => rsx! { InspectionScreen { id } },

@@ -35,6 +35,8 @@ pub struct StartScreen(pub Screen);
 #[derive(Clone, Debug, PartialEq)]
 pub enum Screen {
     Login,
+    /// "Mes visites": what the CS planned for this inspector (the opening screen).
+    Visits,
     Territory,
     Complex(ComplexId),
     Inspection(InspectionId),

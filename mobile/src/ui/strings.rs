@@ -16,6 +16,15 @@ pub const FILTER_DUE: &str = "À faire (cycle de 5 ans)";
 pub const FILTER_IN_PROGRESS: &str = "En cours";
 pub const FILTER_DONE: &str = "Terminés";
 pub const FILTER_RETURNED: &str = "Retournés par le CS";
+pub const MY_VISITS: &str = "Mes visites";
+pub const ALL_COMPLEXES: &str = "Tous les ensembles";
+pub const NO_VISITS: &str =
+    "Aucune visite ne vous est planifiée. Le CS les planifie ; voyez aussi « Tous les ensembles ».";
+pub const PLANNED_FOR: &str = "Prévue";
+pub const MONTH_TO_SET: &str = "mois à fixer";
+pub const DUE_ON: &str = "échéance";
+/// Beside a visit planned after the cycle's end.
+pub const PLANNED_LATE: &str = "prévue après l'échéance";
 pub const LAST_APPROVED_BSI: &str = "Dernier BSI approuvé";
 /// Beside a component: what the last approved BSI said of it.
 pub const PREVIOUS_BSI: &str = "Dernier BSI";

@@ -160,6 +160,7 @@ pub(super) fn TerritoryScreen() -> Element {
     rsx! {
         div { class: "row",
             h1 { class: "grow", "{territory}" }
+            button { id: "my-visits", onclick: move |_| ui.go(Screen::Visits), "{t::MY_VISITS}" }
             button { id: "{LOGOUT_ID}", disabled: leaving(), onclick: logout, "{t::LOGOUT}" }
         }
         ReadError { message: rows_error.or(territory_error) }
@@ -178,6 +179,14 @@ pub(super) fn TerritoryScreen() -> Element {
     }
 }
 
+/// The class and text of a building's condition badge ("–" when none).
+pub(super) fn condition_badge(c: Option<Condition>) -> (String, String) {
+    match c {
+        Some(c) => (format!("cond cond-{}", c.code()), c.code().to_string()),
+        None => ("cond cond-none".to_string(), "–".to_string()),
+    }
+}
+
 #[component]
 fn ComplexListItem(row: ComplexRow) -> Element {
     let ui = use_context::<Ui>();
@@ -188,10 +197,7 @@ fn ComplexListItem(row: ComplexRow) -> Element {
         .as_ref()
         .map(|s| t::date(s.created_at, &tz))
         .unwrap_or_else(|| t::NEVER.to_string());
-    let (cond_class, cond_text) = match row.condition {
-        Some(c) => (format!("cond cond-{}", c.code()), c.code().to_string()),
-        None => ("cond cond-none".to_string(), "–".to_string()),
-    };
+    let (cond_class, cond_text) = condition_badge(row.condition);
     // A later inspection than the approved one: its status, and its grade
     // only as provisional.
     let current = row

@@ -136,7 +136,7 @@ fn inspection_with_ivp_12(f: &Fixture) -> InspectionId {
 fn territory_lists_complexes_by_office_with_last_approved_bsi_condition_and_sync_bar() {
     let f = fixture(true);
     let id = inspection_with_ivp_12(&f);
-    let html = render(&f, None);
+    let html = render(&f, Some(Screen::Territory));
     assert!(html.contains("CS de la Mauricie") && html.contains("OH de Trois-Rivières"));
     assert!(html.contains("Les Pins") && html.contains("Le Boisé"));
     // In progress, IVP 12 %: no condition yet, C only as a provisional grade.
@@ -194,7 +194,7 @@ fn territory_lists_complexes_by_office_with_last_approved_bsi_condition_and_sync
             Ok(())
         })
         .unwrap();
-    let html = render(&f, None);
+    let html = render(&f, Some(Screen::Territory));
     assert!(html.contains("cond cond-C"), "{html}");
     assert!(!html.contains("cote provisoire"), "{html}");
     let rows = territory_rows(&f.store, &f.store.cs_settings().unwrap(), "", Filter::All).unwrap();
@@ -433,9 +433,10 @@ fn the_app_grades_with_the_thresholds_of_the_cs() {
                 },
                 ..CsSettings::default()
             },
+            assignments: vec![],
         })
         .unwrap();
-    let html = render(&f, None);
+    let html = render(&f, Some(Screen::Territory));
     assert!(html.contains("cote provisoire B"), "{html}");
     assert!(!html.contains("cote provisoire C"), "{html}");
 }
@@ -544,4 +545,117 @@ fn a_recommended_works_status_is_saved_and_bad_input_changes_nothing() {
     );
     let w = &f.store.inspection(id).unwrap().previous.unwrap().works[0];
     assert_eq!(w.done_cost, Some(14_200.5));
+}
+
+/// Reference data carrying only planned visits (as a sync after the CS
+/// planned them brings).
+fn plan(f: &Fixture, revision: u64, assignments: Vec<bilan_shared::planning::Assignment>) {
+    let territory = f.store.territory().unwrap().unwrap();
+    f.store
+        .apply_reference(&ReferenceResponse {
+            territory,
+            offices: vec![],
+            complexes: vec![],
+            revision,
+            catalogue_version: "x".into(),
+            settings: CsSettings::default(),
+            assignments,
+        })
+        .unwrap();
+}
+
+fn visit(
+    complex: ComplexId,
+    inspector: Option<UserId>,
+    month: Option<&str>,
+) -> bilan_shared::planning::Assignment {
+    bilan_shared::planning::Assignment {
+        complex_id: complex,
+        inspector_id: inspector,
+        inspector_name: "Julie Tremblay".into(),
+        planned: month.map(|m| bilan_shared::planning::Month::parse(m).unwrap()),
+        at: 1,
+    }
+}
+
+/// The app opens on "Mes visites": the visits the CS planned for this
+/// inspector, by planned month, each with its cycle state (a complex never
+/// approved is overdue); a colleague's visit is not listed, and a visit
+/// the CS withdraws leaves the list at the next reference data.
+#[test]
+fn the_app_opens_on_my_visits_by_planned_month_and_drops_a_withdrawn_one() {
+    let f = fixture(true);
+    let me = f.store.user().unwrap().unwrap().id;
+    let html = render(&f, None);
+    assert!(
+        html.contains("Mes visites") && html.contains("id=\"no-visits\""),
+        "{html}"
+    );
+    plan(
+        &f,
+        2,
+        vec![
+            visit(f.complexes[0], Some(me), Some("2027-05")),
+            visit(f.complexes[1], Some(me), Some("2027-02")),
+        ],
+    );
+    let html = render(&f, None);
+    let (first, second) = (
+        html.find("id=\"visit-OH-TR-1\"").expect("Le Boisé listed"),
+        html.find("id=\"visit-OH-TR-0\"").expect("Les Pins listed"),
+    );
+    assert!(first < second, "February before May: {html}");
+    assert!(
+        html.contains("Prévue : février 2027") && html.contains("Prévue : mai 2027"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("En retard").count(),
+        2,
+        "never approved: overdue: {html}"
+    );
+    let rows = visit_rows(&f.store, &CsSettings::default()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r.state == bilan_shared::planning::CycleState::Overdue)
+    );
+    // Given to a colleague, then withdrawn: neither is mine any more.
+    plan(
+        &f,
+        3,
+        vec![
+            visit(f.complexes[0], Some(UserId::new()), Some("2027-05")),
+            visit(f.complexes[1], None, None),
+        ],
+    );
+    let html = render(&f, None);
+    assert!(!html.contains("visit-OH-TR"), "{html}");
+    assert!(html.contains("id=\"no-visits\""), "{html}");
+}
+
+/// A visit started on the device shows "En cours" instead of overdue.
+#[test]
+fn a_started_visit_shows_in_progress_instead_of_overdue() {
+    let f = fixture(true);
+    let me = f.store.user().unwrap().unwrap().id;
+    plan(
+        &f,
+        2,
+        vec![visit(f.complexes[0], Some(me), Some("2030-01"))],
+    );
+    f.store.start_inspection(f.complexes[0]).unwrap();
+    let rows = visit_rows(&f.store, &CsSettings::default()).unwrap();
+    assert_eq!(
+        rows[0].state,
+        bilan_shared::planning::CycleState::InProgress
+    );
+    // Never approved: due now, so no planned month is "late" against a
+    // due date; the state says it.
+    assert!(!rows[0].late);
+    let html = render(&f, None);
+    assert!(
+        html.contains("En cours") && html.contains("janvier 2030"),
+        "{html}"
+    );
 }

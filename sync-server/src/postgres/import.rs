@@ -190,7 +190,8 @@ impl Importer {
             .execute(
                 "SELECT setval('ref_rev', GREATEST($1::BIGINT,
                    COALESCE((SELECT MAX(rev) FROM offices), 0),
-                   COALESCE((SELECT MAX(rev) FROM complexes), 0)) + 1, false)",
+                   COALESCE((SELECT MAX(rev) FROM complexes), 0),
+                   COALESCE((SELECT MAX(rev) FROM assignments), 0)) + 1, false)",
                 &[&ref_rev],
             )
             .await?;

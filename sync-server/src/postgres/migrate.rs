@@ -9,7 +9,7 @@ use super::core::Result;
 use crate::error::StoreError;
 
 /// Schema version of the PostgreSQL database written by this build.
-pub const PG_SCHEMA_VERSION: i32 = 4;
+pub const PG_SCHEMA_VERSION: i32 = 5;
 
 /// The step to each version after 1, in order: (version, SQL). A new
 /// database goes through them too, so there is one path to test.
@@ -17,6 +17,7 @@ const STEPS: &[(i32, &str)] = &[
     (2, include_str!("migrate_v2.sql")),
     (3, include_str!("migrate_v3.sql")),
     (4, include_str!("migrate_v4.sql")),
+    (5, include_str!("migrate_v5.sql")),
 ];
 
 /// Key of the advisory lock held while migrating.

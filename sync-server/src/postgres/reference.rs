@@ -1,10 +1,11 @@
-//! Reference rows on PostgreSQL: territories, offices and complexes (each
-//! change takes the next value of the `ref_rev` sequence, the revision
-//! devices pull from), and each territory's settings.
+//! Reference rows on PostgreSQL: territories, offices, complexes and the
+//! visits planned (each change takes the next value of the `ref_rev`
+//! sequence, the revision devices pull from), and each territory's settings.
 
 use bilan_shared::doc::now_ms;
 use bilan_shared::domain::{Complex, CsSettings, Office, Territory};
 use bilan_shared::ids::{OfficeId, TerritoryId};
+use bilan_shared::planning::Assignment;
 use tokio_postgres::Row;
 
 use super::audit::write_audit;
@@ -199,11 +200,33 @@ impl ReferenceStore for PgStore {
                 .iter()
                 .map(row_complex)
                 .collect::<Result<Vec<_>>>()?;
+            let assignments = client
+                .query(
+                    "SELECT a.complex_id, a.inspector_id, COALESCE(u.display_name, ''), a.planned, a.at
+                     FROM assignments a JOIN complexes c ON c.id = a.complex_id
+                     LEFT JOIN users u ON u.id = a.inspector_id
+                     WHERE a.territory_id = $1 AND a.rev > $2 AND ($3::TEXT IS NULL OR c.office_id = $3)
+                     ORDER BY a.rev",
+                    &[&t, &since, &office],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Assignment {
+                        complex_id: id(r.get(0))?,
+                        inspector_id: r.get::<_, Option<String>>(1).map(id).transpose()?,
+                        inspector_name: r.get(2),
+                        planned: r.get::<_, Option<String>>(3).map(id).transpose()?,
+                        at: r.get(4),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             let revision: i64 = client
                 .query_one(
                     "SELECT GREATEST(
                        COALESCE((SELECT MAX(rev) FROM offices WHERE territory_id = $1), 0),
-                       COALESCE((SELECT MAX(rev) FROM complexes WHERE territory_id = $1), 0))",
+                       COALESCE((SELECT MAX(rev) FROM complexes WHERE territory_id = $1), 0),
+                       COALESCE((SELECT MAX(rev) FROM assignments WHERE territory_id = $1), 0))",
                     &[&t],
                 )
                 .await?
@@ -212,8 +235,43 @@ impl ReferenceStore for PgStore {
                 territory,
                 offices,
                 complexes,
+                assignments,
                 revision: (revision.max(0) as u64).max(since as u64),
             })
+        })
+    }
+
+    fn set_assignments(
+        &self,
+        territory: TerritoryId,
+        rows: &[Assignment],
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        self.run(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let t = territory.to_string();
+            for a in rows {
+                tx.execute(
+                    "INSERT INTO assignments (complex_id, territory_id, inspector_id, planned, assigned_by, at, rev)
+                     VALUES ($1, $2, $3, $4, $5, $6, nextval('ref_rev'))
+                     ON CONFLICT (complex_id) DO UPDATE SET inspector_id = excluded.inspector_id,
+                       planned = excluded.planned, assigned_by = excluded.assigned_by, at = excluded.at,
+                       rev = excluded.rev",
+                    &[
+                        &a.complex_id.to_string(),
+                        &t,
+                        &a.inspector_id.map(|i| i.to_string()),
+                        &a.planned.map(|m| m.to_string()),
+                        &audit.actor,
+                        &a.at,
+                    ],
+                )
+                .await?;
+            }
+            write_audit(&tx, audit).await?;
+            tx.commit().await?;
+            Ok(())
         })
     }
 

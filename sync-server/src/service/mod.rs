@@ -4,7 +4,8 @@
 //! decides who may do what (roles, territory, office: [`access`]), checks
 //! input, counts failed logins and issues tokens ([`accounts`]), runs a
 //! sync ([`sync`]), the review and resolution use-cases ([`inspections`]),
-//! the review pages' figures ([`reports`]) and administration ([`admin`]),
+//! the review pages' figures ([`reports`]), the cycle's planning
+//! ([`planning`]) and administration ([`admin`]),
 //! and writes the audit entries. Below it, storage only stores
 //! ([`crate::storage`]).
 //!
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod complexes;
 mod core;
 pub mod inspections;
+pub mod planning;
 pub mod reports;
 pub mod sync;
 

@@ -136,6 +136,7 @@ impl Service {
             territory: data.territory,
             offices: data.offices,
             complexes: data.complexes,
+            assignments: data.assignments,
             revision: data.revision,
             catalogue_version: Catalogue::current().version.clone(),
             settings: self.store.settings(scope.territory)?,

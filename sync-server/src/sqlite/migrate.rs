@@ -7,7 +7,7 @@ use super::core::Result;
 use crate::error::StoreError;
 
 /// Schema version of the server database written by this build.
-pub const DB_SCHEMA_VERSION: i64 = 5;
+pub const DB_SCHEMA_VERSION: i64 = 6;
 
 /// Brings the database to [`DB_SCHEMA_VERSION`] in one transaction:
 /// creates a new one, migrates an older one, refuses a newer one.
@@ -54,6 +54,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch("ALTER TABLE recommendations ADD COLUMN planned_year INTEGER")?;
         tracing::info!(from = version, "database migrated to schema 5");
     }
+    // Schema 6 adds the assignments table (created by schema.sql above).
     // Pulls walk a territory's log on this covering index: who wrote each
     // row and whether it was refused are read without touching the row,
     // whose bundle (kilobytes, in overflow pages) comes before `rejected`.

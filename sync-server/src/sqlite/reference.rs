@@ -1,9 +1,11 @@
-//! Reference rows: territories, offices and complexes (each change bumps the
-//! reference revision devices pull from), and each territory's settings.
+//! Reference rows: territories, offices, complexes and the visits planned
+//! (each change bumps the reference revision devices pull from), and each
+//! territory's settings.
 
 use bilan_shared::doc::now_ms;
 use bilan_shared::domain::{Complex, CsSettings, Office, Territory};
 use bilan_shared::ids::{OfficeId, TerritoryId};
+use bilan_shared::planning::Assignment;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::audit::write_audit;
@@ -202,9 +204,27 @@ impl ReferenceStore for SqliteStore {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let assignments = conn
+            .prepare_cached(
+                "SELECT a.complex_id, a.inspector_id, COALESCE(u.display_name, ''), a.planned, a.at
+                 FROM assignments a JOIN complexes c ON c.id = a.complex_id
+                 LEFT JOIN users u ON u.id = a.inspector_id
+                 WHERE a.territory_id = ?1 AND a.rev > ?2 AND (?3 IS NULL OR c.office_id = ?3) ORDER BY a.rev",
+            )?
+            .query_map(params![t, since as i64, office], |r| {
+                Ok(Assignment {
+                    complex_id: parse_id(r.get(0)?)?,
+                    inspector_id: r.get::<_, Option<String>>(1)?.map(parse_id).transpose()?,
+                    inspector_name: r.get(2)?,
+                    planned: r.get::<_, Option<String>>(3)?.map(parse_id).transpose()?,
+                    at: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let revision: i64 = conn.query_row(
             "SELECT MAX(COALESCE((SELECT MAX(rev) FROM offices WHERE territory_id = ?1), 0),
-                        COALESCE((SELECT MAX(rev) FROM complexes WHERE territory_id = ?1), 0))",
+                        COALESCE((SELECT MAX(rev) FROM complexes WHERE territory_id = ?1), 0),
+                        COALESCE((SELECT MAX(rev) FROM assignments WHERE territory_id = ?1), 0))",
             [&t],
             |r| r.get(0),
         )?;
@@ -212,8 +232,41 @@ impl ReferenceStore for SqliteStore {
             territory,
             offices,
             complexes,
+            assignments,
             revision: (revision as u64).max(since),
         })
+    }
+
+    fn set_assignments(
+        &self,
+        territory: TerritoryId,
+        rows: &[Assignment],
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for a in rows {
+            let rev = next_rev(&tx)?;
+            tx.execute(
+                "INSERT INTO assignments (complex_id, territory_id, inspector_id, planned, assigned_by, at, rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(complex_id) DO UPDATE SET inspector_id = excluded.inspector_id,
+                   planned = excluded.planned, assigned_by = excluded.assigned_by, at = excluded.at,
+                   rev = excluded.rev",
+                params![
+                    a.complex_id.to_string(),
+                    territory.to_string(),
+                    a.inspector_id.map(|i| i.to_string()),
+                    a.planned.map(|m| m.to_string()),
+                    audit.actor,
+                    a.at,
+                    rev as i64
+                ],
+            )?;
+        }
+        write_audit(&tx, audit)?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn settings(&self, territory: TerritoryId) -> Result<CsSettings> {

@@ -14,6 +14,7 @@ use crate::storage::{
     InspectionRow, LatestInspection, PlanRow, ReportStore, Scope, VisitTotals,
 };
 use bilan_shared::ids::{ComplexId, TerritoryId};
+use bilan_shared::planning::Assignment;
 
 impl ReportStore for SqliteStore {
     fn complex_rows(&self, scope: &Scope) -> Result<Vec<ComplexRow>> {
@@ -40,6 +41,19 @@ impl ReportStore for SqliteStore {
                     replacement_value: r.get(2)?,
                     latest: latest(3, r.get(4)?, 5)?,
                     approved: latest(6, Some(InspectionStatus::Approved.code().into()), 7)?,
+                    complex_id: parse_id(r.get(8)?)?,
+                    code: r.get(9)?,
+                    name: r.get(10)?,
+                    assignment: match r.get::<_, Option<String>>(11)? {
+                        Some(inspector) => Some(Assignment {
+                            complex_id: parse_id(r.get(8)?)?,
+                            inspector_id: Some(parse_id(inspector)?),
+                            inspector_name: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                            planned: r.get::<_, Option<String>>(13)?.map(parse_id).transpose()?,
+                            at: r.get(14)?,
+                        }),
+                        None => None,
+                    },
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

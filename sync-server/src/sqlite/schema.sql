@@ -100,3 +100,11 @@ CREATE TABLE IF NOT EXISTS carried_works (
 -- progress export): read in (complex, date) order. An index only: every
 -- open creates it if missing.
 CREATE INDEX IF NOT EXISTS summary_complex ON inspection_summary (territory_id, complex_id, created_at);
+-- Schema 6: who visits each complex and when (the CS's planning of the
+-- cycle). A withdrawn visit keeps its row without an inspector, with a new
+-- revision, so devices learn it with the reference data.
+CREATE TABLE IF NOT EXISTS assignments (
+  complex_id TEXT PRIMARY KEY REFERENCES complexes(id), territory_id TEXT NOT NULL,
+  inspector_id TEXT REFERENCES users(id), planned TEXT, assigned_by TEXT, at INTEGER NOT NULL,
+  rev INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS assignments_rev ON assignments (territory_id, rev);

@@ -23,6 +23,7 @@ pub const TABLES: &[&str] = &[
     "offices",
     "complexes",
     "users",
+    "assignments",
     "tokens",
     "login_failures",
     "address_failures",

@@ -58,6 +58,7 @@ pub(super) fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup 
                         a href="/" { "Aperçu" }
                         a href="/inspections" { "Inspections" }
                         a href="/plan" { "Plan de travaux" }
+                        a href="/planification" { "Planification" }
                         a href="/releve" { "Relevé des activités" }
                         a href="/avancement" { "Avancement BSI" }
                         @if u.user.role == Role::Manager { a href="/parametres" { "Paramètres" } a href="/admin" { "Administration" } }

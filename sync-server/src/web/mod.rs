@@ -15,6 +15,7 @@ mod layout;
 mod login;
 mod overview;
 mod plan;
+mod planning;
 mod progress;
 mod report;
 mod session;
@@ -32,6 +33,7 @@ use layout::security_headers;
 use login::{login_page, login_submit, logout};
 use overview::overview;
 use plan::{move_work, plan_csv, plan_page, plan_xlsx};
+use planning::{planning_csv, planning_page, planning_submit, planning_xlsx};
 use progress::{progress_csv, progress_page, progress_xlsx};
 use settings::{budgets_submit, settings_page, settings_submit};
 
@@ -54,6 +56,9 @@ pub fn routes() -> Router<AppState> {
         .route("/plan.csv", get(plan_csv))
         .route("/plan.xlsx", get(plan_xlsx))
         .route("/plan/deplacer", post(move_work))
+        .route("/planification", get(planning_page).post(planning_submit))
+        .route("/planification.csv", get(planning_csv))
+        .route("/planification.xlsx", get(planning_xlsx))
         .route("/releve", get(activity_page))
         .route("/releve.csv", get(activity_csv))
         .route("/releve.xlsx", get(activity_xlsx))
