@@ -63,6 +63,15 @@ impl Month {
         Month::of_date(calendar::date(ms, tz))
     }
 
+    /// The month `n` months later.
+    pub fn plus(self, n: u32) -> Month {
+        let index = i64::from(self.year) * 12 + i64::from(self.month) - 1 + i64::from(n);
+        Month {
+            year: (index / 12) as i16,
+            month: (index % 12 + 1) as i8,
+        }
+    }
+
     /// "mars 2027".
     pub fn label_fr(self) -> String {
         let name = MONTHS_FR[(self.month.clamp(1, 12) - 1) as usize];
@@ -187,6 +196,8 @@ mod tests {
         assert_eq!((m.year, m.month), (2027, 3));
         assert_eq!(m.to_string(), "2027-03");
         assert_eq!(m.label_fr(), "mars 2027");
+        assert_eq!(m.plus(10).to_string(), "2028-01");
+        assert_eq!(m.plus(0), m);
         assert_eq!(serde_json::to_string(&m).unwrap(), "\"2027-03\"");
         assert_eq!(serde_json::from_str::<Month>("\"2027-03\"").unwrap(), m);
         for bad in [

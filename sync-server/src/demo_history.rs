@@ -26,6 +26,8 @@ pub struct History {
     pub returned: usize,
     pub conflicts: usize,
     pub budgets: usize,
+    /// Complexes planned for an inspector.
+    pub planned: usize,
 }
 
 /// A year, in milliseconds (for dating the BSIs in the past).
@@ -165,7 +167,35 @@ pub fn seed_history(service: &Service, now: i64) -> Result<History, StoreError> 
     h.budgets = service
         .set_budgets(&manager, &budgets_csv(service, &manager, now, &tz)?)
         .map_err(|e| StoreError::Backend(format!("enveloppes de démonstration : {e}")))?;
+    h.planned = plan_visits(service, &manager, &[&julie, &marc], now, &tz)?;
     Ok(h)
+}
+
+/// The assignment plan: every complex not up to date (overdue, due this
+/// year, under way) given in turn to each inspector, a month apart from
+/// this month on (the first left without a month, to be set).
+fn plan_visits(
+    service: &Service,
+    manager: &UserInfo,
+    field: &[&Field],
+    now: i64,
+    tz: &calendar::TimeZone,
+) -> Result<usize, StoreError> {
+    use bilan_shared::planning::{CycleState, Month};
+    let view = service.planning(manager, &Default::default())?;
+    let open: Vec<ComplexId> = view
+        .lines
+        .iter()
+        .filter(|l| !matches!(l.state, CycleState::UpToDate | CycleState::Done))
+        .map(|l| l.complex_id)
+        .collect();
+    let this_month = Month::of_ms(now, tz);
+    for (i, c) in open.iter().enumerate() {
+        let who = field[i % field.len()];
+        let month = (i > 0).then(|| this_month.plus(i as u32 / 2));
+        service.plan_visits(manager, &[*c], Some(who.user.id), month)?;
+    }
+    Ok(open.len())
 }
 
 /// A new inspection started at `at`: every component rated (the elevator
@@ -363,6 +393,11 @@ mod tests {
                 h.budgets
             ),
             (16, 3, 1, 1, 15)
+        );
+        assert!(
+            h.planned >= 6,
+            "overdue, due and under way planned: {}",
+            h.planned
         );
         let (_, manager) = service.login("responsable", DEMO_PASSWORD, None).unwrap();
         let overview = service.overview(&manager).unwrap();

@@ -310,8 +310,8 @@ async fn main() -> anyhow::Result<()> {
                     bilan_shared::doc::now_ms(),
                 )?;
                 println!(
-                    "Historique : {} BSI approuvés, {} en cours, {} retourné, {} en conflit, {} enveloppes budgétaires.",
-                    h.approved, h.in_progress, h.returned, h.conflicts, h.budgets
+                    "Historique : {} BSI approuvés, {} en cours, {} retourné, {} en conflit, {} enveloppes budgétaires, {} visites planifiées.",
+                    h.approved, h.in_progress, h.returned, h.conflicts, h.budgets, h.planned
                 );
             }
             println!(

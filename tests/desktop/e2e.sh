@@ -207,6 +207,25 @@ kill_app() {
   wait_for "! pgrep -f $BIN/bilan-app" "l'application ne s'arrête pas"
 }
 
+# The CS plans two visits for Julie (inspecteur1), through the API the
+# planning page uses: the app opens on them after her login.
+api_login() {
+  curl -fsS -X POST "$URL/api/v1/login" -H 'content-type: application/json' \
+    -d "{\"username\":\"$1\",\"password\":\"bilan-demo\"}"
+}
+api_login inspecteur1 > "$WORK/julie.json"
+JULIE_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$WORK/julie.json")
+curl -fsS -H "authorization: Bearer $JULIE_TOKEN" "$URL/api/v1/reference?since=0" > "$WORK/reference.json"
+MANAGER_TOKEN=$(api_login responsable | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+python3 - "$WORK/julie.json" "$WORK/reference.json" > "$WORK/assign.json" <<'PY'
+import json, sys
+julie = json.load(open(sys.argv[1]))["user"]["id"]
+complexes = sorted(json.load(open(sys.argv[2]))["complexes"], key=lambda c: c["code"])
+print(json.dumps({"complexes": [c["id"] for c in complexes[:2]], "inspector": julie, "planned": "2027-03"}))
+PY
+curl -fsS -X POST "$URL/api/v1/assignments" -H "authorization: Bearer $MANAGER_TOKEN" \
+  -H 'content-type: application/json' -d @"$WORK/assign.json" || fail "planification refusée"
+
 launch
 shows username "l'écran de connexion n'apparaît pas"
 shot 01-connexion
@@ -215,6 +234,9 @@ fill password bilan-demo
 click_id login-submit
 wait_for "status_has 'Dernière erreur : aucune'" "connexion ou première synchro impossible"
 wait_for "[ \$(device complexes | wc -l) -ge 20 ]" "données de référence absentes"
+shows 'visit-*' "« Mes visites » ne montre pas les visites planifiées"
+shot 02-mes-visites
+click_id all-complexes
 shows 'complex-*' "la liste des ensembles n'apparaît pas"
 shot 02-territoire
 click_id 'complex-*'
@@ -232,8 +254,9 @@ shot 05-cote-enregistree
 kill_app
 show_has '"rating": "D"' || fail "cote perdue après kill -9"
 launch
-shows 'complex-*' "la liste des ensembles n'apparaît pas après la relance"
+shows 'visit-*' "« Mes visites » n'apparaît pas après la relance"
 shot 06-relance
+click_id all-complexes
 click_id 'complex-*'
 click_id "inspection-$INSPECTION"
 shows add-finding
@@ -297,6 +320,7 @@ click_id sync
 wait_for "show_has '\"status\": \"approuvee\"'" "l'approbation n'arrive pas sur l'appareil"
 kill_app
 launch
+click_id all-complexes
 shows 'complex-*' "la liste des ensembles n'apparaît pas après l'approbation"
 shot 13-territoire-etat-approuve
 click_id 'complex-*'
@@ -314,8 +338,8 @@ shot 15-cote-reprise
 for size in 360x740 1024x768; do
   kill_app
   BILAN_WINDOW_SIZE=$size launch
-  shows 'complex-*' "la liste des ensembles n'apparaît pas en $size"
-  shot "16-territoire-$size"
+  shows 'visit-*' "« Mes visites » n'apparaît pas en $size"
+  shot "16-mes-visites-$size"
 done
 # Nothing this test started may outlive it.
 kill_app

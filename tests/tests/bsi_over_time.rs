@@ -3,7 +3,8 @@
 //! device with no network, and the statuses set there reaching the server.
 
 use bilan_e2e::{
-    Browser, DEMO_PASSWORD, TestServer, device, first_complex, roof_finding, server_doc, sync,
+    Browser, DEMO_PASSWORD, TestServer, device, fingerprint, first_complex, roof_finding,
+    server_doc, sync,
 };
 use bilan_mobile::{DeviceStore, NewRecommendation, SyncEngine, WorkUpdate};
 use bilan_shared::domain::{InspectionStatus, Rating, Urgency, WorkStatus};
@@ -233,4 +234,118 @@ fn roof_photo() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
     out.into_inner()
+}
+
+/// The manager plans two complexes for Julie in March 2027 on the planning
+/// page (bad input changes nothing), sees them counted for her, downloads
+/// the plan; Julie's device lists them in "Mes visites" after one sync and
+/// keeps them offline; a visit withdrawn on the page leaves the device at
+/// its next sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manager_plans_visits_and_the_inspectors_device_lists_them_and_their_withdrawal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let julie = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let me = julie.user().unwrap().unwrap();
+    let complexes = julie.complexes().unwrap();
+    let (c1, c2) = (&complexes[0], &complexes[1]);
+    let m = Browser::login(&server.url(), "responsable").await;
+    let (status, page) = m.get("/planification").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("value=\"{}\"", me.id)),
+        "Julie can be chosen: {page}"
+    );
+    let csrf = Browser::csrf(&page);
+    let (id, c1s, c2s) = (me.id.to_string(), c1.id.to_string(), c2.id.to_string());
+    let assign = |month: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("ensemble", c1s.clone()),
+            ("ensemble", c2s.clone()),
+            ("inspecteur", id.clone()),
+            ("mois", month.to_string()),
+            ("action", "assigner".to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let m = &m;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            m.post("/planification", &f).await
+        }
+    };
+    // A month that does not exist: refused in words, nothing planned.
+    let manager = SyncEngine::new(&DeviceStore::open(&tmp.path().join("m")).unwrap())
+        .login(&server.url(), "responsable", DEMO_PASSWORD)
+        .await
+        .unwrap()
+        .user;
+    let before = fingerprint(&server, std::slice::from_ref(&manager));
+    let (status, body) = post(assign("2027-13")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("AAAA-MM"), "{body}");
+    assert_eq!(fingerprint(&server, std::slice::from_ref(&manager)), before);
+    let (status, _) = post(assign("2027-03")).await;
+    assert_eq!(status, 303);
+    let (_, page) = m.get("/planification").await;
+    let mine = &page[page.find("par-inspecteur").unwrap()..];
+    let row = &mine[mine.find(&me.display_name).expect("Julie's line")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    // Ensembles, en retard, à faire, en cours, faits, planifiés.
+    assert_eq!(row.matches("<td class=\"num").count(), 6, "{row}");
+    assert!(
+        row.ends_with("<td class=\"num\">2</td>"),
+        "two planned for Julie: {row}"
+    );
+    assert_eq!(page.matches("mars 2027").count(), 2, "{page}");
+    let (status, _, csv) = m
+        .download(&format!("/planification.csv?inspecteur={id}"))
+        .await;
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(csv.matches("2027-03").count(), 2, "{csv}");
+    assert!(csv.contains(&c1.code) && csv.contains(&c2.code), "{csv}");
+
+    // Julie's device: one sync (reference data, then changes, as the app's
+    // sync does) brings both visits; they stay offline.
+    SyncEngine::new(&julie).refresh_reference().await.unwrap();
+    sync(&julie).await;
+    let visits = julie.assignments_of(me.id).unwrap();
+    assert_eq!(visits.len(), 2);
+    assert!(
+        visits
+            .iter()
+            .all(|v| v.planned.map(|p| p.to_string()) == Some("2027-03".into()))
+    );
+    julie
+        .set_setting("server_url", "http://127.0.0.1:9")
+        .unwrap();
+    let rows = bilan_mobile::ui::visit_rows(&julie, &julie.cs_settings().unwrap()).unwrap();
+    assert_eq!(rows.len(), 2, "listed offline");
+    julie.set_setting("server_url", &server.url()).unwrap();
+
+    // Withdrawn from the plan on the page: gone from the device.
+    let (status, _) = post(vec![
+        ("csrf", csrf.clone()),
+        ("ensemble", c2s.clone()),
+        ("action", "retirer".to_string()),
+    ])
+    .await;
+    assert_eq!(status, 303);
+    SyncEngine::new(&julie).refresh_reference().await.unwrap();
+    let visits = julie.assignments_of(me.id).unwrap();
+    assert_eq!(
+        visits.iter().map(|v| v.complex_id).collect::<Vec<_>>(),
+        [c1.id]
+    );
+    let journal = server.state.service().audit_log(None, 100).unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|e| e.action == bilan_server::audit::AuditAction::PlanVisits)
+            .count(),
+        2,
+        "each planning audited once"
+    );
 }
