@@ -150,6 +150,27 @@ pub fn seed_history(service: &Service, now: i64) -> Result<History, StoreError> 
                 };
                 let at = now - years * YEAR_MS - (i as i64 * 37 % 300) * 86_400_000;
                 let target = TARGET_IVP[i % TARGET_IVP.len()];
+                // Three complexes also have the previous cycle's BSI,
+                // approved five years before: their pages show a trend.
+                if matches!(i, 1 | 2 | 4) {
+                    let older = NewInspection {
+                        inspection_id: InspectionId::new(),
+                        ..new
+                    };
+                    let before_at = at - 5 * YEAR_MS;
+                    let insp = fresh(
+                        who,
+                        older,
+                        before_at,
+                        target * 0.5,
+                        c.replacement_value,
+                        i,
+                        &tz,
+                    )?;
+                    let id = who.sync(service, &insp)?;
+                    service.review(&manager, id, Some(InspectionStatus::Approved), None)?;
+                    h.approved += 1;
+                }
                 let insp = fresh(who, new, at, target, c.replacement_value, i, &tz)?;
                 let id = who.sync(service, &insp)?;
                 service.review(&manager, id, Some(InspectionStatus::Approved), None)?;
@@ -392,7 +413,7 @@ mod tests {
                 h.conflicts,
                 h.budgets
             ),
-            (16, 3, 1, 1, 15)
+            (19, 3, 1, 1, 15)
         );
         assert!(
             h.planned >= 6,
@@ -407,7 +428,11 @@ mod tests {
             }
             all
         });
-        assert_eq!(conditions.iter().sum::<u32>(), 16, "one per approved BSI");
+        assert_eq!(
+            conditions.iter().sum::<u32>(),
+            16,
+            "one per complex with an approved BSI"
+        );
         assert!(
             conditions.iter().filter(|n| **n > 0).count() >= 4,
             "{conditions:?}"

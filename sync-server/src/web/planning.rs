@@ -137,7 +137,8 @@ pub(super) async fn planning_page(
                         td { (l.due.map(|d| d.to_string()).unwrap_or_else(|| "maintenant".into())) }
                         td.state { (l.state.label_fr()) }
                         td { (l.inspector) }
-                        td { @if let Some(m) = l.planned { (m.label_fr()) } @if l.late { br; strong.over { "après l'échéance" } } }
+                        td { @if let Some(m) = l.planned { (m.label_fr()) } @else if l.inspector_id.is_some() { span.muted { "à fixer" } }
+                             @if l.late { br; strong.over { "après l'échéance" } } }
                     } } }
                 }
             }
