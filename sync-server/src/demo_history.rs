@@ -438,7 +438,11 @@ mod tests {
             "{conditions:?}"
         );
         let summaries = service.summaries(&manager).unwrap();
-        assert_eq!(summaries.len(), 24, "19 approved, 3 in progress, 1 returned, 1 conflict");
+        assert_eq!(
+            summaries.len(),
+            24,
+            "19 approved, 3 in progress, 1 returned, 1 conflict"
+        );
         assert_eq!(summaries.iter().filter(|s| s.conflicts > 0).count(), 1);
         let carrying = summaries
             .iter()

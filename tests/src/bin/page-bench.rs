@@ -1,6 +1,9 @@
 //! Prints the response time of each review page with a generated territory of
-//! N inspections (default 10,000) on a real server. Figures only, no
-//! assertion. Run: `cargo run --release -p bilan-e2e --bin page-bench -- [N]`.
+//! N inspections (default 10,000) on a real server, every complex planned
+//! for an inspector, and one inspection with 60 real photos (camera-like
+//! JPEGs uploaded by a device) whose report is rendered as a PDF. Figures
+//! only, no assertion. Run:
+//! `cargo run --release -p bilan-e2e --bin page-bench -- [N]`.
 
 use std::time::Instant;
 
@@ -40,6 +43,27 @@ async fn main() -> anyhow::Result<()> {
     let id = *ids.first().expect("one inspection");
     let (_, manager) = store.login("responsable", DEMO_PASSWORD, None)?;
     let complex = store.inspection(&manager, id)?.read()?.complex_id;
+    // Every complex planned for Julie, in one assignment.
+    let reference = store.reference(&manager, 0)?;
+    let julie = store
+        .territory_users(&manager)?
+        .into_iter()
+        .find(|u| u.username == "inspecteur1")
+        .expect("the demo's inspector");
+    let all: Vec<_> = reference.complexes.iter().map(|c| c.id).collect();
+    let t = Instant::now();
+    store.plan_visits(
+        &manager,
+        &all,
+        Some(julie.id),
+        Some(bilan_shared::planning::Month::parse("2027-03").map_err(anyhow::Error::msg)?),
+    )?;
+    println!(
+        "planned {} complexes in {:.1} ms",
+        all.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let with_photos = inspection_with_photos(&server, &tmp.path().join("device"), 60).await?;
     let pages = [
         "/".to_string(),
         "/inspections".into(),
@@ -49,10 +73,15 @@ async fn main() -> anyhow::Result<()> {
         format!("/inspections/{id}"),
         format!("/inspections/{id}/rapport"),
         format!("/inspections/{id}/rapport.pdf"),
+        format!("/inspections/{with_photos}/rapport"),
+        format!("/inspections/{with_photos}/rapport.pdf"),
         format!("/ensembles/{complex}"),
         "/plan".into(),
         "/plan.csv".into(),
         "/plan.xlsx".into(),
+        "/planification".into(),
+        "/planification?etat=en_retard".into(),
+        "/planification.xlsx".into(),
         "/releve".into(),
         "/avancement.csv".into(),
     ];
@@ -79,4 +108,43 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// An inspection of `n` findings with one camera-like photo each (2 MP,
+/// quality 85), made and synced by a real device: the photos' thumbnails
+/// are what the report embeds.
+async fn inspection_with_photos(
+    server: &TestServer,
+    dir: &std::path::Path,
+    n: usize,
+) -> anyhow::Result<bilan_shared::ids::InspectionId> {
+    let d = bilan_e2e::device(dir, &server.url(), "inspecteur1").await;
+    let complex = bilan_e2e::first_complex(&d);
+    let id = d.start_inspection(complex)?;
+    let t = Instant::now();
+    let mut bytes = 0;
+    for i in 0..n {
+        let finding = d.add_finding(id, bilan_e2e::roof_finding())?;
+        let photo = bilan_e2e::camera::photo(i as u64, 1600, 1200, 85);
+        bytes += photo.len();
+        d.attach_photo(
+            id,
+            finding,
+            &photo,
+            "image/jpeg",
+            &format!("Photo {}", i + 1),
+        )?;
+    }
+    let report = bilan_e2e::sync(&d).await;
+    anyhow::ensure!(
+        report.photos_uploaded as usize == n,
+        "{} photos uploaded of {n}",
+        report.photos_uploaded
+    );
+    println!(
+        "an inspection with {n} photos ({:.1} MB) made and synced in {:.1} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(id)
 }
