@@ -60,6 +60,22 @@ pub fn complex_rows(territory: &str, office: &str) -> String {
     )
 }
 
+/// The territory's approved inspections that a later approved one of the
+/// same complex supersedes (one column: the document id). Pulls leave
+/// them out: a device needs a complex's latest approved BSI (the next
+/// inspection starts from it), not every old one; the server keeps them
+/// all. `territory` as for [`complex_rows`].
+pub fn superseded(territory: &str) -> String {
+    let approved = InspectionStatus::Approved.code();
+    format!(
+        "SELECT s.doc_id FROM inspection_summary s
+         WHERE s.territory_id = {territory} AND s.status = '{approved}'
+           AND EXISTS (SELECT 1 FROM inspection_summary n
+             WHERE n.territory_id = s.territory_id AND n.complex_id = s.complex_id
+               AND n.status = '{approved}' AND n.created_at > s.created_at)"
+    )
+}
+
 /// The works plan's rows of a scope: the work recommended by each
 /// complex's latest inspection, and the previous BSI's work it carries
 /// still open; columns: office name, complex name, the inspection's start,

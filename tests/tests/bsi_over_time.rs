@@ -349,3 +349,65 @@ async fn the_manager_plans_visits_and_the_inspectors_device_lists_them_and_their
         "each planning audited once"
     );
 }
+
+/// A complex inspected twice, both BSIs approved: a new tablet's first
+/// sync brings the latest approved one (the next inspection starts from
+/// it) and not the older one, which the server keeps; a device that had
+/// the older one keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_device_pulls_only_the_latest_approved_bsi_of_a_complex() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let manager = SyncEngine::new(&DeviceStore::open(&tmp.path().join("m")).unwrap())
+        .login(&server.url(), "responsable", DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let approve = |id: bilan_shared::ids::InspectionId| {
+        let (url, token) = (server.url(), manager.token.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{url}/api/v1/inspections/{id}/review"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"status": "approuvee"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+        }
+    };
+    let complex = first_complex(&a);
+    let older = a.start_inspection(complex).unwrap();
+    a.rate(older, "A1010", Rating::B).unwrap();
+    a.submit(older).unwrap();
+    sync(&a).await;
+    approve(older).await;
+    sync(&a).await;
+    let latest = a.start_inspection(complex).unwrap();
+    a.rate(latest, "A1010", Rating::C).unwrap();
+    a.submit(latest).unwrap();
+    sync(&a).await;
+    approve(latest).await;
+    sync(&a).await;
+
+    let c = device(&tmp.path().join("c"), &server.url(), "inspecteur2").await;
+    sync(&c).await;
+    assert_eq!(
+        c.inspection(latest).unwrap().status,
+        InspectionStatus::Approved
+    );
+    assert!(
+        c.inspection(older).is_err(),
+        "the superseded BSI is not pulled"
+    );
+    let next = c.start_inspection(complex).unwrap();
+    let previous = c.inspection(next).unwrap().previous.unwrap();
+    assert_eq!(previous.inspection_id, latest);
+    assert_eq!(previous.components["A1010"].rating, Some(Rating::C));
+    // The server keeps the whole history; the first device keeps its copy.
+    assert_eq!(
+        server_doc(&server, "responsable", older).status,
+        InspectionStatus::Approved
+    );
+    assert!(a.inspection(older).is_ok());
+}

@@ -15,7 +15,9 @@ const PULL_BATCH: i64 = 128;
 /// Merged log rows after `cursor` up to `upto`, the device's own left out,
 /// within about `page_bytes`; a row whose bytes compaction cleared is sent
 /// as its document's snapshot (once per page); the device's refused rows
-/// are reported. `more` is also set while rows wait for the merger.
+/// are reported; approved inspections a later approved one supersedes are
+/// left out ([`crate::sql::superseded`]). `more` is also set while rows
+/// wait for the merger.
 pub(super) async fn pull(
     client: &impl GenericClient,
     territory: TerritoryId,
@@ -27,6 +29,9 @@ pub(super) async fn pull(
     let mut out = PullPage::at(cursor);
     let mut snapshots_sent = std::collections::HashSet::new();
     let t = territory.to_string();
+    // Read once, when the first row to send comes (an edit's answer with
+    // nothing new from others never reads it).
+    let mut superseded: Option<std::collections::HashSet<String>> = None;
     // Rows a batch at a time, each with the bytes it sends (none for the
     // device's own rows and others' refused ones): one round trip per
     // batch, not per row.
@@ -47,8 +52,20 @@ pub(super) async fn pull(
             let doc: String = r.get(1);
             let mine: bool = r.get(2);
             let rejected: Option<String> = r.get(3);
-            if mine == rejected.is_none() {
-                // Its own merged rows, or another device's refused ones.
+            if !mine && rejected.is_none() && superseded.is_none() {
+                superseded = Some(
+                    client
+                        .rows(&crate::sql::superseded("$1"), &[&t])
+                        .await?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect(),
+                );
+            }
+            let old = || superseded.as_ref().is_some_and(|s| s.contains(&doc));
+            if mine == rejected.is_none() || (!mine && old()) {
+                // Its own merged rows, another device's refused ones, or an
+                // approved inspection a later approved one supersedes.
                 out.cursor = seq as u64;
                 continue;
             }

@@ -18,6 +18,8 @@ pub(super) const PULL_WALK: &str = "SELECT seq, device_id, rejected FROM log
 /// about `page_bytes`. A row whose bytes compaction cleared is sent as the
 /// document's snapshot (once per response). The device's own rows that
 /// the merger refused are reported, so it can tell its user (or resend).
+/// Approved inspections a later approved one supersedes are left out
+/// ([`crate::sql::superseded`]).
 /// With `look_ahead`, `more` is also set while another device's rows wait
 /// for the merger.
 pub(super) fn pull(
@@ -31,6 +33,9 @@ pub(super) fn pull(
 ) -> Result<PullPage> {
     let mut out = PullPage::at(cursor);
     let mut snapshots_sent = std::collections::HashSet::new();
+    // Read once, when the first row to send comes (an edit's answer with
+    // nothing new from others never reads it).
+    let mut superseded: Option<std::collections::HashSet<String>> = None;
     // The walk reads the covering index `log_pull` only; a row's document
     // and bundle (or reason) are read for the rows that need them.
     let mut stmt = conn.prepare_cached(PULL_WALK)?;
@@ -50,6 +55,10 @@ pub(super) fn pull(
         }
         let (doc, stored, reason): (String, Option<Vec<u8>>, Option<String>) =
             row_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        if rejected.is_none() && superseded_set(conn, territory, &mut superseded)?.contains(&doc) {
+            out.cursor = seq as u64;
+            continue;
+        }
         match rejected {
             Some(code) => out.rejected.push(Rejection {
                 doc_id: parse_id(doc)?,
@@ -83,4 +92,20 @@ pub(super) fn pull(
             .query_row(params![territory.to_string(), upto, device], |r| r.get(0))?;
     }
     Ok(out)
+}
+
+/// The territory's superseded approved inspections, read on first use.
+fn superseded_set<'a>(
+    conn: &Connection,
+    territory: TerritoryId,
+    cache: &'a mut Option<std::collections::HashSet<String>>,
+) -> Result<&'a std::collections::HashSet<String>> {
+    if cache.is_none() {
+        let set = conn
+            .prepare_cached(&crate::sql::superseded("?1"))?
+            .query_map([territory.to_string()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        *cache = Some(set);
+    }
+    Ok(cache.get_or_insert_default())
 }
