@@ -8,7 +8,7 @@
 //! inspection, review decisions), so nothing here bypasses a rule.
 
 use bilan_shared::calendar;
-use bilan_shared::doc::{Finding, Recommendation, SiteVisit};
+use bilan_shared::doc::{Finding, PhotoRef, Recommendation, SiteVisit};
 use bilan_shared::domain::{InspectionStatus, Rating, Severity, Urgency, WorkStatus};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::{DocChanges, PROTOCOL_VERSION, SyncRequest, UserInfo};
@@ -28,6 +28,36 @@ pub struct History {
     pub budgets: usize,
     /// Complexes planned for an inspector.
     pub planned: usize,
+    /// The photos the findings name, to put in the photo store
+    /// ([`store_photos`]), and their territory.
+    pub photos: Vec<(PhotoHash, Vec<u8>)>,
+    pub territory: Option<TerritoryId>,
+}
+
+/// The demo's photo of a roof finding (small: 640 × 480).
+fn roof_photo(seed: usize) -> Vec<u8> {
+    crate::demo_photos::photo(seed as u64, 640, 480, 80)
+}
+
+/// Puts the history's photos in the photo store (with their thumbnails)
+/// and records them as the territory's, as an upload would.
+pub async fn store_photos(state: &crate::AppState, h: &History) -> Result<(), StoreError> {
+    let Some(territory) = h.territory else {
+        return Ok(());
+    };
+    for (hash, bytes) in &h.photos {
+        let thumb = bilan_shared::thumbnail::thumbnail_jpeg(bytes, crate::photos::THUMB_SIZE)
+            .map_err(|e| StoreError::Backend(format!("vignette de démonstration : {e}")))?;
+        state
+            .0
+            .photos
+            .put_checked(hash, bytes.clone().into(), Some(thumb.into()))
+            .await?;
+        state
+            .service()
+            .photo_received(hash, bytes.len() as u64, "image/jpeg", territory)?;
+    }
+    Ok(())
 }
 
 /// A year, in milliseconds (for dating the BSIs in the past).
@@ -89,6 +119,12 @@ pub fn seed_history(service: &Service, now: i64) -> Result<History, StoreError> 
             office_id: c.office_id,
             complex_id: c.id,
         };
+        if !matches!(i, 16 | 17) {
+            // Every inspection of the complex shows this photo of its roof.
+            let bytes = roof_photo(i);
+            h.photos.push((PhotoHash::of(&bytes), bytes));
+            h.territory = Some(c.territory_id);
+        }
         match i {
             // Never inspected: due.
             16 | 17 => {}
@@ -298,7 +334,18 @@ fn fresh(
                     Severity::Moderate
                 },
                 description: String::new(),
-                photos: vec![],
+                photos: if code == "B3010" {
+                    let bytes = roof_photo(seed);
+                    vec![PhotoRef {
+                        hash: PhotoHash::of(&bytes),
+                        size: bytes.len() as u64,
+                        mime: "image/jpeg".into(),
+                        caption: "Membrane de la toiture".into(),
+                        taken_at: at,
+                    }]
+                } else {
+                    vec![]
+                },
                 recommendations: vec![Recommendation {
                     id: RecommendationId::new(),
                     work: work.into(),

@@ -23,6 +23,7 @@ pub mod bsi_report;
 pub mod codec;
 pub mod config;
 pub mod demo_history;
+pub mod demo_photos;
 pub mod error;
 pub mod exports;
 pub mod http;

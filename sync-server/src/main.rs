@@ -309,9 +309,16 @@ async fn main() -> anyhow::Result<()> {
                     &service,
                     bilan_shared::doc::now_ms(),
                 )?;
+                bilan_server::demo_history::store_photos(&state, &h).await?;
                 println!(
-                    "Historique : {} BSI approuvés, {} en cours, {} retourné, {} en conflit, {} enveloppes budgétaires, {} visites planifiées.",
-                    h.approved, h.in_progress, h.returned, h.conflicts, h.budgets, h.planned
+                    "Historique : {} BSI approuvés, {} en cours, {} retourné, {} en conflit, {} enveloppes budgétaires, {} visites planifiées, {} photos.",
+                    h.approved,
+                    h.in_progress,
+                    h.returned,
+                    h.conflicts,
+                    h.budgets,
+                    h.planned,
+                    h.photos.len()
                 );
             }
             println!(

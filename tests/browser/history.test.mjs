@@ -126,6 +126,9 @@ test("the manager opens a complex's history and downloads its BSI report as a PD
   assert.match(text, /Rapport BSI/);
   assert.ok(text.includes(name.split(' — ')[0].replace(/^Ensemble\s*/, '').trim().slice(0, 12)), `the complex's name in the PDF: ${text.slice(0, 400)}`);
   assert.match(text, /Approuvé par/);
+  // The demo's roof photo is in the report.
+  const images = execFileSync('pdfimages', ['-list', pdf]).toString().trim().split('\n').slice(2);
+  assert.ok(images.length >= 1, 'a photo in the PDF');
   execFileSync('pdftoppm', ['-png', '-r', '60', '-f', '1', '-l', '1', '-singlefile', pdf, join(shots, 'web-13-rapport-pdf-page1')]);
   assert.ok(readFileSync(join(shots, 'web-13-rapport-pdf-page1.png')).length > 5_000, 'the first page renders');
 });

@@ -17,7 +17,6 @@ use tokio::sync::oneshot;
 pub use bilan_server::admin::DEMO_PASSWORD;
 
 pub mod backend;
-pub mod camera;
 pub mod chaos;
 pub mod fault_proxy;
 pub mod object_store;

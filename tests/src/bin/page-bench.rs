@@ -1,7 +1,7 @@
 //! Prints the response time of each review page with a generated territory of
 //! N inspections (default 10,000) on a real server, every complex planned
 //! for an inspector, and one inspection with 60 real photos (camera-like
-//! JPEGs uploaded by a device) whose report is rendered as a PDF. Figures
+//! JPEGs, `bilan_server::demo_photos`, uploaded by a device) whose report is rendered as a PDF. Figures
 //! only, no assertion. Run:
 //! `cargo run --release -p bilan-e2e --bin page-bench -- [N]`.
 
@@ -125,7 +125,7 @@ async fn inspection_with_photos(
     let mut bytes = 0;
     for i in 0..n {
         let finding = d.add_finding(id, bilan_e2e::roof_finding())?;
-        let photo = bilan_e2e::camera::photo(i as u64, 1600, 1200, 85);
+        let photo = bilan_server::demo_photos::photo(i as u64, 1600, 1200, 85);
         bytes += photo.len();
         d.attach_photo(
             id,

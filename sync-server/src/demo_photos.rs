@@ -1,6 +1,8 @@
-//! Camera-like test photos: JPEGs with natural texture (light gradients,
-//! blotches and fine grain), not flat colour, so that their size and their
-//! compression look like a site photo's. Deterministic by seed.
+//! Camera-like generated photos: JPEGs with natural texture (light
+//! gradients, blotches, brick courses and fine grain), not flat colour, so
+//! that their size and compression look like a site photo's. Deterministic
+//! by seed. The demo's findings carry small ones; the benchmarks and tests
+//! use camera-sized ones.
 
 use image::{Rgb, RgbImage};
 
