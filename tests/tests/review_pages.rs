@@ -403,15 +403,15 @@ async fn manager_reviews_a_synced_inspection_in_the_browser_and_the_device_gets_
     // count of visits planned after their cycle's end totalled by formula.
     let planning = workbook(&m, "/planification.xlsx", "Planification").await;
     assert_eq!(
-        (planning.text(0, 0), planning.text(0, 7)),
+        (planning.text(0, 0), planning.text(0, 8)),
         ("Organisme".into(), "Mois prévu".into())
     );
     let lines = planning.rows() - 2;
     assert_eq!(lines, 20, "every complex of the territory");
     assert_eq!(planning.text(lines + 1, 0), "Total");
     assert_eq!(
-        planning.formula(lines + 1, 8),
-        format!("SUM(I2:I{})", lines + 1)
+        planning.formula(lines + 1, 9),
+        format!("SUM(J2:J{})", lines + 1)
     );
     let (st, _) = reader
         .post(

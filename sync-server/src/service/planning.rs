@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use bilan_shared::calendar::{self, Date, TimeZone};
-use bilan_shared::domain::{InspectionStatus, Role};
+use bilan_shared::domain::{Condition, ConditionThresholds, InspectionStatus, Role};
 use bilan_shared::ids::{ComplexId, OfficeId, UserId};
 use bilan_shared::planning::{self, Assignment, CycleState, Month};
 use bilan_shared::protocol::UserInfo;
@@ -33,6 +33,8 @@ pub struct PlanningLine {
     pub office_id: OfficeId,
     pub office: String,
     pub last_approved: Option<i64>,
+    /// The building's condition: its last approved BSI's.
+    pub condition: Option<Condition>,
     /// When its next BSI is due (none: never approved, due now).
     pub due: Option<Date>,
     pub state: CycleState,
@@ -94,8 +96,14 @@ pub struct PlanningView {
     pub tz: TimeZone,
 }
 
-/// Each complex's line at `now_ms` in the territory's zone.
-pub fn planning_lines(rows: &[ComplexRow], now_ms: i64, tz: &TimeZone) -> Vec<PlanningLine> {
+/// Each complex's line at `now_ms` in the territory's zone, its condition
+/// graded with `thresholds`.
+pub fn planning_lines(
+    rows: &[ComplexRow],
+    thresholds: &ConditionThresholds,
+    now_ms: i64,
+    tz: &TimeZone,
+) -> Vec<PlanningLine> {
     rows.iter()
         .map(|r| {
             let last_approved = r.approved.as_ref().map(|a| a.created_at);
@@ -113,6 +121,9 @@ pub fn planning_lines(rows: &[ComplexRow], now_ms: i64, tz: &TimeZone) -> Vec<Pl
                 office_id: r.office_id,
                 office: r.office.clone(),
                 last_approved,
+                condition: r.approved.as_ref().map(|a| {
+                    thresholds.condition_for(crate::reports::ivp(a.cost_5y, r.replacement_value))
+                }),
                 due,
                 state: planning::cycle_state(last_approved, later, now_ms, tz),
                 inspector_id: a.and_then(|a| a.inspector_id),
@@ -160,7 +171,7 @@ impl Service {
         let tz = settings.zone();
         let now = bilan_shared::doc::now_ms();
         let rows = self.store.complex_rows(&scope)?;
-        let all = planning_lines(&rows, now, &tz);
+        let all = planning_lines(&rows, &settings.thresholds, now, &tz);
         let (by_office, by_inspector) = tallies(&all);
         let mut offices: Vec<(OfficeId, String)> = Vec::new();
         for l in &all {
@@ -351,7 +362,7 @@ mod tests {
             planned: Some(Month::parse("2027-01").unwrap()),
             at: now,
         });
-        let lines = planning_lines(&rows, now, &tz);
+        let lines = planning_lines(&rows, &ConditionThresholds::default(), now, &tz);
         let states: Vec<CycleState> = lines.iter().map(|l| l.state).collect();
         assert_eq!(
             states,
@@ -365,6 +376,9 @@ mod tests {
         );
         // Due on 2026-09-01, planned in January 2027: late.
         assert!(lines[1].late);
+        // Graded from the last approved BSI only (cost 0: A); none without one.
+        assert_eq!(lines[1].condition, Some(Condition::A));
+        assert_eq!(lines[0].condition, None);
         let (offices, inspectors) = tallies(&lines);
         assert_eq!(offices.len(), 2);
         let a = &offices[0];

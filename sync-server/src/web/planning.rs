@@ -110,7 +110,7 @@ pub(super) async fn planning_page(
                 label { "Inspecteur " select name="inspecteur" { option value="" { "Tous" } option value="aucun" selected[sel(&q.inspecteur, "aucun")] { "Personne" }
                     @for (id, name) in &v.inspectors { option value=(id) selected[sel(&q.inspecteur, &id.to_string())] { (name) } } } }
                 " "
-                label { "État " select name="etat" { option value="" { "Tous" }
+                label { "Cycle " select name="etat" { option value="" { "Tous" }
                     @for s in CycleState::ALL { option value=(s.code()) selected[sel(&q.etat, s.code())] { (s.label_fr()) } } } }
                 " " button type="submit" { "Filtrer" }
             }
@@ -128,12 +128,13 @@ pub(super) async fn planning_page(
                     }
                 }
                 table #ensembles {
-                    thead { tr { @if manager { th { "Choisir" } } th { "Organisme" } th { "Ensemble" } th { "Dernier BSI approuvé" } th { "Échéance" } th { "État" } th { "Inspecteur" } th { "Mois prévu" } } }
+                    thead { tr { @if manager { th { "Choisir" } } th { "Organisme" } th { "Ensemble" } th { "Dernier BSI approuvé" } th { "État de l'immeuble" } th { "Échéance" } th { "Cycle" } th { "Inspecteur" } th { "Mois prévu" } } }
                     tbody { @for l in &v.lines { tr data-code=(l.code) {
                         @if manager { td { input type="checkbox" name="ensemble" value=(l.complex_id) aria-label={ "Choisir " (l.code) }; } }
                         td { (l.office) }
                         td { a href={ "/ensembles/" (l.complex_id) } { (l.code) " — " (l.name) } }
                         td { (l.last_approved.map(|a| calendar::iso_date(a, &v.tz)).unwrap_or_else(|| "jamais".into())) }
+                        td { @if let Some(c) = l.condition { span class={ "cond cond-" (c.code()) } { (c.code()) } } }
                         td { (l.due.map(|d| d.to_string()).unwrap_or_else(|| "maintenant".into())) }
                         td.state { (l.state.label_fr()) }
                         td { (l.inspector) }
@@ -161,8 +162,9 @@ async fn planning_table(
             Column::new("code", "Code", Kind::Text),
             Column::new("ensemble", "Ensemble", Kind::Text),
             Column::new("dernier_bsi_approuve", "Dernier BSI approuvé", Kind::Text),
+            Column::new("etat_immeuble", "État de l'immeuble", Kind::Text),
             Column::new("echeance", "Échéance", Kind::Text),
-            Column::new("etat", "État", Kind::Text),
+            Column::new("cycle", "Cycle", Kind::Text),
             Column::new("inspecteur", "Inspecteur", Kind::Text),
             Column::new("mois_prevu", "Mois prévu", Kind::Text),
             Column::new("apres_echeance", "Après l'échéance", Kind::Count),
@@ -177,6 +179,10 @@ async fn planning_table(
                     l.name.into(),
                     l.last_approved
                         .map(|a| calendar::iso_date(a, &v.tz))
+                        .unwrap_or_default()
+                        .into(),
+                    l.condition
+                        .map(|c| c.code().to_string())
                         .unwrap_or_default()
                         .into(),
                     l.due.map(|d| d.to_string()).unwrap_or_default().into(),
