@@ -91,6 +91,9 @@ pub trait ReferenceStore {
     /// when its office is not of its territory.
     fn upsert_complex(&self, c: &Complex) -> Result<()>;
     fn offices(&self, territory: TerritoryId) -> Result<Vec<Office>>;
+    /// One complex of the scope and its office's name (none: not there, or
+    /// not the scope's).
+    fn complex(&self, scope: &Scope, id: ComplexId) -> Result<Option<(Complex, String)>>;
     /// Offices, complexes and assignments of the scope changed after
     /// revision `since`, and the revision reached.
     fn reference(&self, scope: &Scope, since: u64) -> Result<ReferenceData>;

@@ -4,7 +4,7 @@
 
 use bilan_shared::doc::now_ms;
 use bilan_shared::domain::{Complex, CsSettings, Office, Territory};
-use bilan_shared::ids::{OfficeId, TerritoryId};
+use bilan_shared::ids::{ComplexId, OfficeId, TerritoryId};
 use bilan_shared::planning::Assignment;
 use tokio_postgres::Row;
 
@@ -163,6 +163,24 @@ impl ReferenceStore for PgStore {
                 .iter()
                 .map(row_office)
                 .collect()
+        })
+    }
+
+    fn complex(&self, scope: &Scope, id: ComplexId) -> Result<Option<(Complex, String)>> {
+        let (t, office) = scope.as_text();
+        self.run(async {
+            self.client()
+                .await?
+                .query_opt(
+                    "SELECT c.id, c.territory_id, c.office_id, c.code, c.name, c.address, c.city, c.dwellings,
+                       c.year_built, c.replacement_value, o.name
+                     FROM complexes c JOIN offices o ON o.id = c.office_id
+                     WHERE c.id = $1 AND c.territory_id = $2 AND ($3::TEXT IS NULL OR c.office_id = $3)",
+                    &[&id.to_string(), &t, &office],
+                )
+                .await?
+                .map(|r| Ok((row_complex(&r)?, r.get(10))))
+                .transpose()
         })
     }
 

@@ -47,22 +47,19 @@ impl HistoryLine {
 }
 
 impl Service {
+    /// A complex the user may read and its office's name; none when it is
+    /// not there or not theirs (an office reader reads their office's only).
+    pub fn complex(&self, user: &UserInfo, id: ComplexId) -> Result<Option<(Complex, String)>> {
+        self.store.complex(&access::scope_of(user)?, id)
+    }
+
     /// The page of a complex the user may read (an office reader: of their
     /// office only; another's is not found).
     pub fn complex_page(&self, user: &UserInfo, id: ComplexId) -> Result<ComplexPage> {
         let scope = access::scope_of(user)?;
-        let data = self.store.reference(&scope, 0)?;
-        let complex = data
-            .complexes
-            .into_iter()
-            .find(|c| c.id == id)
+        let (complex, office) = self
+            .complex(user, id)?
             .ok_or_else(|| StoreError::NotFound(format!("ensemble immobilier {id}")))?;
-        let office = data
-            .offices
-            .iter()
-            .find(|o| o.id == complex.office_id)
-            .map(|o| o.name.clone())
-            .unwrap_or_default();
         let settings = self.store.settings(scope.territory)?;
         let tz = settings.zone();
         let this_year = bilan_shared::calendar::year(bilan_shared::doc::now_ms(), &tz);

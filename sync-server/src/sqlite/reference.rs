@@ -4,7 +4,7 @@
 
 use bilan_shared::doc::now_ms;
 use bilan_shared::domain::{Complex, CsSettings, Office, Territory};
-use bilan_shared::ids::{OfficeId, TerritoryId};
+use bilan_shared::ids::{ComplexId, OfficeId, TerritoryId};
 use bilan_shared::planning::Assignment;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -42,6 +42,21 @@ fn row_office(r: &rusqlite::Row) -> rusqlite::Result<Office> {
         territory_id: parse_id(r.get(1)?)?,
         code: r.get(2)?,
         name: r.get(3)?,
+    })
+}
+
+fn row_complex(r: &rusqlite::Row) -> rusqlite::Result<Complex> {
+    Ok(Complex {
+        id: parse_id(r.get(0)?)?,
+        territory_id: parse_id(r.get(1)?)?,
+        office_id: parse_id(r.get(2)?)?,
+        code: r.get(3)?,
+        name: r.get(4)?,
+        address: r.get(5)?,
+        city: r.get(6)?,
+        dwellings: r.get(7)?,
+        year_built: r.get(8)?,
+        replacement_value: r.get(9)?,
     })
 }
 
@@ -165,6 +180,22 @@ impl ReferenceStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    fn complex(&self, scope: &Scope, id: ComplexId) -> Result<Option<(Complex, String)>> {
+        let (t, office) = scope.as_text();
+        Ok(self
+            .reader()?
+            .prepare_cached(
+                "SELECT c.id, c.territory_id, c.office_id, c.code, c.name, c.address, c.city, c.dwellings,
+                   c.year_built, c.replacement_value, o.name
+                 FROM complexes c JOIN offices o ON o.id = c.office_id
+                 WHERE c.id = ?1 AND c.territory_id = ?2 AND (?3 IS NULL OR c.office_id = ?3)",
+            )?
+            .query_row(params![id.to_string(), t, office], |r| {
+                Ok((row_complex(r)?, r.get(10)?))
+            })
+            .optional()?)
+    }
+
     fn reference(&self, scope: &Scope, since: u64) -> Result<ReferenceData> {
         let conn = self.lock();
         let t = scope.territory.to_string();
@@ -189,20 +220,7 @@ impl ReferenceStore for SqliteStore {
                 "SELECT id, territory_id, office_id, code, name, address, city, dwellings, year_built, replacement_value
                  FROM complexes WHERE territory_id = ?1 AND rev > ?2 AND (?3 IS NULL OR office_id = ?3) ORDER BY rev",
             )?
-            .query_map(params![t, since as i64, office], |r| {
-                Ok(Complex {
-                    id: parse_id(r.get(0)?)?,
-                    territory_id: parse_id(r.get(1)?)?,
-                    office_id: parse_id(r.get(2)?)?,
-                    code: r.get(3)?,
-                    name: r.get(4)?,
-                    address: r.get(5)?,
-                    city: r.get(6)?,
-                    dwellings: r.get(7)?,
-                    year_built: r.get(8)?,
-                    replacement_value: r.get(9)?,
-                })
-            })?
+            .query_map(params![t, since as i64, office], row_complex)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let assignments = conn
             .prepare_cached(

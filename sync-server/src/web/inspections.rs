@@ -131,12 +131,7 @@ pub(super) async fn inspection(
                 (c.timestamp(), who, c.len(), c.message().cloned())
             })
             .collect();
-        let complex = s
-            .service
-            .reference(&user, 0)?
-            .complexes
-            .into_iter()
-            .find(|c| c.id == doc.complex_id);
+        let complex = s.service.complex(&user, doc.complex_id)?.map(|(c, _)| c);
         let settings = s.service.settings(&user)?;
         Ok((doc, conflicts, history, complex, settings))
     })

@@ -37,13 +37,9 @@ async fn report_blocks(
     let (user, tz) = (u.user.clone(), u.tz.clone());
     Ok(blocking(state, move |s| {
         let doc = s.service.inspection(&user, id)?.read()?;
-        let reference = s.service.reference(&user, 0)?;
-        let complex = reference.complexes.iter().find(|c| c.id == doc.complex_id);
-        let office = reference
-            .offices
-            .iter()
-            .find(|o| o.id == doc.office_id)
-            .map_or("", |o| o.name.as_str());
+        let found = s.service.complex(&user, doc.complex_id)?;
+        let complex = found.as_ref().map(|(c, _)| c);
+        let office = found.as_ref().map_or("", |(_, o)| o.as_str());
         let settings = s.service.settings(&user)?;
         let source = Source {
             doc: &doc,
