@@ -73,35 +73,52 @@ fn refuse_nul_line(csv_text: &str) -> Result<(), ImportError> {
     }
 }
 
-/// Checks an offices CSV without writing anything (the import preview).
-pub fn parse_offices(csv_text: &str) -> Result<Vec<(String, String)>, ImportError> {
+/// Reads a CSV with `headers` (`delimiter`-separated) line by line: `check`
+/// turns a line into a row, given the rows kept so far, or says what is
+/// wrong with it. Every line or nothing: the errors of all the lines.
+fn read_lines<T>(
+    csv_text: &str,
+    delimiter: u8,
+    headers: &[&str],
+    mut check: impl FnMut(&csv::StringRecord, &[T]) -> Result<T, Vec<String>>,
+) -> Result<Vec<T>, ImportError> {
     let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .trim(csv::Trim::All)
         .from_reader(csv_text.as_bytes());
     refuse_nul_line(csv_text)?;
-    check_headers(&mut rdr, &OFFICE_HEADERS)?;
+    check_headers(&mut rdr, headers)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
-        match rec {
-            Ok(r) if r.get(0).unwrap_or("").is_empty() || r.get(1).unwrap_or("").is_empty() => {
-                errors.push(LineError {
-                    line,
-                    message: "code et nom sont obligatoires".into(),
-                })
-            }
-            Ok(r) => rows.push((r[0].to_string(), r[1].to_string())),
-            Err(e) => errors.push(LineError {
-                line,
-                message: e.to_string(),
-            }),
-        }
+        let message = match rec {
+            Ok(r) => match check(&r, &rows) {
+                Ok(row) => {
+                    rows.push(row);
+                    continue;
+                }
+                Err(problems) => problems.join("; "),
+            },
+            Err(e) => e.to_string(),
+        };
+        errors.push(LineError { line, message });
     }
     if !errors.is_empty() {
         return Err(ImportError::Lines(errors));
     }
     Ok(rows)
+}
+
+/// Checks an offices CSV without writing anything (the import preview).
+pub fn parse_offices(csv_text: &str) -> Result<Vec<(String, String)>, ImportError> {
+    read_lines(csv_text, b',', &OFFICE_HEADERS, |r, _| {
+        let field = |n: usize| r.get(n).unwrap_or("").to_string();
+        if field(0).is_empty() || field(1).is_empty() {
+            return Err(vec!["code et nom sont obligatoires".into()]);
+        }
+        Ok((field(0), field(1)))
+    })
 }
 
 /// Checks a complexes CSV against the territory's `offices`; `organisme`
@@ -111,25 +128,7 @@ pub fn parse_complexes(
     territory: TerritoryId,
     csv_text: &str,
 ) -> Result<Vec<Complex>, ImportError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(csv_text.as_bytes());
-    refuse_nul_line(csv_text)?;
-    check_headers(&mut rdr, &COMPLEX_HEADERS)?;
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        let r = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(LineError {
-                    line,
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
+    read_lines(csv_text, b',', &COMPLEX_HEADERS, |r, _| {
         let mut problems = Vec::new();
         let field = |n: usize| r.get(n).unwrap_or("").to_string();
         for (n, h) in COMPLEX_HEADERS.iter().enumerate().take(5) {
@@ -162,15 +161,8 @@ pub fn parse_complexes(
                 problems.push("« valeur_remplacement » doit être un montant positif".into());
                 None
             });
-        if !problems.is_empty() {
-            errors.push(LineError {
-                line,
-                message: problems.join("; "),
-            });
-            continue;
-        }
-        if let (Some(o), Some(d), Some(y), Some(v)) = (office, dwellings, year, value) {
-            rows.push(Complex {
+        match (office, dwellings, year, value) {
+            (Some(o), Some(d), Some(y), Some(v)) if problems.is_empty() => Ok(Complex {
                 id: ComplexId::new(),
                 territory_id: territory,
                 office_id: o.id,
@@ -181,38 +173,16 @@ pub fn parse_complexes(
                 dwellings: d,
                 year_built: y,
                 replacement_value: v,
-            });
+            }),
+            _ => Err(problems),
         }
-    }
-    if !errors.is_empty() {
-        return Err(ImportError::Lines(errors));
-    }
-    Ok(rows)
+    })
 }
 
 /// Checks a budget envelopes CSV (`organisme;annee;montant`, the office by
 /// its code) against the territory's `offices`: every line or nothing.
 pub fn parse_budgets(offices: &[Office], csv_text: &str) -> Result<Vec<Budget>, ImportError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .trim(csv::Trim::All)
-        .from_reader(csv_text.as_bytes());
-    refuse_nul_line(csv_text)?;
-    check_headers(&mut rdr, &BUDGET_HEADERS)?;
-    let mut rows: Vec<Budget> = Vec::new();
-    let mut errors = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        let r = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(LineError {
-                    line,
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
+    read_lines(csv_text, b';', &BUDGET_HEADERS, |r, rows: &[Budget]| {
         let field = |n: usize| r.get(n).unwrap_or("").to_string();
         let mut problems = Vec::new();
         let office = offices.iter().find(|o| o.code == field(0));
@@ -233,28 +203,19 @@ pub fn parse_budgets(offices: &[Office], csv_text: &str) -> Result<Vec<Budget>, 
         if amount.is_none() {
             problems.push("« montant » doit être un montant positif (ex. 250 000,00)".into());
         }
-        if let (Some(o), Some(y), Some(a)) = (office, year, amount) {
-            if rows.iter().any(|b| b.office_id == o.id && b.year == y) {
+        match (office, year, amount) {
+            (Some(o), Some(y), _) if rows.iter().any(|b| b.office_id == o.id && b.year == y) => {
                 problems.push(format!("{} a déjà une enveloppe pour {y}", o.code));
-            } else if problems.is_empty() {
-                rows.push(Budget {
-                    office_id: o.id,
-                    year: y,
-                    amount: a,
-                });
+                Err(problems)
             }
+            (Some(o), Some(y), Some(a)) if problems.is_empty() => Ok(Budget {
+                office_id: o.id,
+                year: y,
+                amount: a,
+            }),
+            _ => Err(problems),
         }
-        if !problems.is_empty() {
-            errors.push(LineError {
-                line,
-                message: problems.join("; "),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ImportError::Lines(errors));
-    }
-    Ok(rows)
+    })
 }
 
 /// Budget envelopes as the CSV [`parse_budgets`] reads (office codes).
