@@ -92,6 +92,18 @@ test('the manager assigns two complexes on the planning page and sees them plann
   }
   assert.equal(await inspectorCount(page, 'Marc Gagnon', 6), plannedBefore + 2);
   await page.screenshot({ path: join(shots, 'web-10-planification-assignee.png'), fullPage: true });
+  // The page's downloads: a workbook (its cells are read back with calamine
+  // in tests/tests/review_pages.rs) and a CSV with Marc's two new visits.
+  const [xlsx] = await Promise.all([page.waitForEvent('download'), page.click('a[href^="/planification.xlsx"]')]);
+  assert.match(xlsx.suggestedFilename(), /\.xlsx$/);
+  const book = join(work, 'planification.xlsx');
+  await xlsx.saveAs(book);
+  assert.equal(readFileSync(book).subarray(0, 2).toString('latin1'), 'PK');
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('a[href^="/planification.csv"]')]);
+  const csvPath = join(work, 'planification.csv');
+  await csv.saveAs(csvPath);
+  const lines = readFileSync(csvPath, 'utf8').split('\n').filter((l) => l.includes('Marc Gagnon') && l.includes('2027-06'));
+  assert.equal(lines.length, 2, 'the two visits planned in June 2027');
 });
 
 test("the manager opens a complex's history and downloads its BSI report as a PDF that reads back and renders", async () => {
