@@ -3,9 +3,10 @@
 //! counting proxy between them. Prints one line per scenario: wall
 //! milliseconds, bytes up, bytes down, HTTP requests (counted on the wire).
 //!
-//! Per N: (1) cold push of N inspections, (2) one edit after a restart,
-//! (3) cold pull by a new device, with the server's peak memory and its storage
-//! per inspection. Once: (4) 50 devices each pushing 20 new inspections at the
+//! Per N: the information floor (the N inspections as one JSON array,
+//! zstd -19) and each scenario's bytes as a ratio to it; (1) cold push of N
+//! inspections, (2) one edit after a restart, (3) cold pull by a new
+//! device, with the server's peak memory and its storage per inspection. Once: (4) 50 devices each pushing 20 new inspections at the
 //! same time, (5) 200 photos of 2 MB, then 200 more with every upload cut at
 //! half once. Workload: see `bilan_e2e::workload`.
 //!
@@ -311,6 +312,19 @@ fn generate(store: &DeviceStore, count: usize, seed: u64) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The information floor of the device's inspections: their content as
+/// one JSON array (what a form tool would send), compressed with zstd at
+/// level 19. No sync can be expected to send less.
+fn information_floor(store: &DeviceStore) -> anyhow::Result<u64> {
+    let docs = store
+        .inspection_ids()?
+        .into_iter()
+        .map(|id| store.inspection(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let json = serde_json::to_vec(&docs)?;
+    Ok(zstd::bulk::compress(&json, 19)?.len() as u64)
+}
+
 /// Bytes of the server's database per inspection, once its WAL is folded in:
 /// document snapshots, the log and the projection tables; after a log
 /// compaction when `compact` (run beside the live server, as the background
@@ -386,6 +400,14 @@ async fn cold_scenarios(root: &Path, n: usize, pg: Option<&Pg>) -> anyhow::Resul
         t.elapsed().as_secs_f64()
     );
 
+    let t = Instant::now();
+    let floor = information_floor(&a)?;
+    println!(
+        "N={n:<6}    plancher : {} octets (les {n} inspections en un tableau JSON, zstd -19 ; {:.1} s)",
+        group(floor),
+        t.elapsed().as_secs_f64()
+    );
+
     let token = manager_token(&proxy.url()).await?;
     let (r, line) = measured(&proxy, async { Ok(SyncEngine::new(&a).sync().await?) }).await?;
     let merged = merged_within(&proxy.url(), &token).await?;
@@ -394,7 +416,8 @@ async fn cold_scenarios(root: &Path, n: usize, pg: Option<&Pg>) -> anyhow::Resul
     line.print(
         &format!("N={n:<6} 1. envoi à froid"),
         &format!(
-            "({} changements ; tout intégré côté serveur {:.0} ms après la réponse)",
+            "({:.2} × le plancher ; {} changements ; tout intégré côté serveur {:.0} ms après la réponse)",
+            line.up as f64 / floor as f64,
             r.sent_changes,
             merged.as_secs_f64() * 1000.0
         ),
@@ -422,7 +445,10 @@ async fn cold_scenarios(root: &Path, n: usize, pg: Option<&Pg>) -> anyhow::Resul
     );
     line.print(
         &format!("N={n:<6} 2. une modification après redémarrage"),
-        "",
+        &format!(
+            "({:.2} × le plancher d'une inspection)",
+            (line.up + line.down) as f64 / (floor as f64 / n as f64)
+        ),
     );
 
     // 3. A new device of the territory pulls everything.
@@ -439,7 +465,8 @@ async fn cold_scenarios(root: &Path, n: usize, pg: Option<&Pg>) -> anyhow::Resul
     line.print(
         &format!("N={n:<6} 3. réception à froid (nouvel appareil)"),
         &format!(
-            "({} changements, {} allers-retours, pic mémoire serveur {} Mo)",
+            "({:.2} × le plancher ; {} changements, {} allers-retours, pic mémoire serveur {} Mo)",
+            line.down as f64 / floor as f64,
             r.received_changes,
             r.round_trips,
             peak / 1024
