@@ -90,10 +90,23 @@ pub enum RowOutcome {
     /// Merged; some of its changes were already known (a push retried after
     /// a cut): the row keeps only the new ones.
     Rewrite { changes: usize, packed: Vec<u8> },
+    /// Merged as stored; its bytes hold a saved document, whose changes
+    /// the row now counts (it counted chunks when pushed).
+    Recount { changes: usize },
     /// Every change was already known: the row goes.
     Duplicate,
     /// Refused, with the code and message its device is told.
     Rejected(ErrorCode, String),
+}
+
+impl RowOutcome {
+    /// Its changes went into the document (kept, rewritten or recounted).
+    pub fn applied(&self) -> bool {
+        matches!(
+            self,
+            RowOutcome::Keep | RowOutcome::Rewrite { .. } | RowOutcome::Recount { .. }
+        )
+    }
 }
 
 pub struct DocOutcome {
@@ -114,13 +127,15 @@ pub fn rejection(e: &StoreError) -> (ErrorCode, String) {
 /// Applies one row's changes to `insp`; on refusal `insp` is left as it was.
 fn merge_row(insp: &mut Inspection, doc_id: InspectionId, row: Pending) -> RowOutcome {
     let merged = (|| -> Result<RowOutcome> {
-        let parsed = changes_of_chunks(&unpack(row.bytes.unwrap_or_default())?).map_err(|e| {
-            StoreError::MalformedChange {
-                doc: doc_id.to_string(),
-                reason: e.to_string(),
-            }
+        let raw = unpack(row.bytes.unwrap_or_default())?;
+        let parsed = changes_of_chunks(&raw).map_err(|e| StoreError::MalformedChange {
+            doc: doc_id.to_string(),
+            reason: e.to_string(),
         })?;
         let total = parsed.len();
+        // A saved document is one chunk holding many changes: the row
+        // counts its changes once they are known.
+        let chunks = bilan_shared::doc::count_chunks(&raw).unwrap_or(total);
         let mut seen = HashSet::new();
         let new: Vec<Change> = parsed
             .into_iter()
@@ -154,6 +169,7 @@ fn merge_row(insp: &mut Inspection, doc_id: InspectionId, row: Pending) -> RowOu
         }
         Ok(match repacked {
             Some(packed) => RowOutcome::Rewrite { changes: n, packed },
+            None if chunks != total => RowOutcome::Recount { changes: total },
             None => RowOutcome::Keep,
         })
     })();
@@ -240,7 +256,7 @@ pub fn merge_group(g: Group) -> DocOutcome {
     for row in g.rows {
         let seq = row.seq;
         let outcome = merge_row(&mut insp, g.doc_id, row);
-        if matches!(outcome, RowOutcome::Keep | RowOutcome::Rewrite { .. }) {
+        if outcome.applied() {
             accepted += 1;
         }
         out.rows.push((seq, outcome));
@@ -260,9 +276,52 @@ impl DocOutcome {
         let (code, message) = rejection(e);
         self.merged = None;
         for (_, outcome) in &mut self.rows {
-            if matches!(outcome, RowOutcome::Keep | RowOutcome::Rewrite { .. }) {
+            if outcome.applied() {
                 *outcome = RowOutcome::Rejected(code, message.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::pack;
+    use bilan_shared::doc::{Author, NewInspection};
+    use bilan_shared::domain::Rating;
+    use bilan_shared::ids::*;
+
+    /// A never-synced inspection pushed as its saved document (one chunk
+    /// of several changes) is merged like its changes would be, and its row
+    /// then counts the changes; pushed again, it is a duplicate.
+    #[test]
+    fn a_saved_document_row_merges_and_counts_its_changes() {
+        let author = Author::device(DeviceId::new(), UserId::new(), "Julie");
+        let new = NewInspection {
+            inspection_id: InspectionId::new(),
+            territory_id: TerritoryId::new(),
+            office_id: OfficeId::new(),
+            complex_id: ComplexId::new(),
+        };
+        let (mut insp, _) =
+            Inspection::create(&author, new.clone(), bilan_shared::Catalogue::current()).unwrap();
+        insp.edit(&author, |d| d.rate("B3010", Rating::D)).unwrap();
+        let saved = insp.save();
+        let changes = insp.automerge().get_changes(&[]).len();
+        assert!(changes >= 2);
+        let row = |seq| Pending {
+            seq,
+            bytes: Some(pack(&saved).unwrap()),
+        };
+        let out = merge_group(Group {
+            doc_id: new.inspection_id,
+            territory: new.territory_id,
+            base: Base::New,
+            rows: vec![row(1), row(2)],
+        });
+        let merged = out.merged.expect("the document is merged");
+        assert_eq!(merged.doc.components["B3010"].rating, Some(Rating::D));
+        assert!(matches!(out.rows[0].1, RowOutcome::Recount { changes: c } if c == changes));
+        assert!(matches!(out.rows[1].1, RowOutcome::Duplicate));
     }
 }

@@ -303,8 +303,9 @@ fn a_postgresql_database_is_created_once_and_a_newer_one_is_refused() {
 
 /// A database left at schema version 1 by an older build is brought to
 /// the current version at start, its data kept: the step to 2 (the log's
-/// and snapshots' bytes stored without PostgreSQL's compression) and to 3
-/// (the carried work of the works plan).
+/// and snapshots' bytes stored without PostgreSQL's compression), to 3
+/// (the carried work of the works plan), to 4 (the year a work was moved
+/// to) and to 5 (the visits planned).
 #[test]
 fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
     let pg = PgCluster::start();
@@ -340,6 +341,7 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
          DROP TABLE carried_works;
          ALTER TABLE recommendations DROP COLUMN planned_year;
          DROP INDEX summary_complex;
+         DROP TABLE assignments;
          UPDATE schema_version SET version = 1",
     );
     assert_eq!(storage("log"), "x");
@@ -360,6 +362,11 @@ fn a_version_1_postgresql_database_is_migrated_at_start_with_its_data() {
         psql(&url, "SELECT count(*) FROM carried_works").trim(),
         "0",
         "step 3 applied"
+    );
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM assignments").trim(),
+        "0",
+        "step 5 applied"
     );
 }
 

@@ -34,6 +34,21 @@ pub(super) fn id_runs(ids: &[i64]) -> Vec<(i64, i64)> {
     runs
 }
 
+/// A document's changes as one saved document, when that is smaller and
+/// loads back to the same heads (otherwise the changes go as they are).
+fn compacted(changes: &[ByteBuf]) -> Option<Vec<u8>> {
+    let raw: Vec<u8> = changes.iter().flat_map(|c| c.iter().copied()).collect();
+    let mut doc = automerge::Automerge::new();
+    doc.apply_changes(changes_of_chunks(&raw).ok()?).ok()?;
+    let saved = doc.save();
+    if saved.len() >= raw.len() {
+        return None;
+    }
+    let back =
+        bilan_shared::doc::contain_panics(|| Ok(automerge::Automerge::load(&saved)?)).ok()?;
+    (back.get_heads() == doc.get_heads()).then_some(saved)
+}
+
 impl DeviceStore {
     /// Every change the server has not acknowledged, grouped by document, with the row ids to ack.
     pub fn outbox(&self) -> Result<(Vec<DocChanges>, Vec<i64>)> {
@@ -44,7 +59,8 @@ impl DeviceStore {
     /// The first unacknowledged changes, whole documents at a time, within
     /// `max_docs` documents and about `max_bytes` of change bytes (a single
     /// larger document still goes alone), so that a request stays under the
-    /// server's limits however long the device was offline.
+    /// server's limits however long the device was offline. A document the
+    /// server has never had goes as its saved form (see [`compacted`]).
     pub fn outbox_page(&self, max_docs: usize, max_bytes: u64) -> Result<OutboxPage> {
         let conn = self.lock();
         // CROSS JOIN makes SQLite walk the (small) outbox and sort it: with a
@@ -79,6 +95,35 @@ impl DeviceStore {
                     doc_id,
                     changes: vec![ByteBuf::from(bytes)],
                 }),
+            }
+        }
+        drop(rows);
+        // Documents the server has never seen (every change still in the
+        // outbox) travel as their saved form when that is smaller: automerge
+        // keeps every change, its author and time in it, compressed by
+        // column (a 60-component inspection: ~2.5 KB instead of ~40 KB of
+        // changes).
+        let mut synced_before = conn.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM changes c WHERE c.doc_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = c.id))",
+        )?;
+        let mut never_synced = Vec::new();
+        for (i, d) in page.docs.iter().enumerate() {
+            let seen: bool = synced_before.query_row([d.doc_id.to_string()], |r| r.get(0))?;
+            if !seen {
+                never_synced.push(i);
+            }
+        }
+        drop(synced_before);
+        drop(stmt);
+        drop(conn);
+        let saved: Vec<(usize, Option<Vec<u8>>)> = never_synced
+            .into_par_iter()
+            .map(|i| (i, compacted(&page.docs[i].changes)))
+            .collect();
+        for (i, bytes) in saved {
+            if let Some(bytes) = bytes {
+                page.docs[i].changes = vec![ByteBuf::from(bytes)];
             }
         }
         Ok(page)

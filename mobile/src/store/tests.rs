@@ -115,6 +115,50 @@ fn acknowledged_ids_collapse_into_runs() {
     assert!(id_runs(&[]).is_empty());
 }
 
+/// The changes a document's outbox entry carries, however they travel.
+fn changes_in(d: &bilan_shared::protocol::DocChanges) -> usize {
+    let raw: Vec<u8> = d.changes.iter().flat_map(|c| c.iter().copied()).collect();
+    bilan_shared::doc::changes_of_chunks(&raw).unwrap().len()
+}
+
+/// A document the server never had goes as its saved form (one chunk,
+/// smaller than its changes, the same changes inside); once acknowledged,
+/// its next edit goes as a change.
+#[test]
+fn a_never_synced_inspection_goes_as_its_saved_document_and_later_edits_as_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let id = store.start_inspection(complex).unwrap();
+    let codes: Vec<String> = Catalogue::current()
+        .components()
+        .map(|(_, c)| c.code.clone())
+        .take(40)
+        .collect();
+    for code in &codes {
+        store.rate(id, code, Rating::B).unwrap();
+    }
+    let page = store.outbox_page(100, u64::MAX).unwrap();
+    let d = &page.docs[0];
+    assert_eq!(d.changes.len(), 1, "one saved document");
+    assert_eq!(d.changes[0][8], 0, "chunk type 0: a document");
+    assert_eq!(changes_in(d), 41, "every change inside");
+    let raw: i64 = {
+        let conn = Connection::open(dir.path().join("device.sqlite")).unwrap();
+        conn.query_row("SELECT SUM(LENGTH(bytes)) FROM changes", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert!(
+        (d.changes[0].len() as i64) < raw / 2,
+        "{} bytes saved, {raw} bytes of changes",
+        d.changes[0].len()
+    );
+    store.apply_sync(&page.ids, vec![], 0).unwrap();
+    store.rate(id, &codes[0], Rating::C).unwrap();
+    let page = store.outbox_page(100, u64::MAX).unwrap();
+    assert_eq!(page.docs[0].changes.len(), 1);
+    assert_eq!(page.docs[0].changes[0][8], 1, "chunk type 1: a change");
+}
+
 #[test]
 fn the_outbox_pages_by_whole_documents_within_the_limits() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,8 +173,9 @@ fn the_outbox_pages_by_whole_documents_within_the_limits() {
     let page = store.outbox_page(2, u64::MAX).unwrap();
     assert_eq!(page.docs.len(), 2);
     assert!(page.more);
+    assert_eq!(page.ids.len(), 4, "whole documents");
     assert!(
-        page.docs.iter().all(|d| d.changes.len() == 2),
+        page.docs.iter().all(|d| changes_in(d) == 2),
         "whole documents"
     );
     // A byte budget smaller than one document still sends that document.

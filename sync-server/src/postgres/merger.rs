@@ -228,6 +228,13 @@ async fn write_outcome(tx: &impl GenericClient, mut o: DocOutcome, last: i64) ->
                 )
                 .await?;
             }
+            RowOutcome::Recount { changes } => {
+                tx.exec(
+                    "UPDATE log SET changes = $2 WHERE seq = $1",
+                    &[&seq, &(changes as i64)],
+                )
+                .await?;
+            }
             RowOutcome::Duplicate => {
                 tx.exec("DELETE FROM log WHERE seq = $1", &[&seq]).await?;
             }

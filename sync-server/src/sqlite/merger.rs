@@ -220,6 +220,10 @@ fn write_outcome(tx: &Connection, mut o: DocOutcome, last: i64) -> Result<()> {
                 tx.prepare_cached("UPDATE log SET changes = ?2, bytes = ?3 WHERE seq = ?1")?
                     .execute(params![seq, changes as i64, packed])?;
             }
+            RowOutcome::Recount { changes } => {
+                tx.prepare_cached("UPDATE log SET changes = ?2 WHERE seq = ?1")?
+                    .execute(params![seq, changes as i64])?;
+            }
             RowOutcome::Duplicate => {
                 tx.prepare_cached("DELETE FROM log WHERE seq = ?1")?
                     .execute([seq])?;
