@@ -10,7 +10,7 @@ use bilan_shared::doc::{changes_of_chunks, now_ms};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::DocChanges;
 use rayon::prelude::*;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
@@ -50,6 +50,17 @@ fn compacted(changes: &[ByteBuf]) -> Option<Vec<u8>> {
 }
 
 impl DeviceStore {
+    /// Whether documents the server never had go as their saved form (the
+    /// default) or as their changes (what builds before did: the sync
+    /// benchmark compares both in one run).
+    pub fn set_push_saved_documents(&self, saved: bool) -> Result<()> {
+        if saved {
+            self.clear_setting("push_as_changes")
+        } else {
+            self.set_setting("push_as_changes", "1")
+        }
+    }
+
     /// Every change the server has not acknowledged, grouped by document, with the row ids to ack.
     pub fn outbox(&self) -> Result<(Vec<DocChanges>, Vec<i64>)> {
         let page = self.outbox_page(usize::MAX, u64::MAX)?;
@@ -108,7 +119,15 @@ impl DeviceStore {
                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = c.id))",
         )?;
         let mut never_synced = Vec::new();
-        for (i, d) in page.docs.iter().enumerate() {
+        let as_changes = conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'push_as_changes'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .is_some_and(|v| v == "1");
+        for (i, d) in page.docs.iter().enumerate().filter(|_| !as_changes) {
             let seen: bool = synced_before.query_row([d.doc_id.to_string()], |r| r.get(0))?;
             if !seen {
                 never_synced.push(i);

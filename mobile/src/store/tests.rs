@@ -137,6 +137,10 @@ fn a_never_synced_inspection_goes_as_its_saved_document_and_later_edits_as_chang
     for code in &codes {
         store.rate(id, code, Rating::B).unwrap();
     }
+    store.set_push_saved_documents(false).unwrap();
+    let page = store.outbox_page(100, u64::MAX).unwrap();
+    assert_eq!(page.docs[0].changes.len(), 41, "as changes when asked");
+    store.set_push_saved_documents(true).unwrap();
     let page = store.outbox_page(100, u64::MAX).unwrap();
     let d = &page.docs[0];
     assert_eq!(d.changes.len(), 1, "one saved document");

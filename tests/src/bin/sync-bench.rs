@@ -61,6 +61,10 @@ struct Args {
     /// named `bilan_bench_*` (dropped first if it exists).
     #[arg(long, value_name = "URL", conflicts_with = "postgres")]
     database: Option<String>,
+    /// Push never-synced inspections as their changes, not their saved
+    /// documents (what builds before the fifth session did), to compare.
+    #[arg(long)]
+    changes_only: bool,
     /// Server instances of scenario 4, on one PostgreSQL database behind a
     /// round-robin proxy (more than 1 needs PostgreSQL).
     #[arg(long, default_value_t = 1)]
@@ -386,12 +390,18 @@ fn storage_per_inspection(
     Ok(bytes / n.max(1) as u64)
 }
 
-async fn cold_scenarios(root: &Path, n: usize, pg: Option<&Pg>) -> anyhow::Result<()> {
+async fn cold_scenarios(
+    root: &Path,
+    n: usize,
+    pg: Option<&Pg>,
+    changes_only: bool,
+) -> anyhow::Result<()> {
     let server_dir = root.join(format!("server-{n}"));
     let (server, proxy) = server(&server_dir, pg).await?;
     let database = database_of(pg, &server_dir);
     let a_dir = root.join(format!("a-{n}"));
     let a = device(&a_dir, &proxy.url(), "inspecteur1").await;
+    a.set_push_saved_documents(!changes_only)?;
     let t = Instant::now();
     generate(&a, n, 1)?;
     eprintln!(
@@ -714,7 +724,7 @@ fn main() -> anyhow::Result<()> {
     }
     rt.block_on(async {
         for &n in &args.n {
-            cold_scenarios(tmp.path(), n, pg).await?;
+            cold_scenarios(tmp.path(), n, pg, args.changes_only).await?;
         }
         if args.devices > 0 {
             concurrent_push(
