@@ -127,12 +127,28 @@ impl DeviceStore {
             )
             .optional()?
             .is_some_and(|v| v == "1");
+        // A document compacted on the device since its last change already
+        // has its saved form (checked to load back when it was written).
+        let mut whole_snapshot = conn.prepare_cached(
+            "SELECT d.snapshot FROM docs d WHERE d.doc_id = ?1 AND d.snapshot IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.doc_id = ?1 AND c.in_snapshot = 0)",
+        )?;
+        let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
         for (i, d) in page.docs.iter().enumerate().filter(|_| !as_changes) {
-            let seen: bool = synced_before.query_row([d.doc_id.to_string()], |r| r.get(0))?;
-            if !seen {
-                never_synced.push(i);
+            let id = d.doc_id.to_string();
+            let seen: bool = synced_before.query_row([&id], |r| r.get(0))?;
+            if seen {
+                continue;
+            }
+            match whole_snapshot
+                .query_row([&id], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?
+            {
+                Some(snapshot) => ready.push((i, snapshot)),
+                None => never_synced.push(i),
             }
         }
+        drop(whole_snapshot);
         drop(synced_before);
         drop(stmt);
         drop(conn);
@@ -143,6 +159,12 @@ impl DeviceStore {
         for (i, bytes) in saved {
             if let Some(bytes) = bytes {
                 page.docs[i].changes = vec![ByteBuf::from(bytes)];
+            }
+        }
+        for (i, snapshot) in ready {
+            let raw: usize = page.docs[i].changes.iter().map(|c| c.len()).sum();
+            if snapshot.len() < raw {
+                page.docs[i].changes = vec![ByteBuf::from(snapshot)];
             }
         }
         Ok(page)

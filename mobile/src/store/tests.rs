@@ -156,6 +156,32 @@ fn a_never_synced_inspection_goes_as_its_saved_document_and_later_edits_as_chang
         "{} bytes saved, {raw} bytes of changes",
         d.changes[0].len()
     );
+    // Rated past the compaction threshold, the device's own snapshot is
+    // its saved form: it goes as is.
+    let more: Vec<String> = Catalogue::current()
+        .components()
+        .map(|(_, c)| c.code.clone())
+        .skip(40)
+        .take(23)
+        .collect();
+    for code in &more {
+        store.rate(id, code, Rating::C).unwrap();
+    }
+    let total = 1 + codes.len() + more.len();
+    let in_snapshot: i64 = Connection::open(dir.path().join("device.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM changes WHERE in_snapshot = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_snapshot as usize, total, "compacted on the device");
+    let page = store.outbox_page(100, u64::MAX).unwrap();
+    let d = &page.docs[0];
+    assert_eq!(d.changes.len(), 1, "one saved document");
+    assert_eq!(d.changes[0][8], 0, "chunk type 0: a document");
+    assert_eq!(changes_in(d), total, "every change inside");
     store.apply_sync(&page.ids, vec![], 0).unwrap();
     store.rate(id, &codes[0], Rating::C).unwrap();
     let page = store.outbox_page(100, u64::MAX).unwrap();
