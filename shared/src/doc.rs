@@ -456,6 +456,11 @@ const CHUNK_DOCUMENT: u8 = 0;
 /// Highest chunk type automerge writes (a compressed change).
 const CHUNK_COMPRESSED_CHANGE: u8 = 2;
 
+/// Whether `bytes` are one saved automerge document (not changes).
+pub fn is_saved_document(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && bytes[..4] == CHUNK_MAGIC && bytes[8] == CHUNK_DOCUMENT
+}
+
 /// Splits automerge bytes holding one or more chunks (a single change,
 /// changes concatenated as [`bundle`] writes them, or a saved document) into
 /// changes, refusing anything malformed or truncated. Bundles are the unit of

@@ -34,7 +34,11 @@ async fn a_sync_whose_response_is_cut_is_retried_without_loss_or_duplicate() {
     assert_eq!(a.status().unwrap().pending_changes, 3);
     let r = sync(&a).await;
     // Resent and stored again for the merger, which drops what it had.
-    assert_eq!((r.sent_changes, r.accepted), (1, 1), "resent as one chunk");
+    assert_eq!(
+        (r.sent_changes, r.accepted),
+        (3, 1),
+        "the three changes resent, as one chunk"
+    );
     assert_eq!(server.state.service().change_count(territory).unwrap(), 3);
     assert_eq!(a.status().unwrap().pending_changes, 0);
     assert!(a.status().unwrap().last_error.is_none());

@@ -96,6 +96,11 @@ pub(super) fn raw_doc_upto(
 
 impl RawDoc {
     /// The document, with `more` changes applied on top.
+    /// Nothing stored yet: no snapshot, no change.
+    pub(super) fn is_empty(&self) -> bool {
+        self.snapshot.is_none() && self.changes.is_empty()
+    }
+
     pub(super) fn build_with(self, more: Vec<Change>) -> Result<Inspection> {
         let mut insp = match self.snapshot {
             Some(bytes) => Inspection::load(&bytes)?,

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use automerge::Change;
+use bilan_shared::Inspection;
 use bilan_shared::InspectionDoc;
-use bilan_shared::doc::{changes_of_chunks, now_ms};
+use bilan_shared::doc::{changes_of_chunks, contain_panics, is_saved_document, now_ms};
 use bilan_shared::ids::*;
 use bilan_shared::protocol::DocChanges;
 use rayon::prelude::*;
@@ -17,6 +18,15 @@ use sha2::{Digest, Sha256};
 use super::docs::{raw_doc_upto, summary_of, write_summary_with_conflicts};
 use super::{DeviceStore, OutboxPage, SyncStatus};
 use crate::error::{MobileError, Result};
+
+/// A document of a sync answer: its chunks as received, their changes, and
+/// the document itself when it came as one saved document.
+type Received = (
+    InspectionId,
+    Vec<ByteBuf>,
+    Vec<Change>,
+    Option<automerge::Automerge>,
+);
 
 /// Runs of consecutive row ids, as (first, last): acknowledging a cold push
 /// of thousands of changes takes a handful of statements.
@@ -190,28 +200,43 @@ impl DeviceStore {
     ) -> Result<u64> {
         let started = std::time::Instant::now();
         // Every chunk is checked before anything is stored (on every core).
-        let parsed: Vec<(InspectionId, Vec<ByteBuf>, Vec<Change>)> = remote
+        // A document that comes as one saved document is kept loaded: a
+        // device that has none of it takes it as is instead of applying its
+        // changes one by one again.
+        let parsed: Vec<Received> = remote
             .into_par_iter()
             .map(|d| {
                 let mut changes = Vec::new();
-                for item in &d.changes {
-                    changes.extend(changes_of_chunks(item).map_err(MobileError::protocol)?);
+                let mut loaded = None;
+                match d.changes.as_slice() {
+                    [only] if is_saved_document(only) => {
+                        let doc = contain_panics(|| Ok(automerge::Automerge::load(only)?))
+                            .map_err(MobileError::protocol)?;
+                        changes.extend(doc.get_changes(&[]).into_iter().cloned());
+                        loaded = Some(doc);
+                    }
+                    items => {
+                        for item in items {
+                            changes.extend(changes_of_chunks(item).map_err(MobileError::protocol)?);
+                        }
+                    }
                 }
-                Ok((d.doc_id, d.changes, changes))
+                Ok((d.doc_id, d.changes, changes, loaded))
             })
             .collect::<Result<_>>()?;
         // A document may come in several runs of one response: one entry each.
         let mut index: HashMap<InspectionId, usize> = HashMap::new();
-        let mut grouped: Vec<(InspectionId, Vec<ByteBuf>, Vec<Change>)> = Vec::new();
-        for (doc_id, items, changes) in parsed {
+        let mut grouped: Vec<Received> = Vec::new();
+        for (doc_id, items, changes, loaded) in parsed {
             match index.get(&doc_id) {
                 Some(&i) => {
                     grouped[i].1.extend(items);
                     grouped[i].2.extend(changes);
+                    grouped[i].3 = None;
                 }
                 None => {
                     index.insert(doc_id, grouped.len());
-                    grouped.push((doc_id, items, changes));
+                    grouped.push((doc_id, items, changes, loaded));
                 }
             }
         }
@@ -237,7 +262,7 @@ impl DeviceStore {
                     "INSERT INTO docs (doc_id, snapshot, updated_at) VALUES (?1, NULL, ?2)
                      ON CONFLICT(doc_id) DO UPDATE SET updated_at = excluded.updated_at",
                 )?;
-                for (doc_id, items, _) in &parsed {
+                for (doc_id, items, _, _) in &parsed {
                     doc.execute(params![doc_id.to_string(), now_ms()])?;
                     for item in items {
                         ins.execute(params![
@@ -269,7 +294,7 @@ impl DeviceStore {
         {
             let mut docs = self.docs();
             let conn = self.lock();
-            for (doc_id, _, changes) in parsed {
+            for (doc_id, _, changes, loaded) in parsed {
                 match docs.get_mut(&doc_id) {
                     Some(insp) => {
                         if insp.apply_changes(changes).is_err() {
@@ -280,17 +305,18 @@ impl DeviceStore {
                     }
                     None => {
                         if let Some(raw) = raw_doc_upto(&conn, doc_id, before)? {
-                            raws.push((doc_id, raw, changes));
+                            raws.push((doc_id, raw, changes, loaded));
                         }
                     }
                 }
             }
         }
-        rows.par_extend(raws.into_par_iter().map(|(id, raw, changes)| {
-            (
-                id,
-                raw.build_with(changes).and_then(|insp| summary_of(&insp)),
-            )
+        rows.par_extend(raws.into_par_iter().map(|(id, raw, changes, loaded)| {
+            let built = match loaded {
+                Some(doc) if raw.is_empty() => Ok(Inspection::from_automerge(doc)),
+                _ => raw.build_with(changes),
+            };
+            (id, built.and_then(|insp| summary_of(&insp)))
         }));
         let mut conn = self.lock();
         let tx = conn.transaction()?;
