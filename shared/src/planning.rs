@@ -8,6 +8,7 @@ use jiff::ToSpan;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{self, Date, TimeZone};
+use crate::domain::InspectionStatus;
 use crate::ids::{ComplexId, UserId};
 
 /// A calendar month, `AAAA-MM` on the wire, in storage and in forms.
@@ -144,17 +145,21 @@ pub fn due_date(last_approved_ms: Option<i64>, tz: &TimeZone) -> Option<Date> {
     )
 }
 
-/// A complex's state in the cycle at `now_ms`, in the territory's zone:
-/// done when its last approved BSI is of this year; in progress when a later
-/// inspection is under way (started, submitted or returned); overdue when
-/// its cycle has run out (or it was never approved); due when its cycle ends
-/// this year; up to date otherwise.
+/// A complex's state in the cycle at `now_ms`, in the territory's zone,
+/// from its last approved BSI and its latest inspection (start, status):
+/// done when the last approved BSI is of this year; in progress when a
+/// later inspection is under way (started, submitted or returned); overdue
+/// when its cycle has run out (or it was never approved); due when its
+/// cycle ends this year; up to date otherwise.
 pub fn cycle_state(
     last_approved_ms: Option<i64>,
-    later_inspection: bool,
+    latest: Option<(i64, InspectionStatus)>,
     now_ms: i64,
     tz: &TimeZone,
 ) -> CycleState {
+    let later_inspection = latest.is_some_and(|(at, status)| {
+        status != InspectionStatus::Approved && last_approved_ms.is_none_or(|a| at > a)
+    });
     let this_year = calendar::year(now_ms, tz);
     if last_approved_ms.is_some_and(|a| calendar::year(a, tz) == this_year) {
         return CycleState::Done;
@@ -217,25 +222,25 @@ mod tests {
         let approved_2021_eve = at(2021, 12, 31, 20, &qc);
         // Approved on 2021-12-31 (Quebec): due on 2026-12-31, which is today.
         assert_eq!(
-            cycle_state(Some(approved_2021_eve), false, new_years_eve, &qc),
+            cycle_state(Some(approved_2021_eve), None, new_years_eve, &qc),
             CycleState::Overdue
         );
         // The day before, it is still due this year, not overdue.
         let day_before = at(2026, 12, 30, 12, &qc);
         assert_eq!(
-            cycle_state(Some(approved_2021_eve), false, day_before, &qc),
+            cycle_state(Some(approved_2021_eve), None, day_before, &qc),
             CycleState::Due
         );
         // Approved that evening: done this year (2026 in Quebec).
         assert_eq!(
-            cycle_state(Some(new_years_eve), false, new_years_eve + 1, &qc),
+            cycle_state(Some(new_years_eve), None, new_years_eve + 1, &qc),
             CycleState::Done
         );
         // Read in UTC, the same evening is 2027: a UTC-counted state would
         // call a 2026 approval "done" in 2027.
         let next_morning = at(2027, 1, 1, 9, &qc);
         assert_ne!(
-            cycle_state(Some(new_years_eve), false, next_morning, &qc),
+            cycle_state(Some(new_years_eve), None, next_morning, &qc),
             CycleState::Done
         );
     }
@@ -244,11 +249,24 @@ mod tests {
     fn a_complex_never_approved_is_overdue_unless_an_inspection_is_under_way() {
         let qc = calendar::default_zone();
         let now = at(2026, 6, 1, 12, &qc);
-        assert_eq!(cycle_state(None, false, now, &qc), CycleState::Overdue);
-        assert_eq!(cycle_state(None, true, now, &qc), CycleState::InProgress);
+        assert_eq!(cycle_state(None, None, now, &qc), CycleState::Overdue);
+        assert_eq!(
+            cycle_state(None, Some((now, InspectionStatus::Submitted)), now, &qc),
+            CycleState::InProgress
+        );
         let recent = at(2024, 5, 1, 12, &qc);
         assert_eq!(
-            cycle_state(Some(recent), false, now, &qc),
+            cycle_state(Some(recent), None, now, &qc),
+            CycleState::UpToDate
+        );
+        // The approved BSI itself is not "a later inspection under way".
+        assert_eq!(
+            cycle_state(
+                Some(recent),
+                Some((recent, InspectionStatus::Approved)),
+                now,
+                &qc
+            ),
             CycleState::UpToDate
         );
         assert_eq!(

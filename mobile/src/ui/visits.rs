@@ -6,7 +6,7 @@
 
 use bilan_shared::calendar;
 use bilan_shared::doc::now_ms;
-use bilan_shared::domain::{CsSettings, InspectionStatus};
+use bilan_shared::domain::CsSettings;
 use bilan_shared::planning::{self, Assignment, CycleState};
 use dioxus::prelude::*;
 
@@ -49,12 +49,14 @@ pub fn visit_rows(store: &DeviceStore, settings: &CsSettings) -> crate::Result<V
                 .find(|r| r.complex.id == a.complex_id)?
                 .clone();
             let approved = row.approved.as_ref().map(|s| s.created_at);
-            let later = row.last.as_ref().is_some_and(|s| {
-                s.status != InspectionStatus::Approved && approved.is_none_or(|a| s.created_at > a)
-            });
             let due = planning::due_date(approved, &tz);
             Some(VisitRow {
-                state: planning::cycle_state(approved, later, now, &tz),
+                state: planning::cycle_state(
+                    approved,
+                    row.last.as_ref().map(|s| (s.created_at, s.status)),
+                    now,
+                    &tz,
+                ),
                 late: a.planned.is_some_and(|m| planning::planned_late(m, due)),
                 due,
                 assignment: a,

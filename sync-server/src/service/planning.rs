@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use bilan_shared::calendar::{self, Date, TimeZone};
-use bilan_shared::domain::{Condition, ConditionThresholds, InspectionStatus, Role};
+use bilan_shared::domain::{Condition, ConditionThresholds, Role};
 use bilan_shared::ids::{ComplexId, OfficeId, UserId};
 use bilan_shared::planning::{self, Assignment, CycleState, Month};
 use bilan_shared::protocol::UserInfo;
@@ -107,10 +107,6 @@ pub fn planning_lines(
     rows.iter()
         .map(|r| {
             let last_approved = r.approved.as_ref().map(|a| a.created_at);
-            let later = r.latest.as_ref().is_some_and(|l| {
-                l.status != InspectionStatus::Approved
-                    && last_approved.is_none_or(|a| l.created_at > a)
-            });
             let due = planning::due_date(last_approved, tz);
             let a = r.assignment.as_ref();
             let planned = a.and_then(|a| a.planned);
@@ -125,7 +121,12 @@ pub fn planning_lines(
                     thresholds.condition_for(crate::reports::ivp(a.cost_5y, r.replacement_value))
                 }),
                 due,
-                state: planning::cycle_state(last_approved, later, now_ms, tz),
+                state: planning::cycle_state(
+                    last_approved,
+                    r.latest.as_ref().map(|l| (l.created_at, l.status)),
+                    now_ms,
+                    tz,
+                ),
                 inspector_id: a.and_then(|a| a.inspector_id),
                 inspector: a.map(|a| a.inspector_name.clone()).unwrap_or_default(),
                 planned,
@@ -299,6 +300,7 @@ impl Service {
 mod tests {
     use super::*;
     use crate::storage::LatestInspection;
+    use bilan_shared::domain::InspectionStatus;
 
     fn row(
         office: &str,

@@ -137,14 +137,36 @@ pub(super) fn attachment(name: &str, mime: &str, bytes: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, mime.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
+            (header::CONTENT_DISPOSITION, content_disposition(name)),
         ],
         bytes,
     )
         .into_response()
+}
+
+/// `attachment` with the file's name as RFC 6266 asks: an ASCII fallback
+/// (`filename`) and the UTF-8 name percent-encoded (`filename*`). Raw UTF-8
+/// in a header is read in the browser's locale: "Rivière" then became a
+/// file called "download".
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// A page error as the browser sees it: the login for a missing session,
@@ -167,5 +189,18 @@ impl IntoResponse for WebError {
                 (status, body).into_response()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn a_french_file_name_is_sent_percent_encoded_with_an_ascii_fallback() {
+        assert_eq!(
+            content_disposition("Rapport-BSI-La-Rivière.pdf"),
+            "attachment; filename=\"Rapport-BSI-La-Rivi_re.pdf\"; filename*=UTF-8''Rapport-BSI-La-Rivi%C3%A8re.pdf"
+        );
     }
 }

@@ -127,10 +127,51 @@ pub(super) async fn report_pdf(
             tracing::error!(error = %e, "PDF report not written");
             WebError::Api(ApiError::internal())
         })?;
+    // ASCII: a browser in a non-UTF-8 locale names a file with "é" in it
+    // "download" (Chromium does, whatever the header says).
     let file: String = title
         .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .map(|c| match unaccented(c) {
+            Some(a) if a.is_ascii_alphanumeric() => a,
+            _ => '-',
+        })
         .collect();
     let name = format!("{}.pdf", file.trim_matches('-'));
     Ok(attachment(&name, "application/pdf", pdf))
+}
+
+/// The letter without its accent for French letters; the letter itself when
+/// it has none; none for anything else not ASCII.
+fn unaccented(c: char) -> Option<char> {
+    Some(match c {
+        'à' | 'â' | 'ä' => 'a',
+        'À' | 'Â' | 'Ä' => 'A',
+        'é' | 'è' | 'ê' | 'ë' => 'e',
+        'É' | 'È' | 'Ê' | 'Ë' => 'E',
+        'î' | 'ï' => 'i',
+        'Î' | 'Ï' => 'I',
+        'ô' | 'ö' => 'o',
+        'Ô' | 'Ö' => 'O',
+        'ù' | 'û' | 'ü' => 'u',
+        'Ù' | 'Û' | 'Ü' => 'U',
+        'ç' => 'c',
+        'Ç' => 'C',
+        c if c.is_ascii() => c,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unaccented;
+
+    #[test]
+    fn french_letters_lose_their_accents_in_file_names() {
+        let name: String = "Les Érables à Rivière-Boisé"
+            .chars()
+            .filter_map(unaccented)
+            .collect();
+        assert_eq!(name, "Les Erables a Riviere-Boise");
+        assert_eq!(unaccented('—'), None);
+    }
 }
