@@ -6,45 +6,17 @@
 // target/screens/web-1*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { shots, workFolder, startServer, launchBrowser, login as signIn } from './harness.mjs';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = join(root, 'target/debug');
-const shots = join(root, 'target/screens');
-mkdirSync(shots, { recursive: true });
-const work = mkdtempSync(join(tmpdir(), 'bilan-history-'));
+const work = workFolder('history');
 let url, server, browser;
 
-/** Resolves with the address the server prints once it listens (at most 30 s). */
-function listeningAddress(child) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`le serveur n'a pas annoncé son adresse en 30 s : ${out}`)), 30_000);
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/à l'écoute sur (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`le serveur s'est arrêté (code ${code}) : ${out}`)));
-  });
-}
-
 before(async () => {
-  execFileSync(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), 'demo']);
-  server = spawn(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), '--listen', '127.0.0.1:0', 'serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  url = await listeningAddress(server);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  ({ server, url } = await startServer(join(work, 'server')));
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -52,15 +24,7 @@ after(async () => {
   server?.kill('SIGKILL');
 });
 
-async function login(user) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${url}/connexion`);
-  await page.fill('#username', user);
-  await page.fill('#password', 'bilan-demo');
-  await Promise.all([page.waitForURL(`${url}/`), page.click('button[type=submit]')]);
-  return page;
-}
+const login = (user) => signIn(browser, url, user, { width: 1280, height: 900 });
 
 /** The number in a count cell of the per-inspector table, by inspector and column. */
 async function inspectorCount(page, name, column) {

@@ -4,19 +4,12 @@
 // every page go to target/screens/web-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { bin, shots, workFolder, startServer, launchBrowser, login as signIn } from './harness.mjs';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = join(root, 'target/debug');
-const shots = join(root, 'target/screens');
-mkdirSync(shots, { recursive: true });
-const work = mkdtempSync(join(tmpdir(), 'bilan-browser-'));
-// The server binds a port the system gives (127.0.0.1:0) and prints it.
+const work = workFolder('browser');
 let url;
 let server, browser;
 
@@ -25,29 +18,9 @@ const device = (dir, ...args) =>
     env: { ...process.env, BILAN_PASSWORD: 'bilan-demo' },
   }).toString();
 
-/** Resolves with the address the server prints once it listens (at most 30 s). */
-function listeningAddress(child) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`le serveur n'a pas annoncé son adresse en 30 s : ${out}`)), 30_000);
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/à l'écoute sur (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`le serveur s'est arrêté (code ${code}) : ${out}`)));
-  });
-}
-
 let inspection, otherOffice;
 before(async () => {
-  execFileSync(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), 'demo', '--vide']);
-  server = spawn(join(bin, 'bilan-server'), ['--data-dir', join(work, 'server'), '--listen', '127.0.0.1:0', 'serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  url = await listeningAddress(server);
-  assert.ok((await fetch(`${url}/healthz`)).ok, 'the server answers at the address it printed');
+  ({ server, url } = await startServer(join(work, 'server'), ['--vide']));
   // A real device makes and syncs inspections: one in Trois-Rivières with a finding, one elsewhere.
   device('dev', 'login', '--server', url, '--user', 'inspecteur1');
   const complexes = device('dev', 'complexes').trim().split('\n').map((l) => l.split('\t'));
@@ -59,10 +32,7 @@ before(async () => {
   const finding = device('dev', 'finding', inspection, '--component', 'B3010', '--title', 'Membrane fissurée', '--severity', 'majeure').trim();
   device('dev', 'recommend', inspection, finding, '--work', 'Réfection de la toiture', '--urgency', 'moins_1_an', '--quantity', '100', '--unit', 'm²', '--unit-cost', '150');
   device('dev', 'sync');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -70,15 +40,7 @@ after(async () => {
   server?.kill('SIGKILL');
 });
 
-async function login(user) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${url}/connexion`);
-  await page.fill('#username', user);
-  await page.fill('#password', 'bilan-demo');
-  await Promise.all([page.waitForURL(`${url}/`), page.click('button[type=submit]')]);
-  return page;
-}
+const login = (user) => signIn(browser, url, user);
 
 async function downloadFile(page, link) {
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`a[href^="${link}"]`)]);

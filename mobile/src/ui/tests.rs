@@ -419,23 +419,17 @@ fn logout_is_offered_and_refused_while_an_edit_is_pending() {
 fn the_app_grades_with_the_thresholds_of_the_cs() {
     let f = fixture(true);
     inspection_with_ivp_12(&f);
-    let territory = f.store.territory().unwrap().unwrap();
-    f.store
-        .apply_reference(&ReferenceResponse {
-            territory,
-            offices: vec![],
-            complexes: vec![],
-            revision: 2,
-            catalogue_version: "x".into(),
-            settings: CsSettings {
-                thresholds: bilan_shared::domain::ConditionThresholds {
-                    upper_bounds: [0.05, 0.15, 0.20, 0.30],
-                },
-                ..CsSettings::default()
+    refresh(
+        &f,
+        2,
+        CsSettings {
+            thresholds: bilan_shared::domain::ConditionThresholds {
+                upper_bounds: [0.05, 0.15, 0.20, 0.30],
             },
-            assignments: vec![],
-        })
-        .unwrap();
+            ..CsSettings::default()
+        },
+        vec![],
+    );
     let html = render(&f, Some(Screen::Territory));
     assert!(html.contains("cote provisoire B"), "{html}");
     assert!(!html.contains("cote provisoire C"), "{html}");
@@ -547,9 +541,14 @@ fn a_recommended_works_status_is_saved_and_bad_input_changes_nothing() {
     assert_eq!(w.done_cost, Some(14_200.5));
 }
 
-/// Reference data carrying only planned visits (as a sync after the CS
-/// planned them brings).
-fn plan(f: &Fixture, revision: u64, assignments: Vec<bilan_shared::planning::Assignment>) {
+/// Reference data as a sync brings it: no new office or complex, the CS's
+/// `settings` and the visits planned since.
+fn refresh(
+    f: &Fixture,
+    revision: u64,
+    settings: CsSettings,
+    assignments: Vec<bilan_shared::planning::Assignment>,
+) {
     let territory = f.store.territory().unwrap().unwrap();
     f.store
         .apply_reference(&ReferenceResponse {
@@ -558,10 +557,15 @@ fn plan(f: &Fixture, revision: u64, assignments: Vec<bilan_shared::planning::Ass
             complexes: vec![],
             revision,
             catalogue_version: "x".into(),
-            settings: CsSettings::default(),
+            settings,
             assignments,
         })
         .unwrap();
+}
+
+/// Reference data carrying only planned visits.
+fn plan(f: &Fixture, revision: u64, assignments: Vec<bilan_shared::planning::Assignment>) {
+    refresh(f, revision, CsSettings::default(), assignments);
 }
 
 fn visit(
