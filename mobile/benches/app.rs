@@ -20,6 +20,7 @@ fn render(store: Arc<DeviceStore>, screen: Option<Screen>) -> String {
         store,
         default_server: String::new(),
         auto_sync: false,
+        wake: Default::default(),
         probe: None,
     });
     if let Some(s) = screen {

@@ -6,7 +6,9 @@
 //! over these.
 
 pub mod cli;
+pub mod data_dir;
 pub mod error;
+pub mod retry;
 pub mod store;
 pub mod sync;
 pub mod testing;

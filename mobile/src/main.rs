@@ -2,8 +2,8 @@
 //! app lives here: opening the store where the platform keeps app data and
 //! launching the window (desktop) or the mobile shell (Android/iOS via `dx`).
 //!
-//! Settings: `BILAN_DEVICE_DIR` (where the store lives, default
-//! `bilan-app-data`), `BILAN_SERVER_URL` (address proposed at first login,
+//! Settings: `BILAN_DEVICE_DIR` (where the store lives, default the
+//! platform's app data folder: see [`bilan_mobile::data_dir`]), `BILAN_SERVER_URL` (address proposed at first login,
 //! default `http://127.0.0.1:8080`), `BILAN_WINDOW_SIZE` (desktop window,
 //! `LARGEURxHAUTEUR`, default `480x900`; `360x740` shows the phone layout),
 //! `BILAN_ALLOW_HTTP=1` (lab only: accept a plain `http://` server off this
@@ -16,13 +16,22 @@ use bilan_mobile::DeviceStore;
 use bilan_mobile::ui::{App, Services};
 
 fn main() {
-    let dir = std::env::var("BILAN_DEVICE_DIR").unwrap_or_else(|_| "bilan-app-data".into());
+    let dir = match bilan_mobile::data_dir::for_this_launch() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     let default_server =
         std::env::var("BILAN_SERVER_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let store = match DeviceStore::open(std::path::Path::new(&dir)) {
+    let store = match DeviceStore::open(&dir) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("Impossible d'ouvrir le stockage de l'appareil dans {dir} : {e}");
+            eprintln!(
+                "Impossible d'ouvrir le stockage de l'appareil dans {} : {e}",
+                dir.display()
+            );
             std::process::exit(1);
         }
     };
@@ -35,6 +44,7 @@ fn main() {
         store,
         default_server,
         auto_sync: true,
+        wake: Default::default(),
         probe: std::env::var_os("BILAN_UI_PROBE").map(std::path::PathBuf::from),
     };
     #[cfg(feature = "desktop")]

@@ -52,6 +52,12 @@ pub fn iso_datetime(ms: i64, tz: &TimeZone) -> String {
     zoned(ms, tz).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
+/// The time of day of an instant in the territory, as Quebec writes it:
+/// `14 h 05`.
+pub fn clock(ms: i64, tz: &TimeZone) -> String {
+    zoned(ms, tz).strftime("%-H h %M").to_string()
+}
+
 /// The same with the UTC offset, for output read away from the territory
 /// (the server's command line): `AAAA-MM-JJ HH:MM -05:00`.
 pub fn iso_datetime_offset(ms: i64, tz: &TimeZone) -> String {

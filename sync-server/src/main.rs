@@ -172,6 +172,12 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// mimalloc: merging a cold push is allocation-heavy (automerge rebuilds
+/// every change of a saved document to hash it); the merge went from 115 to
+/// 100 ms per batch of 64 inspections with it (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

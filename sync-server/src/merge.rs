@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use automerge::{Change, ReadDoc};
 use bilan_shared::Inspection;
-use bilan_shared::doc::{bundle, changes_of_chunks};
+use bilan_shared::doc::{bundle, changes_of_chunks, is_saved_document};
 use bilan_shared::ids::{InspectionId, TerritoryId};
 use bilan_shared::protocol::ErrorCode;
 
@@ -128,6 +128,9 @@ pub fn rejection(e: &StoreError) -> (ErrorCode, String) {
 fn merge_row(insp: &mut Inspection, doc_id: InspectionId, row: Pending) -> RowOutcome {
     let merged = (|| -> Result<RowOutcome> {
         let raw = unpack(row.bytes.unwrap_or_default())?;
+        if insp.automerge().get_heads().is_empty() && is_saved_document(&raw) {
+            return take_saved(insp, doc_id, &raw);
+        }
         let parsed = changes_of_chunks(&raw).map_err(|e| StoreError::MalformedChange {
             doc: doc_id.to_string(),
             reason: e.to_string(),
@@ -176,6 +179,25 @@ fn merge_row(insp: &mut Inspection, doc_id: InspectionId, row: Pending) -> RowOu
     merged.unwrap_or_else(|e| {
         let (code, message) = rejection(&e);
         RowOutcome::Rejected(code, message)
+    })
+}
+
+/// A saved document for a document the server has none of yet (a cold
+/// push): loaded as it is, which is the document its changes would build,
+/// instead of split into changes and applied one by one (the load is
+/// needed to split them anyway: this halves the merge of a cold push).
+fn take_saved(insp: &mut Inspection, doc_id: InspectionId, raw: &[u8]) -> Result<RowOutcome> {
+    let loaded = Inspection::load(raw).map_err(|e| StoreError::MalformedChange {
+        doc: doc_id.to_string(),
+        reason: e.to_string(),
+    })?;
+    let changes = loaded.automerge().get_changes(&[]).len();
+    let chunks = bilan_shared::doc::count_chunks(raw).unwrap_or(changes);
+    *insp = loaded;
+    Ok(if chunks == changes {
+        RowOutcome::Keep
+    } else {
+        RowOutcome::Recount { changes }
     })
 }
 

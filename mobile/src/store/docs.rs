@@ -2,7 +2,7 @@
 //! edit as one durable change queued for the server, list summaries,
 //! conflicts, compaction.
 
-use automerge::Change;
+use automerge::{Change, ChangeHash};
 use bilan_shared::conflicts::{self, Conflict};
 use bilan_shared::doc::{Finding, Recommendation, SiteVisit, changes_of_chunks, now_ms};
 use bilan_shared::domain::{InspectionStatus, Rating};
@@ -474,21 +474,61 @@ impl DeviceStore {
     }
 
     pub(super) fn maybe_compact(&self, id: InspectionId) -> Result<()> {
-        let n: i64 = self.lock().query_row(
-            "SELECT COUNT(*) FROM changes WHERE doc_id = ?1 AND in_snapshot = 0",
-            [id.to_string()],
-            |r| r.get(0),
-        )?;
-        if n < COMPACT_AFTER {
-            return Ok(());
+        self.compact_after(id, COMPACT_AFTER).map(|_| ())
+    }
+
+    /// The inspector left this inspection: its snapshot is brought up to
+    /// date now, while nobody waits (a few milliseconds), so that the next
+    /// sync sends a never-synced inspection as that snapshot instead of
+    /// building its saved form while the inspector watches the sync bar.
+    /// The document leaves the memory cache (it reloads from the snapshot
+    /// in one step when opened again).
+    pub fn put_away(&self, id: InspectionId) -> Result<()> {
+        if let Some(heads) = self.compact_after(id, 1)? {
+            // Dropped only if nothing was edited in it meanwhile.
+            let mut docs = self.docs();
+            if docs
+                .get(&id)
+                .is_some_and(|d| d.automerge().get_heads() == heads)
+            {
+                docs.remove(&id);
+            }
         }
+        Ok(())
+    }
+
+    /// Folds a document's changes into its snapshot when at least `min`
+    /// of them are outside it; returns the heads of the new snapshot. The
+    /// snapshot is built from the rows it replaces, read in one go, never
+    /// from the document in memory: a sync storing received changes on
+    /// another thread commits them before it updates that document, and a
+    /// snapshot of it would mark those rows as folded in without holding
+    /// them.
+    fn compact_after(&self, id: InspectionId, min: i64) -> Result<Option<Vec<ChangeHash>>> {
+        let _turn = self.compacting.lock().unwrap_or_else(|p| p.into_inner());
+        let (raw, last) = {
+            let conn = self.lock();
+            let (n, last): (i64, i64) = conn.query_row(
+                "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM changes WHERE doc_id = ?1 AND in_snapshot = 0",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if n < min {
+                return Ok(None);
+            }
+            match raw_doc_upto(&conn, id, last)? {
+                Some(raw) => (raw, last),
+                None => return Ok(None),
+            }
+        };
+        let insp = raw.build()?;
         // A snapshot that would not load back is not written: the document
         // keeps being built from its changes (see `Inspection::checked_save`).
-        let snapshot = match self.with_doc(id, |insp| Ok(insp.checked_save()))? {
+        let snapshot = match insp.checked_save() {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::warn!(%id, error = %e, "snapshot skipped");
-                return Ok(());
+                return Ok(None);
             }
         };
         let mut conn = self.lock();
@@ -498,15 +538,15 @@ impl DeviceStore {
             params![id.to_string(), snapshot],
         )?;
         tx.execute(
-            "UPDATE changes SET in_snapshot = 1 WHERE doc_id = ?1",
-            [id.to_string()],
+            "UPDATE changes SET in_snapshot = 1 WHERE doc_id = ?1 AND id <= ?2",
+            params![id.to_string(), last],
         )?;
         tx.execute(
-            "DELETE FROM changes WHERE doc_id = ?1 AND in_snapshot = 1
+            "DELETE FROM changes WHERE doc_id = ?1 AND in_snapshot = 1 AND id <= ?2
                AND id NOT IN (SELECT id FROM outbox)",
-            [id.to_string()],
+            params![id.to_string(), last],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(Some(insp.automerge().get_heads()))
     }
 }

@@ -98,6 +98,9 @@ pub struct NewRecommendation {
 pub struct DeviceStore {
     conn: Mutex<Connection>,
     docs: Mutex<HashMap<InspectionId, Inspection>>,
+    /// Held while a document's snapshot is rewritten: two compactions (an
+    /// edit's and a put-away's on another thread) take turns.
+    compacting: Mutex<()>,
     photo_dir: PathBuf,
     /// Who edits on this device (read from settings once per login).
     author: Mutex<Option<Author>>,
@@ -143,6 +146,7 @@ impl DeviceStore {
         let store = Self {
             conn: Mutex::new(conn),
             docs: Mutex::new(HashMap::new()),
+            compacting: Mutex::new(()),
             photo_dir: dir.join("photos"),
             author: Mutex::new(None),
         };

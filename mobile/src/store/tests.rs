@@ -281,3 +281,97 @@ fn a_stored_row_that_does_not_decode_is_logged_with_the_row_and_left_out() {
         "{logged}"
     );
 }
+
+/// Leaving an inspection folds its changes into the snapshot at once (the
+/// compaction threshold is for edits): a never-synced inspection then
+/// goes as that snapshot, with every change inside, and reads the same
+/// after reopening.
+#[test]
+fn an_inspection_put_away_goes_as_its_snapshot_with_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let id = store.start_inspection(complex).unwrap();
+    let codes: Vec<String> = Catalogue::current()
+        .components()
+        .map(|(_, c)| c.code.clone())
+        .take(10)
+        .collect();
+    for code in &codes {
+        store.rate(id, code, Rating::B).unwrap();
+    }
+    let expected = store.inspection(id).unwrap();
+    store.put_away(id).unwrap();
+    let db = Connection::open(dir.path().join("device.sqlite")).unwrap();
+    let (folded, snapshot): (i64, Vec<u8>) = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM changes WHERE in_snapshot = 1), snapshot FROM docs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(folded as usize, codes.len() + 1, "every change folded in");
+    let page = store.outbox_page(100, u64::MAX).unwrap();
+    assert_eq!(page.ids.len(), codes.len() + 1, "all still to send");
+    assert_eq!(page.docs[0].changes.len(), 1);
+    assert_eq!(page.docs[0].changes[0].as_slice(), snapshot.as_slice());
+    assert_eq!(changes_in(&page.docs[0]), codes.len() + 1);
+    drop(store);
+    let store = DeviceStore::open(dir.path()).unwrap();
+    assert_eq!(store.inspection(id).unwrap(), expected);
+}
+
+/// A sync commits the changes it received before it hands them to the
+/// open document: a compaction in between (the inspector leaving the
+/// inspection on another thread) must still keep them. Built from the
+/// document in memory, the snapshot would lack them and their rows would
+/// be deleted as folded in.
+#[test]
+fn a_compaction_keeps_received_rows_the_open_document_has_not_taken_yet() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let (a, complex) = logged_in(dir_a.path());
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = DeviceStore::open(dir_b.path()).unwrap();
+    b.sign_in_offline(
+        "k",
+        "Karim",
+        a.territory().unwrap().unwrap(),
+        vec![],
+        a.complexes().unwrap(),
+    )
+    .unwrap();
+    let id = a.start_inspection(complex).unwrap();
+    a.rate(id, "B3010", Rating::A).unwrap();
+    let first = a.outbox_page(100, u64::MAX).unwrap();
+    b.apply_sync(&[], first.docs, 0).unwrap();
+    b.rate(id, "B2010", Rating::D).unwrap();
+    let theirs = b.outbox_page(100, u64::MAX).unwrap();
+    assert_eq!(theirs.docs.len(), 1);
+    // The document is open on A; the sync's transaction has committed the
+    // colleague's change, and has not given it to the open document yet.
+    assert_eq!(
+        a.inspection(id).unwrap().components["B3010"].rating,
+        Some(Rating::A)
+    );
+    for chunk in &theirs.docs[0].changes {
+        a.lock()
+            .execute(
+                "INSERT INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 0, 1)",
+                params![id.to_string(), b"received".as_slice(), chunk.as_slice()],
+            )
+            .unwrap();
+    }
+    a.put_away(id).unwrap();
+    drop(a);
+    let a = DeviceStore::open(dir_a.path()).unwrap();
+    let doc = a.inspection(id).unwrap();
+    assert_eq!(
+        doc.components["B2010"].rating,
+        Some(Rating::D),
+        "received change kept"
+    );
+    assert_eq!(
+        doc.components["B3010"].rating,
+        Some(Rating::A),
+        "own change kept"
+    );
+}

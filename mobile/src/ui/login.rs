@@ -3,7 +3,7 @@
 
 use dioxus::prelude::*;
 
-use super::state::{Screen, Ui, services, sync_now};
+use super::state::{Screen, Ui, services, sync_soon};
 use super::strings as t;
 use crate::SyncEngine;
 
@@ -27,6 +27,7 @@ pub(super) fn LoginScreen() -> Element {
     let submit = move |e: FormEvent| {
         e.prevent_default();
         let store = store.clone();
+        let svc = svc.clone();
         busy.set(true);
         spawn(async move {
             let engine = SyncEngine::new(&store);
@@ -40,8 +41,7 @@ pub(super) fn LoginScreen() -> Element {
             match r {
                 Ok(()) => {
                     ui.go(Screen::Visits);
-                    // This screen unmounts now: run the first sync in the root scope.
-                    dioxus::dioxus_core::spawn_forever(sync_now(store.clone(), ui));
+                    sync_soon(&svc, ui);
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }

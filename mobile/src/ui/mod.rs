@@ -33,7 +33,7 @@ use finding::FindingScreen;
 use inspection::InspectionScreen;
 use login::LoginScreen;
 use review::ReviewScreen;
-use state::{cs_settings, services};
+use state::{auto_sync, cs_settings, services};
 use territory::TerritoryScreen;
 use visits::VisitsScreen;
 
@@ -63,22 +63,21 @@ pub fn App() -> Element {
         version: use_signal(|| 0),
         online: use_signal(|| false),
         syncing: use_signal(|| false),
+        retry_at: use_signal(|| None),
         flash: use_signal(|| None),
         settings: use_signal(|| cs_settings(&svc.store)),
     };
     use_context_provider(|| ui);
-    // Automatic sync: at once, then every 15 s while the app runs.
+    // Automatic sync: at once, then again after each wait (longer while
+    // the server cannot be reached: see `retry`).
     let store = svc.store.clone();
+    let wake = svc.wake.clone();
     let auto = svc.auto_sync;
     use_future(move || {
-        let store = store.clone();
+        let (store, wake) = (store.clone(), wake.clone());
         async move {
-            if !auto {
-                return;
-            }
-            loop {
-                sync_now(store.clone(), ui).await;
-                tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+            if auto {
+                auto_sync(store, wake, ui).await;
             }
         }
     });

@@ -12,6 +12,7 @@ use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
 use super::strings as t;
+use crate::retry::Backoff;
 use crate::{DeviceStore, SyncEngine};
 
 /// Services the screens use; provided once at launch.
@@ -22,6 +23,9 @@ pub struct Services {
     pub default_server: String,
     /// Sync in the background (off in component tests).
     pub auto_sync: bool,
+    /// Wakes the automatic sync at once (a tap on "Synchroniser", the
+    /// platform saying the network is back): it starts its waits over.
+    pub wake: Arc<tokio::sync::Notify>,
     /// Where to keep the ids and positions of what the window shows, for
     /// the desktop end-to-end test (`BILAN_UI_PROBE`); `None` otherwise.
     pub probe: Option<PathBuf>,
@@ -45,6 +49,19 @@ pub enum Screen {
     Review(InspectionId),
 }
 
+impl Screen {
+    /// The inspection this screen is about, if any.
+    pub fn inspection(&self) -> Option<InspectionId> {
+        match self {
+            Screen::Inspection(id)
+            | Screen::Finding(id, _)
+            | Screen::Conflicts(id)
+            | Screen::Review(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
 /// Shared view state.
 #[derive(Clone, Copy)]
 pub struct Ui {
@@ -53,6 +70,9 @@ pub struct Ui {
     pub version: Signal<u64>,
     pub online: Signal<bool>,
     pub syncing: Signal<bool>,
+    /// When the automatic sync tries again after failing to reach the
+    /// server (ms); none while the server answers.
+    pub retry_at: Signal<Option<i64>>,
     /// Last confirmation ("Enregistré") or error, in French.
     pub flash: Signal<Option<Result<String, String>>>,
     /// The CS's settings from the reference data: the time zone every date
@@ -61,7 +81,21 @@ pub struct Ui {
 }
 
 impl Ui {
+    /// Goes to another screen. Leaving an inspection (for a screen that is
+    /// not about it) puts it away on a thread of its own: its snapshot is
+    /// brought up to date so the next sync has its saved form ready.
     pub(super) fn go(mut self, s: Screen) {
+        let left = self.screen.peek().inspection();
+        if let Some(id) = left.filter(|id| s.inspection() != Some(*id))
+            && let Some(services) = try_consume_context::<Services>()
+        {
+            let store = services.store.clone();
+            std::thread::spawn(move || {
+                if let Err(error) = store.put_away(id) {
+                    tracing::warn!(%id, %error, "inspection not put away");
+                }
+            });
+        }
         self.screen.set(s);
         self.flash.set(None);
     }
@@ -115,7 +149,9 @@ pub(super) fn cs_settings(store: &DeviceStore) -> CsSettings {
 }
 
 /// Syncs once and updates the bar; errors stay in the store's status.
-pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
+/// Whether the server was reached; none when no sync ran (nobody logged
+/// in, or a sync already running).
+pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) -> Option<bool> {
     let logged_in = match store.user() {
         Ok(u) => u.is_some(),
         Err(e) => {
@@ -124,7 +160,7 @@ pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
         }
     };
     if *ui.syncing.peek() || !logged_in {
-        return;
+        return None;
     }
     ui.syncing.set(true);
     let engine = SyncEngine::new(&store);
@@ -133,8 +169,39 @@ pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) {
     }
     ui.settings.set(cs_settings(&store));
     let result = engine.sync().await;
-    ui.online
-        .set(!matches!(&result, Err(e) if e.is_transient()));
+    let reached = !matches!(&result, Err(e) if e.is_transient());
+    ui.online.set(reached);
     ui.syncing.set(false);
     *ui.version.write() += 1;
+    Some(reached)
+}
+
+/// The automatic sync: at once, then again after each [`Backoff`] wait,
+/// or as soon as something wakes it ([`Services::wake`]).
+pub async fn auto_sync(store: Arc<DeviceStore>, wake: Arc<tokio::sync::Notify>, mut ui: Ui) {
+    let mut backoff = Backoff::default();
+    loop {
+        let reached = sync_now(store.clone(), ui).await.unwrap_or(true);
+        let wait = backoff.after(reached);
+        ui.retry_at
+            .set((!reached).then(|| bilan_shared::doc::now_ms() + wait.as_millis() as i64));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}
+
+/// A sync asked for now (a tap on "Synchroniser", a login): the automatic
+/// sync runs at once and starts its waits over; without one (component
+/// tests), a sync here, in the root scope (the asking screen may unmount).
+pub(super) fn sync_soon(svc: &Services, ui: Ui) {
+    if svc.auto_sync {
+        svc.wake.notify_one();
+    } else {
+        let store = svc.store.clone();
+        dioxus::dioxus_core::spawn_forever(async move {
+            sync_now(store, ui).await;
+        });
+    }
 }

@@ -98,6 +98,12 @@ pub const PENDING_PHOTOS: &str = "Mo de photos en attente";
 pub const LAST_SYNC: &str = "Dernière synchro";
 pub const SYNC_NOW: &str = "Synchroniser";
 pub const SYNCING: &str = "Synchro…";
+
+/// The server could not be reached: when the app tries again by itself
+/// (a tap on "Synchroniser" tries at once).
+pub fn retry_at(clock: &str) -> String {
+    format!("nouvel essai automatique à {clock}")
+}
 pub const LOGOUT: &str = "Changer d'utilisateur";
 pub const INCOMPLETE: &str = "Cotez tous les composants présents avant de soumettre.";
 

@@ -4,7 +4,7 @@
 use bilan_shared::doc::now_ms;
 use dioxus::prelude::*;
 
-use super::state::{Ui, services, sync_now, use_last_good};
+use super::state::{Ui, services, sync_soon, use_last_good};
 use super::strings as t;
 
 /// The always-visible sync bar.
@@ -22,7 +22,9 @@ pub fn SyncBar() -> Element {
         .last_sync_ms
         .map(|ms| t::ago(ms, now_ms()))
         .unwrap_or_else(|| t::NEVER.to_string());
-    let store = svc.store.clone();
+    let retry = (ui.retry_at)()
+        .filter(|_| !online)
+        .map(|at| t::retry_at(&bilan_shared::calendar::clock(at, &(ui.settings)().zone())));
     rsx! {
         footer { class: "syncbar", id: "syncbar",
             span { span { class: if online { "dot on" } else { "dot off" } } if online { "{t::ONLINE}" } else { "{t::OFFLINE}" } }
@@ -30,9 +32,10 @@ pub fn SyncBar() -> Element {
             span { "{bilan_shared::fmt::decimal(mb, 1)} {t::PENDING_PHOTOS}" }
             span { class: "muted", "{t::LAST_SYNC} : {last}" }
             if let Some(e) = status.last_error { span { class: "error", "{e}" } }
+            if let Some(r) = retry { span { id: "retry-at", class: "muted", "{r}" } }
             if let Some(e) = read_error { span { class: "error", role: "alert", "{e}" } }
             button { id: "sync", class: "primary", disabled: syncing,
-                onclick: move |_| { spawn(sync_now(store.clone(), ui)); },
+                onclick: move |_| sync_soon(&svc, ui),
                 if syncing { "{t::SYNCING}" } else { "{t::SYNC_NOW}" }
             }
         }

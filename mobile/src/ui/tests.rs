@@ -72,6 +72,7 @@ fn dom(f: &Fixture, screen: Option<Screen>) -> VirtualDom {
         store: f.store.clone(),
         default_server: "http://127.0.0.1:8080".into(),
         auto_sync: false,
+        wake: Default::default(),
         probe: None,
     });
     if let Some(s) = screen {

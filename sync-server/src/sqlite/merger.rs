@@ -17,6 +17,7 @@
 //! next sync. Reads of the projection call [`StoreCore::settle`] to see
 //! everything committed before them.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,7 +84,7 @@ impl StoreCore {
             let started = Instant::now();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let from = merged_seq(&tx)?;
-            let Some(batch) = read_batch(&tx, from)? else {
+            let Some(batch) = read_batch(&tx, from, &HashSet::new())? else {
                 // Nothing pending under the write lock: all committed is merged.
                 drop(tx);
                 let committed = self.progress().committed;
@@ -99,43 +100,77 @@ impl StoreCore {
         }
     }
 
-    /// The merger thread's batch: the pending rows and their documents are
+    /// The merger thread's batches: the pending rows and their documents are
     /// read from a read connection and merged on the merge pool without the
     /// write lock, so pushes keep committing meanwhile; the lock is taken
     /// only to write the outcome (projection rows, snapshots, refusals) and
-    /// the new progress. If anything merged those rows in between (a server
-    /// edit drains under the lock), the outcome is dropped and the batch
-    /// starts again. Its commit waits for the disk like a push's: committing
-    /// without it (`synchronous=NORMAL`) left the next push's commit to write
-    /// out everything the merger had written. Returns false when nothing was
+    /// the new progress. While one batch is written, the next is read and
+    /// merged, as long as it touches none of the documents being written
+    /// (their bases would be stale): a cold push of a thousand inspections
+    /// keeps both cores merging instead of waiting for each write. If
+    /// anything merged those rows in between (a server edit drains under
+    /// the lock), the outcome is dropped and the batch starts again. Its
+    /// commit waits for the disk like a push's: committing without it
+    /// (`synchronous=NORMAL`) left the next push's commit to write out
+    /// everything the merger had written. Returns false when nothing was
     /// pending.
     fn merge_in_background(&self) -> Result<bool> {
-        let started = Instant::now();
+        let mut started = Instant::now();
         // Rows committed before the read below are all visible to it.
         let committed = self.progress().committed;
         let (from, batch) = {
             let conn = self.reader()?;
             let tx = conn.unchecked_transaction()?;
             let from = merged_seq(&tx)?;
-            (from, read_batch(&tx, from)?)
+            (from, read_batch(&tx, from, &HashSet::new())?)
         };
-        let Some(batch) = batch else {
+        let Some(mut batch) = batch else {
             self.note_merged(committed.max(from));
             return Ok(false);
         };
-        let (last, rows) = (batch.last, batch.rows);
-        let outcomes = self.merge_groups(batch.groups);
-        let merged_at = started.elapsed();
+        let mut from = from;
+        let mut outcomes = self.merge_groups(std::mem::take(&mut batch.groups));
+        loop {
+            let merged_at = started.elapsed();
+            let mut next = {
+                let conn = self.reader()?;
+                let tx = conn.unchecked_transaction()?;
+                read_batch(&tx, batch.last, &batch.docs)?
+            };
+            let next_groups = next.as_mut().map(|n| std::mem::take(&mut n.groups));
+            let (written, next_outcomes) = std::thread::scope(|s| {
+                let computing = next_groups.map(|g| s.spawn(move || self.merge_groups(g)));
+                let written = self.write_locked(from, batch.last, outcomes);
+                let next_outcomes = computing.map(|h| h.join().expect("merge thread"));
+                (written, next_outcomes)
+            });
+            if !written? {
+                return Ok(true);
+            }
+            self.note_merged(batch.last);
+            log_batch(batch.rows, started, Some(merged_at));
+            match (next, next_outcomes) {
+                (Some(n), Some(o)) => {
+                    started = Instant::now();
+                    from = batch.last;
+                    batch = n;
+                    outcomes = o;
+                }
+                _ => return Ok(true),
+            }
+        }
+    }
+
+    /// Writes a batch's outcome under the write lock, if the merger's
+    /// progress is still where the batch started; false if it moved.
+    fn write_locked(&self, from: i64, last: i64, outcomes: Vec<DocOutcome>) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if merged_seq(&tx)? != from {
-            return Ok(true);
+            return Ok(false);
         }
         write_batch(&tx, last, outcomes)?;
         tx.commit()?;
-        drop(conn);
-        self.note_merged(last);
-        log_batch(rows, started, Some(merged_at));
         Ok(true)
     }
 
@@ -162,13 +197,17 @@ fn log_batch(rows: usize, started: Instant, merged: Option<Duration>) {
 struct Batch {
     last: i64,
     rows: usize,
+    /// The documents of its rows.
+    docs: HashSet<String>,
     groups: Vec<Group>,
 }
 
 /// Reads the next batch of rows after `from` and their documents' bases, in
-/// one read transaction (or the write transaction that will store it).
-fn read_batch(tx: &Connection, from: i64) -> Result<Option<Batch>> {
-    let rows: Vec<(i64, String, String, Option<Vec<u8>>)> = tx
+/// one read transaction (or the write transaction that will store it). The
+/// batch stops before the first row of a document in `busy` (a batch not
+/// written yet): none if the very first row is one.
+fn read_batch(tx: &Connection, from: i64, busy: &HashSet<String>) -> Result<Option<Batch>> {
+    let mut rows: Vec<(i64, String, String, Option<Vec<u8>>)> = tx
         .prepare_cached(
             "SELECT seq, territory_id, doc_id, bytes FROM log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?
@@ -176,10 +215,14 @@ fn read_batch(tx: &Connection, from: i64) -> Result<Option<Batch>> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    if let Some(stop) = rows.iter().position(|r| busy.contains(&r.2)) {
+        rows.truncate(stop);
+    }
     let Some(last) = rows.last().map(|r| r.0) else {
         return Ok(None);
     };
     let n_rows = rows.len();
+    let docs = rows.iter().map(|r| r.2.clone()).collect();
     let mut groups = group_rows(rows)?;
     for g in &mut groups {
         g.base = Base::of(snapshots::load_doc_counted(tx, g.doc_id, from))?;
@@ -187,6 +230,7 @@ fn read_batch(tx: &Connection, from: i64) -> Result<Option<Batch>> {
     Ok(Some(Batch {
         last,
         rows: n_rows,
+        docs,
         groups,
     }))
 }

@@ -275,7 +275,8 @@ async fn servers(
 }
 
 /// Makes `count` workload inspections on the device (on both cores), recorded
-/// as local changes not yet sent. Not measured.
+/// as local changes not yet sent, each put away as the app does when the
+/// inspector leaves it. Not measured.
 fn generate(store: &DeviceStore, count: usize, seed: u64) -> anyhow::Result<()> {
     let user = store.user()?.context("not logged in")?;
     let author = Author::device(store.device_id()?, user.id, &user.display_name);
@@ -311,6 +312,17 @@ fn generate(store: &DeviceStore, count: usize, seed: u64) -> anyhow::Result<()> 
         .collect();
         let refs: Vec<_> = made.iter().map(|(id, insp)| (*id, insp)).collect();
         store.import_local(&refs)?;
+        // The inspector leaves each inspection when done with it: the app
+        // puts it away then (its snapshot made while nobody waits).
+        std::thread::scope(|s| {
+            let half = made.len() / 2;
+            let parts = [&made[..half], &made[half..]].map(|part| {
+                s.spawn(move || part.iter().try_for_each(|(id, _)| store.put_away(*id)))
+            });
+            parts
+                .into_iter()
+                .try_for_each(|h| h.join().expect("put-away thread"))
+        })?;
         start = end;
     }
     Ok(())
@@ -700,6 +712,10 @@ async fn photo_scenarios(
     server.kill().await;
     Ok(())
 }
+
+/// The allocator the server binary uses (its server runs in this process).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
