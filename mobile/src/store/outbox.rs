@@ -20,12 +20,15 @@ use super::{DeviceStore, OutboxPage, SyncStatus};
 use crate::error::{MobileError, Result};
 
 /// A document of a sync answer: its chunks as received, their changes, and
-/// the document itself when it came as one saved document.
+/// when it came as one saved document, its list row read from it (what a
+/// device that has none of it lists, with no change applied again). Only
+/// the row is kept, not the loaded document: an answer of hundreds of
+/// inspections held loaded took hundreds of megabytes.
 type Received = (
     InspectionId,
     Vec<ByteBuf>,
     Vec<Change>,
-    Option<automerge::Automerge>,
+    Option<Result<(InspectionDoc, i64)>>,
 );
 
 /// Runs of consecutive row ids, as (first, last): acknowledging a cold push
@@ -213,7 +216,7 @@ impl DeviceStore {
                         let doc = contain_panics(|| Ok(automerge::Automerge::load(only)?))
                             .map_err(MobileError::protocol)?;
                         changes.extend(doc.get_changes(&[]).into_iter().cloned());
-                        loaded = Some(doc);
+                        loaded = Some(summary_of(&Inspection::from_automerge(doc)));
                     }
                     items => {
                         for item in items {
@@ -312,11 +315,11 @@ impl DeviceStore {
             }
         }
         rows.par_extend(raws.into_par_iter().map(|(id, raw, changes, loaded)| {
-            let built = match loaded {
-                Some(doc) if raw.is_empty() => Ok(Inspection::from_automerge(doc)),
-                _ => raw.build_with(changes),
+            let row = match loaded {
+                Some(row) if raw.is_empty() => row,
+                _ => raw.build_with(changes).and_then(|insp| summary_of(&insp)),
             };
-            (id, built.and_then(|insp| summary_of(&insp)))
+            (id, row)
         }));
         let mut conn = self.lock();
         let tx = conn.transaction()?;
