@@ -64,6 +64,7 @@ pub fn App() -> Element {
         online: use_signal(|| false),
         syncing: use_signal(|| false),
         retry_at: use_signal(|| None),
+        progress: use_signal(Default::default),
         flash: use_signal(|| None),
         settings: use_signal(|| cs_settings(&svc.store)),
     };

@@ -12,6 +12,7 @@ use bilan_shared::ids::*;
 use dioxus::prelude::*;
 
 use super::strings as t;
+use crate::progress::Progress;
 use crate::retry::Backoff;
 use crate::{DeviceStore, SyncEngine};
 
@@ -73,6 +74,9 @@ pub struct Ui {
     /// When the automatic sync tries again after failing to reach the
     /// server (ms); none while the server answers.
     pub retry_at: Signal<Option<i64>>,
+    /// The running (or last) sync's progress, refreshed a few times a
+    /// second while it runs.
+    pub progress: Signal<Progress>,
     /// Last confirmation ("Enregistré") or error, in French.
     pub flash: Signal<Option<Result<String, String>>>,
     /// The CS's settings from the reference data: the time zone every date
@@ -148,6 +152,9 @@ pub(super) fn cs_settings(store: &DeviceStore) -> CsSettings {
     })
 }
 
+/// How often the sync bar takes the running sync's progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Syncs once and updates the bar; errors stay in the store's status.
 /// Whether the server was reached; none when no sync ran (nobody logged
 /// in, or a sync already running).
@@ -163,12 +170,33 @@ pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) -> Option<bool> {
         return None;
     }
     ui.syncing.set(true);
-    let engine = SyncEngine::new(&store);
+    let (tx, mut rx) = tokio::sync::watch::channel(Progress::default());
+    let engine = SyncEngine::new(&store).with_progress(tx);
     if let Err(e) = engine.refresh_reference().await {
         tracing::warn!(error = %e, "reference data not refreshed");
     }
     ui.settings.set(cs_settings(&store));
-    let result = engine.sync().await;
+    // The bar follows the engine's progress (its latest state, at most
+    // four times a second) until the sync ends.
+    let follow = async {
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        loop {
+            tick.tick().await;
+            match rx.has_changed() {
+                Ok(true) => ui.progress.set(rx.borrow_and_update().clone()),
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    };
+    let sync = engine.sync();
+    tokio::pin!(sync);
+    let result = tokio::select! {
+        r = &mut sync => r,
+        // The engine's channel closed: nothing more to show.
+        () = follow => sync.await,
+    };
+    ui.progress.set(engine.progress());
     let reached = !matches!(&result, Err(e) if e.is_transient());
     ui.online.set(reached);
     ui.syncing.set(false);

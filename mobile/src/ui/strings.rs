@@ -98,6 +98,42 @@ pub const PENDING_PHOTOS: &str = "Mo de photos en attente";
 pub const LAST_SYNC: &str = "Dernière synchro";
 pub const SYNC_NOW: &str = "Synchroniser";
 pub const SYNCING: &str = "Synchro…";
+pub const PHOTO_QUEUE: &str = "Photos à envoyer";
+pub const CURRENT_PHOTO: &str = "Photo en cours";
+
+/// What a running sync is doing, for the sync bar.
+pub fn sync_stage(stage: crate::progress::Stage) -> String {
+    use crate::progress::Stage;
+    match stage {
+        Stage::Idle => "Synchro en préparation".into(),
+        Stage::Sending { .. } => "Envoi des modifications".into(),
+        Stage::Receiving { page } => format!("Réception des données, page {page}"),
+        Stage::Photos { index, count } => format!("Photo {index} sur {count}"),
+        Stage::Done => "Synchro terminée".into(),
+    }
+}
+
+/// A transfer speed: `850 ko/s`, `1,2 Mo/s`.
+pub fn speed(bytes_per_sec: f64) -> String {
+    if bytes_per_sec >= 1_000_000.0 {
+        format!(
+            "{} Mo/s",
+            bilan_shared::fmt::decimal(bytes_per_sec / 1_000_000.0, 1)
+        )
+    } else {
+        format!("{:.0} ko/s", (bytes_per_sec / 1000.0).max(0.0))
+    }
+}
+
+/// Time left of a transfer: `encore 3 min 20 s`, `encore 12 s`.
+pub fn time_left(left: std::time::Duration) -> String {
+    let s = left.as_secs();
+    match s {
+        0..=59 => format!("encore {s} s"),
+        60..=3599 => format!("encore {} min {} s", s / 60, s % 60),
+        _ => format!("encore {} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
 
 /// The server could not be reached: when the app tries again by itself
 /// (a tap on "Synchroniser" tries at once).
