@@ -141,6 +141,12 @@ impl Tracker {
         });
     }
 
+    /// Time passed with nothing else to report (a request waiting on a
+    /// slow link): the speed and the time left are brought up to date.
+    pub fn tick(&self) {
+        self.update(|_| {});
+    }
+
     fn update(&self, f: impl FnOnce(&mut Progress)) {
         let elapsed = self.started.elapsed().as_secs_f64();
         self.tx.send_modify(|p| {

@@ -29,6 +29,9 @@ const OUTBOX_PAGE_BYTES: u64 = 48 << 20;
 /// A photo's body goes to the network in pieces of this size, each counted
 /// as it leaves: an eighth of a second at 1 Mbit/s, so the bar moves.
 const PROGRESS_PIECE: usize = 16 << 10;
+/// While a request waits, the progress's speed and time left are brought
+/// up to date this often: the bar has news at least once a second.
+const PROGRESS_TICK: Duration = Duration::from_millis(400);
 
 /// What one sync did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -120,6 +123,20 @@ impl<'a> SyncEngine<'a> {
             store,
             http,
             progress: Tracker::unwatched(),
+        }
+    }
+
+    /// Awaits `request`, ticking the progress meanwhile (see
+    /// [`PROGRESS_TICK`]).
+    async fn ticking<T>(&self, request: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(request);
+        let mut tick = tokio::time::interval(PROGRESS_TICK);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                out = &mut request => return out,
+                _ = tick.tick() => self.progress.tick(),
+            }
         }
     }
 
@@ -313,7 +330,7 @@ impl<'a> SyncEngine<'a> {
                 report.pulls_ahead += 1;
                 (
                     started.elapsed(),
-                    (&mut a.answer)
+                    self.ticking(&mut a.answer)
                         .await
                         .map_err(|e| MobileError::Network(e.to_string()))
                         .and_then(|r| r),
@@ -323,7 +340,10 @@ impl<'a> SyncEngine<'a> {
                 let body = protocol::encode(&req).map_err(MobileError::protocol)?;
                 report.bytes_up += body.len() as u64;
                 self.progress.transferred(body.len() as u64);
-                (started.elapsed(), self.post_sync(&url, &token, body).await)
+                (
+                    started.elapsed(),
+                    self.ticking(self.post_sync(&url, &token, body)).await,
+                )
             }
         };
         let bytes = match answer {
@@ -482,8 +502,10 @@ impl<'a> SyncEngine<'a> {
     /// Bytes of a photo the server already holds (0 for none).
     pub async fn photo_offset(&self, hash: &PhotoHash) -> Result<(u64, bool)> {
         let resp = self
-            .authorized(reqwest::Method::HEAD, &format!("/photos/{hash}"))?
-            .send()
+            .ticking(
+                self.authorized(reqwest::Method::HEAD, &format!("/photos/{hash}"))?
+                    .send(),
+            )
             .await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
@@ -554,7 +576,7 @@ impl<'a> SyncEngine<'a> {
                 progress.photo_sent(piece.len() as u64);
                 Ok::<_, std::io::Error>(piece)
             }));
-            let sent = self
+            let put = self
                 .authorized(reqwest::Method::PUT, &format!("/photos/{}", p.hash))?
                 .header(CONTENT_TYPE, &p.mime)
                 .header(CONTENT_LENGTH, len)
@@ -563,8 +585,8 @@ impl<'a> SyncEngine<'a> {
                     format!("bytes {offset}-{}/{total}", total - 1),
                 )
                 .body(reqwest::Body::wrap_stream(body))
-                .send()
-                .await;
+                .send();
+            let sent = self.ticking(put).await;
             let resp = match sent {
                 Ok(r) => r,
                 // Cut mid-body: the server kept what arrived; resume from there at once.

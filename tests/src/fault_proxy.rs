@@ -2,7 +2,9 @@
 //! refuses some, delays others, cuts requests or responses after a random
 //! number of bytes, and resets some (RST instead of FIN). Each fault is
 //! counted, so a test can say what it injected. With several upstreams it
-//! is also the load balancer: connections go to each in turn.
+//! is also the load balancer: connections go to each in turn. With a
+//! [`Link`], it is also a slow network: every byte each way waits half the
+//! round trip and goes out at the link's rate.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -10,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::workload::Seq;
 
@@ -28,6 +30,26 @@ pub enum Fault {
     CutResponse(u64),
     /// The connection is reset (RST) after this many response bytes.
     Reset(u64),
+}
+
+/// A slow network: a rate each way and a round-trip time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Link {
+    pub bits_per_sec: u64,
+    pub round_trip: Duration,
+}
+
+impl Link {
+    /// One bar of rural LTE, or a basement at 3G speed: 1 Mbit/s, 300 ms.
+    pub const RURAL: Link = Link {
+        bits_per_sec: 1_000_000,
+        round_trip: Duration::from_millis(300),
+    };
+
+    /// How long `bytes` take to go out at this rate.
+    fn serialize(&self, bytes: usize) -> Duration {
+        Duration::from_secs_f64(bytes as f64 * 8.0 / self.bits_per_sec as f64)
+    }
 }
 
 /// Faults injected so far, per kind.
@@ -64,6 +86,8 @@ pub struct FaultProxy {
     rate: Arc<AtomicU32>,
     /// Where connections go, in turn.
     upstreams: Arc<Mutex<Vec<SocketAddr>>>,
+    /// The network new connections cross (none: loopback as it is).
+    link: Arc<Mutex<Option<Link>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -79,13 +103,25 @@ impl FaultProxy {
     /// a server that is down fails, and the client retries).
     pub async fn start_many(upstreams: Vec<SocketAddr>, seed: u64) -> Self {
         assert!(!upstreams.is_empty(), "at least one upstream");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A small receive buffer, as a phone's radio link has: a sender's
+        // bytes wait on its side instead of megabytes vanishing into
+        // loopback buffers at once (a progress bar would run ahead).
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(64 * 1024).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(128).unwrap();
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(FaultCounts::default());
         let rate = Arc::new(AtomicU32::new(0));
         let upstreams = Arc::new(Mutex::new(upstreams));
         let seq = Arc::new(Mutex::new(Seq::new(seed)));
-        let (c, r, u) = (counts.clone(), rate.clone(), upstreams.clone());
+        let link = Arc::new(Mutex::new(None));
+        let (c, r, u, l) = (
+            counts.clone(),
+            rate.clone(),
+            upstreams.clone(),
+            link.clone(),
+        );
         let task = tokio::spawn(async move {
             let mut turn = 0usize;
             while let Ok((client, _)) = listener.accept().await {
@@ -107,8 +143,9 @@ impl FaultProxy {
                 if let Some(counter) = counter {
                     counter.fetch_add(1, Ordering::SeqCst);
                 }
+                let link = *l.lock().unwrap();
                 tokio::spawn(async move {
-                    let _ = faulty_pipe(client, upstream, fault).await;
+                    let _ = faulty_pipe(client, upstream, fault, link).await;
                 });
             }
         });
@@ -117,8 +154,14 @@ impl FaultProxy {
             counts,
             rate,
             upstreams,
+            link,
             task,
         }
+    }
+
+    /// The network new connections cross from now on.
+    pub fn set_link(&self, link: Option<Link>) {
+        *self.link.lock().unwrap() = link;
     }
 
     /// Points the `i`-th upstream at a new address (a restarted server).
@@ -157,7 +200,12 @@ fn draw(seq: &mut Seq, rate: u32) -> Fault {
     }
 }
 
-async fn faulty_pipe(client: TcpStream, upstream: SocketAddr, fault: Fault) -> std::io::Result<()> {
+async fn faulty_pipe(
+    client: TcpStream,
+    upstream: SocketAddr,
+    fault: Fault,
+    link: Option<Link>,
+) -> std::io::Result<()> {
     if fault == Fault::Refuse {
         return Ok(());
     }
@@ -182,14 +230,20 @@ async fn faulty_pipe(client: TcpStream, upstream: SocketAddr, fault: Fault) -> s
             Fault::CutRequest(n) => n,
             _ => u64::MAX,
         };
-        copy(&mut cr, &mut sw, limit, delay).await
+        match link {
+            Some(link) => shaped_copy(&mut cr, &mut sw, limit, link).await,
+            None => copy(&mut cr, &mut sw, limit, delay).await,
+        }
     };
     let download = async move {
         let limit = match fault {
             Fault::CutResponse(n) | Fault::Reset(n) => n,
             _ => u64::MAX,
         };
-        copy(&mut sr, &mut cw, limit, delay).await
+        match link {
+            Some(link) => shaped_copy(&mut sr, &mut cw, limit, link).await,
+            None => copy(&mut sr, &mut cw, limit, delay).await,
+        }
     };
     // Either direction ending (a cut, or the peer closing) ends both.
     tokio::select! {
@@ -222,6 +276,59 @@ async fn copy(
         sent += take as u64;
         if sent >= limit {
             return Err(std::io::Error::other("cut by the fault proxy"));
+        }
+    }
+}
+
+/// [`copy`] across a [`Link`]: each chunk read is delivered half a round
+/// trip later, and chunks go out no faster than the link's rate (a queue
+/// of a few chunks between, as in a modem).
+async fn shaped_copy(
+    from: &mut (impl AsyncReadExt + Unpin),
+    to: &mut (impl AsyncWriteExt + Unpin),
+    limit: u64,
+    link: Link,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(4);
+    let reader = async move {
+        let mut buf = vec![0u8; 8 * 1024];
+        loop {
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            let due = tokio::time::Instant::now() + link.round_trip / 2;
+            if tx.send((due, buf[..n].to_vec())).await.is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let writer = async move {
+        let mut sent = 0u64;
+        let mut free_at = tokio::time::Instant::now();
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            let start = free_at.max(tokio::time::Instant::now());
+            free_at = start + link.serialize(bytes.len());
+            tokio::time::sleep_until(free_at).await;
+            let take = (bytes.len() as u64).min(limit - sent) as usize;
+            to.write_all(&bytes[..take]).await?;
+            sent += take as u64;
+            if sent >= limit {
+                return Err(std::io::Error::other("cut by the fault proxy"));
+            }
+        }
+        let _ = to.shutdown().await;
+        Ok(())
+    };
+    tokio::pin!(writer);
+    tokio::select! {
+        // Drained after the end of the stream, or cut.
+        written = &mut writer => written,
+        // The stream ended: what is on the way still arrives.
+        read = reader => {
+            read?;
+            writer.await
         }
     }
 }
