@@ -6,7 +6,7 @@ use dioxus::prelude::*;
 
 use super::state::{Ui, services, sync_soon, use_last_good};
 use super::strings as t;
-use crate::progress::Stage;
+use crate::progress::{Progress, Stage};
 
 /// A fraction as the `progress` element's value out of 1,000.
 fn permille(fraction: f64) -> i64 {
@@ -31,32 +31,10 @@ pub fn SyncBar() -> Element {
     let retry = (ui.retry_at)()
         .filter(|_| !online)
         .map(|at| t::retry_at(&bilan_shared::calendar::clock(at, &(ui.settings)().zone())));
-    let progress = (ui.progress)();
-    let live = syncing.then(|| {
-        let photo = matches!(progress.stage, Stage::Photos { .. });
-        (
-            t::sync_stage(progress.stage),
-            permille(progress.queue_fraction()),
-            photo.then(|| permille(progress.photo_fraction())),
-            progress.bytes_per_sec.map(t::speed),
-            progress.left.filter(|_| photo).map(t::time_left),
-        )
-    });
+    let progress = syncing.then(|| (ui.progress)());
     rsx! {
         footer { class: "syncbar", id: "syncbar",
-            if let Some((stage, queue, photo, speed, left)) = live {
-                div { class: "sync-progress", id: "sync-progress", role: "status",
-                    span { id: "sync-stage", "{stage}" }
-                    label { class: "muted", r#for: "queue-progress", "{t::PHOTO_QUEUE}" }
-                    progress { id: "queue-progress", max: "1000", value: "{queue}" }
-                    if let Some(p) = photo {
-                        label { class: "muted", r#for: "photo-progress", "{t::CURRENT_PHOTO}" }
-                        progress { id: "photo-progress", max: "1000", value: "{p}" }
-                    }
-                    if let Some(s) = speed { span { id: "sync-speed", class: "muted", "{s}" } }
-                    if let Some(l) = left { span { id: "sync-left", class: "muted", "{l}" } }
-                }
-            }
+            if let Some(progress) = progress { SyncProgressView { progress } }
             span { span { class: if online { "dot on" } else { "dot off" } } if online { "{t::ONLINE}" } else { "{t::OFFLINE}" } }
             span { id: "pending", "{status.pending_changes} {t::PENDING_CHANGES}" }
             span { "{bilan_shared::fmt::decimal(mb, 1)} {t::PENDING_PHOTOS}" }
@@ -68,6 +46,31 @@ pub fn SyncBar() -> Element {
                 onclick: move |_| sync_soon(&svc, ui),
                 if syncing { "{t::SYNCING}" } else { "{t::SYNC_NOW}" }
             }
+        }
+    }
+}
+
+/// A running sync's progress: what it is doing, the photo queue's and the
+/// current photo's bars, the speed and the time left.
+#[component]
+pub fn SyncProgressView(progress: Progress) -> Element {
+    let photo = matches!(progress.stage, Stage::Photos { .. });
+    let stage = t::sync_stage(progress.stage);
+    let queue = permille(progress.queue_fraction());
+    let current = photo.then(|| permille(progress.photo_fraction()));
+    let speed = progress.bytes_per_sec.map(t::speed);
+    let left = progress.left.filter(|_| photo).map(t::time_left);
+    rsx! {
+        div { class: "sync-progress", id: "sync-progress", role: "status",
+            span { id: "sync-stage", "{stage}" }
+            label { class: "muted", r#for: "queue-progress", "{t::PHOTO_QUEUE}" }
+            progress { id: "queue-progress", max: "1000", value: "{queue}" }
+            if let Some(p) = current {
+                label { class: "muted", r#for: "photo-progress", "{t::CURRENT_PHOTO}" }
+                progress { id: "photo-progress", max: "1000", value: "{p}" }
+            }
+            if let Some(s) = speed { span { id: "sync-speed", class: "muted", "{s}" } }
+            if let Some(l) = left { span { id: "sync-left", class: "muted", "{l}" } }
         }
     }
 }

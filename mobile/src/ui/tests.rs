@@ -664,3 +664,45 @@ fn a_started_visit_shows_in_progress_instead_of_overdue() {
         "{html}"
     );
 }
+
+/// The sync bar's live part: the stage in French, both bars at their
+/// share, the speed and the time left; no photo bar while changes travel.
+#[test]
+fn the_sync_progress_shows_the_photo_k_of_n_both_bars_speed_and_time_left() {
+    use crate::progress::{Progress, Stage};
+    let render_progress = |progress: Progress| {
+        let mut d = VirtualDom::new_with_props(
+            sync_bar::SyncProgressView,
+            sync_bar::SyncProgressViewProps { progress },
+        );
+        d.rebuild_in_place();
+        dioxus_ssr::render(&d)
+    };
+    let html = render_progress(Progress {
+        stage: Stage::Photos { index: 2, count: 3 },
+        photo: (250, 1000),
+        queue: (1500, 3000),
+        bytes: 1600,
+        bytes_per_sec: Some(125_000.0),
+        left: Some(std::time::Duration::from_secs(65)),
+    });
+    assert!(html.contains("Photo 2 sur 3"), "{html}");
+    assert!(
+        html.contains(r#"id="queue-progress" max="1000" value="500""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="photo-progress" max="1000" value="250""#),
+        "{html}"
+    );
+    assert!(html.contains("125 ko/s"), "{html}");
+    assert!(html.contains("encore 1 min 5 s"), "{html}");
+    let html = render_progress(Progress {
+        stage: Stage::Sending { round: 1 },
+        bytes_per_sec: Some(2_400_000.0),
+        ..Default::default()
+    });
+    assert!(html.contains("Envoi des modifications"), "{html}");
+    assert!(html.contains("2,4 Mo/s"), "{html}");
+    assert!(!html.contains("photo-progress"), "{html}");
+}
