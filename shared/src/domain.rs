@@ -167,6 +167,9 @@ pub struct CsSettings {
     /// works each year, held against the works plan.
     #[serde(default)]
     pub budgets: Vec<Budget>,
+    /// How devices size photos before uploading them.
+    #[serde(default)]
+    pub photos: crate::photo_size::PhotoSettings,
     /// Set when the stored settings did not decode and these are the
     /// defaults: the pages tell the manager to check and save them again.
     #[serde(skip)]
@@ -183,6 +186,7 @@ impl Default for CsSettings {
             thresholds: ConditionThresholds::default(),
             time_zone: default_time_zone(),
             budgets: Vec::new(),
+            photos: Default::default(),
             unreadable: false,
         }
     }
@@ -233,6 +237,7 @@ impl CsSettings {
             );
         }
         crate::calendar::zone(&self.time_zone)?;
+        self.photos.check()?;
         let mut seen = std::collections::HashSet::new();
         for b in &self.budgets {
             if !(2000..=2100).contains(&b.year) || !b.amount.is_finite() || b.amount < 0.0 {

@@ -13,6 +13,7 @@ pub mod doc;
 pub mod domain;
 pub mod fmt;
 pub mod ids;
+pub mod photo_size;
 pub mod planning;
 pub mod previous;
 pub mod protocol;

@@ -172,7 +172,8 @@ start "$BIN/bilan-server" --data-dir "$WORK/server" --listen 127.0.0.1:0 serve >
 wait_for "grep -qo 'http://127.0.0.1:[0-9]*' '$WORK/server.log'" "le serveur n'annonce pas son adresse"
 URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/server.log" | head -1)
 wait_for "curl -fsS $URL/healthz" "le serveur ne répond pas"
-convert -size 1600x1200 gradient:steelblue-sienna "$WORK/fissure.jpg"
+# A camera-sized photo (12 megapixels): the app reduces it before sending.
+convert -size 4000x3000 gradient:steelblue-sienna -quality 95 "$WORK/fissure.jpg"
 
 launch() {
   export BILAN_WINDOW_SIZE=${BILAN_WINDOW_SIZE:-480x900}
@@ -310,7 +311,11 @@ open(sys.argv[1] + ".hash", "w").write(f[0]["photos"][0]["hash"])
 PY
 HASH=$(cat "$WORK/insp.json.hash")
 curl -fsS -H "authorization: Bearer $TOKEN" "$URL/api/v1/photos/$HASH" -o "$WORK/back.jpg"
-cmp -s "$WORK/back.jpg" "$WORK/fissure.jpg" || fail "la photo du serveur diffère de l'originale"
+# The server has the device's reduced copy: the bytes its hash names,
+# 2,560 pixels wide (the CS's default), smaller than the camera's original.
+[ "$(sha256sum "$WORK/back.jpg" | cut -d' ' -f1)" = "$HASH" ] || fail "la photo du serveur ne correspond pas à son empreinte"
+[ "$(identify -format '%w %h' "$WORK/back.jpg")" = "2560 1920" ] || fail "la photo du serveur n'a pas été réduite à 2560 pixels"
+[ "$(stat -c %s "$WORK/back.jpg")" -lt "$(stat -c %s "$WORK/fissure.jpg")" ] || fail "la photo réduite n'est pas plus petite"
 # The CS approves it; the next inspection of the complex starts from it:
 # each component shows the approved BSI's rating beside it, not copied,
 # and "Reprendre" keeps it in one tap.

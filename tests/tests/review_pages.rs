@@ -638,6 +638,64 @@ async fn the_cs_time_zone_and_thresholds_are_checked_and_reach_the_devices() {
     assert_eq!(settings.thresholds.upper_bounds[1], 0.15);
 }
 
+/// The photo size the CS chooses (largest side, JPEG quality, keep the
+/// originals) is on the settings page, checked, and reaches the devices
+/// with the reference data; out of bounds it changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_photo_size_setting_is_checked_and_reaches_the_devices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&tmp.path().join("server")).await;
+    let d = device(&tmp.path().join("d"), &server.url(), "inspecteur1").await;
+    assert_eq!(d.cs_settings().unwrap().photos.max_px, 2560, "the default");
+    let b = Browser::login(&server.url(), "responsable").await;
+    let (_, form) = b.get("/parametres").await;
+    assert!(
+        form.contains("name=\"photo_max_px\" inputmode=\"numeric\" value=\"2560\""),
+        "{form}"
+    );
+    let csrf = Browser::csrf(&form);
+    let post = |px: &'static str, keep: bool| {
+        let b = &b;
+        let csrf = csrf.clone();
+        async move {
+            let mut f = vec![
+                ("csrf", csrf.as_str()),
+                ("hourly", "75"),
+                ("travel_hourly", "45"),
+                ("per_km", "0,55"),
+                ("compensation", "0,1"),
+                ("photo_max_px", px),
+                ("photo_quality", "80"),
+            ];
+            if keep {
+                f.push(("keep_originals", "1"));
+            }
+            b.post("/parametres", &f).await
+        }
+    };
+    let (status, html) = post("100", true).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("taille des photos invalide"), "{html}");
+    SyncEngine::new(&d).refresh_reference().await.unwrap();
+    assert_eq!(
+        d.cs_settings().unwrap().photos.max_px,
+        2560,
+        "nothing changed"
+    );
+    let (status, _) = post("1600", true).await;
+    assert_eq!(status, 200);
+    SyncEngine::new(&d).refresh_reference().await.unwrap();
+    let photos = d.cs_settings().unwrap().photos;
+    assert_eq!(
+        (photos.max_px, photos.quality, photos.keep_originals),
+        (1600, 80, true)
+    );
+    let (status, _) = post("1600", false).await;
+    assert_eq!(status, 200);
+    SyncEngine::new(&d).refresh_reference().await.unwrap();
+    assert!(!d.cs_settings().unwrap().photos.keep_originals, "unchecked");
+}
+
 /// Behind a reverse proxy that ends TLS (it says so with
 /// `X-Forwarded-Proto: https`), the session cookie is `Secure`; over plain
 /// HTTP to this machine it cannot be, or the browser would drop it.

@@ -131,15 +131,23 @@ impl DeviceStore {
             )));
         }
         conn.execute_batch(SCHEMA)?;
+        let has_original: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('photos') WHERE name = 'original'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_original {
+            conn.execute("ALTER TABLE photos ADD COLUMN original TEXT", [])?;
+        }
         if version == 1 {
             conn.execute(
                 "INSERT OR IGNORE INTO outbox (id) SELECT id FROM changes WHERE acked = 0",
                 [],
             )?;
         }
-        if (1..=2).contains(&version) {
+        if (1..=3).contains(&version) {
             // Reference data fetched before schema 3 left the assignments
-            // out: fetch it all again.
+            // out, before schema 4 the photo settings: fetch it all again.
             conn.execute("DELETE FROM settings WHERE key = 'ref_revision'", [])?;
         }
         conn.pragma_update(None, "user_version", DEVICE_SCHEMA_VERSION)?;

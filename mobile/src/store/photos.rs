@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bilan_shared::doc::{PhotoRef, now_ms};
 use bilan_shared::ids::*;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{DeviceStore, PendingPhoto, decoded};
 use crate::error::Result;
@@ -15,7 +15,10 @@ const THUMB_SIZE: u32 = 240;
 
 impl DeviceStore {
     /// Copies a photo into the store (durable before returning), queues it for
-    /// upload and references it from the finding.
+    /// upload and references it from the finding. A camera photo is first
+    /// reduced as the CS asks ([`bilan_shared::photo_size`]): the reduced
+    /// copy is what the finding references and the server gets; the
+    /// original stays beside it until that copy is on the server.
     pub fn attach_photo(
         &self,
         id: InspectionId,
@@ -24,22 +27,30 @@ impl DeviceStore {
         mime: &str,
         caption: &str,
     ) -> Result<PhotoHash> {
-        let hash = PhotoHash::of(bytes);
+        let settings = self.photo_settings();
+        let reduced = bilan_shared::photo_size::reduce(bytes, &settings).unwrap_or_else(|e| {
+            tracing::info!(error = %e, "photo sent as it is");
+            None
+        });
+        let (upload, mime) = match &reduced {
+            Some(small) => (small.as_slice(), "image/jpeg"),
+            None => (bytes, mime),
+        };
+        let hash = PhotoHash::of(upload);
         let path = self.photo_dir.join(hash.as_str());
-        if !path.exists() {
-            let tmp = self.photo_dir.join(format!("{}.tmp", hash.as_str()));
-            {
-                use std::io::Write;
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(bytes)?;
-                f.sync_all()?;
+        write_durably(&path, upload)?;
+        let original = match reduced {
+            Some(_) => {
+                let at = self.photo_dir.join(format!("{}.original", hash.as_str()));
+                write_durably(&at, bytes)?;
+                Some(at.to_string_lossy().into_owned())
             }
-            std::fs::rename(&tmp, &path)?;
-        }
+            None => None,
+        };
         let thumb = self.photo_dir.join(format!("{}.thumb.jpg", hash.as_str()));
         if !thumb.exists() {
             // A thumbnail for the screens; a photo that does not decode simply has none.
-            match bilan_shared::thumbnail::thumbnail_jpeg(bytes, THUMB_SIZE) {
+            match bilan_shared::thumbnail::thumbnail_jpeg(upload, THUMB_SIZE) {
                 Ok(jpeg) => {
                     if let Err(e) = std::fs::write(&thumb, jpeg) {
                         tracing::warn!(%hash, error = %e, "thumbnail not written; the photo is kept");
@@ -49,17 +60,18 @@ impl DeviceStore {
             }
         }
         self.lock().execute(
-            "INSERT OR IGNORE INTO photos (hash, path, size, mime) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR IGNORE INTO photos (hash, path, size, mime, original) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 hash.as_str(),
                 path.to_string_lossy(),
-                bytes.len() as i64,
-                mime
+                upload.len() as i64,
+                mime,
+                original
             ],
         )?;
         let photo = PhotoRef {
             hash: hash.clone(),
-            size: bytes.len() as u64,
+            size: upload.len() as u64,
             mime: mime.to_string(),
             caption: caption.to_string(),
             taken_at: now_ms(),
@@ -114,10 +126,15 @@ impl DeviceStore {
     ) -> Result<()> {
         let conn = self.lock();
         match result {
-            Ok(()) => conn.execute(
-                "UPDATE photos SET uploaded = 1, last_error = NULL WHERE hash = ?1",
-                [hash.as_str()],
-            )?,
+            Ok(()) => {
+                conn.execute(
+                    "UPDATE photos SET uploaded = 1, last_error = NULL WHERE hash = ?1",
+                    [hash.as_str()],
+                )?;
+                drop(conn);
+                self.free_original(hash)?;
+                return Ok(());
+            }
             Err(e) => {
                 let attempts: i64 = conn.query_row(
                     "SELECT attempts FROM photos WHERE hash = ?1",
@@ -132,6 +149,65 @@ impl DeviceStore {
             }
         };
         Ok(())
+    }
+
+    /// The CS's photo settings on this device (the defaults, logged, if
+    /// they cannot be read).
+    fn photo_settings(&self) -> bilan_shared::photo_size::PhotoSettings {
+        match self.cs_settings() {
+            Ok(s) => s.photos,
+            Err(e) => {
+                tracing::warn!(error = %e, "CS settings unreadable; default photo size used");
+                Default::default()
+            }
+        }
+    }
+
+    /// The reduced copy of a photo is on the server: its original's space
+    /// is freed, unless the CS keeps originals.
+    fn free_original(&self, hash: &PhotoHash) -> Result<()> {
+        if self.photo_settings().keep_originals {
+            return Ok(());
+        }
+        let original: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT original FROM photos WHERE hash = ?1",
+                [hash.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let Some(path) = original else {
+            return Ok(());
+        };
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(%hash, %path, error = %e, "original photo not deleted");
+                return Ok(());
+            }
+        }
+        self.lock().execute(
+            "UPDATE photos SET original = NULL WHERE hash = ?1",
+            [hash.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// The camera's original of a reduced photo, while the device keeps it.
+    pub fn original_of(&self, hash: &PhotoHash) -> Result<Option<PathBuf>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT original FROM photos WHERE hash = ?1",
+                [hash.as_str()],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten()
+            .map(PathBuf::from))
     }
 
     /// The photo's thumbnail as a `data:` URL the screens can show offline.
@@ -149,4 +225,23 @@ impl DeviceStore {
     pub fn photo_bytes(&self, hash: &PhotoHash) -> Result<Vec<u8>> {
         Ok(std::fs::read(self.photo_dir.join(hash.as_str()))?)
     }
+}
+
+/// Writes `bytes` to `path` durably (a temporary file synced, then
+/// renamed), unless a file is there already (photos are named by hash).
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }

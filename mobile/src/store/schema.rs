@@ -2,7 +2,7 @@
 //! [`super::DeviceStore::open`]).
 
 /// Schema version of the device database written by this build.
-pub(super) const DEVICE_SCHEMA_VERSION: i64 = 3;
+pub(super) const DEVICE_SCHEMA_VERSION: i64 = 4;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,5 +29,8 @@ CREATE INDEX IF NOT EXISTS summaries_complex ON summaries (complex_id, created_a
 CREATE TABLE IF NOT EXISTS photos (
   hash TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, mime TEXT NOT NULL,
   uploaded INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+  -- Schema 4: the camera's original of a reduced photo, kept until the
+  -- reduced one is on the server (then deleted unless the CS keeps them).
+  original TEXT);
 ";

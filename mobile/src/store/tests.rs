@@ -375,3 +375,97 @@ fn a_compaction_keeps_received_rows_the_open_document_has_not_taken_yet() {
         "own change kept"
     );
 }
+
+/// A textured camera-like JPEG of `w` × `h` (quality 95, like a phone's).
+fn camera_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let n = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 7;
+        image::Rgb([
+            (x / 7 + (n & 31)) as u8,
+            (y / 5 + ((n >> 5) & 31)) as u8,
+            ((x + y) / 9 + ((n >> 10) & 31)) as u8,
+        ])
+    });
+    let mut out = Vec::new();
+    img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+        &mut out, 95,
+    ))
+    .unwrap();
+    out
+}
+
+fn finding_on(store: &DeviceStore, complex: ComplexId) -> (InspectionId, FindingId) {
+    let id = store.start_inspection(complex).unwrap();
+    let fid = store
+        .add_finding(
+            id,
+            NewFinding {
+                component: "B3010".into(),
+                title: "Membrane fissurée".into(),
+                location: "Toit".into(),
+                severity: Severity::Major,
+                description: String::new(),
+            },
+        )
+        .unwrap();
+    (id, fid)
+}
+
+/// A camera photo is reduced before it is queued: the finding references
+/// the reduced copy (what the server gets); the original stays on the
+/// device until that copy is acknowledged, then its space is freed.
+#[test]
+fn a_camera_photo_is_reduced_and_its_original_freed_once_the_copy_is_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let (id, fid) = finding_on(&store, complex);
+    let original = camera_jpeg(3200, 2400);
+    let hash = store
+        .attach_photo(id, fid, &original, "image/jpeg", "Toit")
+        .unwrap();
+    assert_ne!(
+        hash,
+        PhotoHash::of(&original),
+        "the reduced copy is referenced"
+    );
+    let queued = store.photos_to_upload(i64::MAX).unwrap();
+    assert_eq!(queued.len(), 1);
+    let sent = std::fs::read(&queued[0].path).unwrap();
+    assert!(
+        sent.len() < original.len() / 2,
+        "{} of {}",
+        sent.len(),
+        original.len()
+    );
+    let img = image::load_from_memory(&sent).unwrap();
+    assert_eq!((img.width(), img.height()), (2560, 1920));
+    let doc = store.inspection(id).unwrap();
+    assert_eq!(doc.findings[0].photos[0].hash, hash);
+    assert_eq!(doc.findings[0].photos[0].size, sent.len() as u64);
+    let kept = store.original_of(&hash).unwrap().expect("original kept");
+    assert_eq!(std::fs::read(&kept).unwrap(), original);
+    store.photo_outcome(&hash, Err("coupé".into())).unwrap();
+    assert!(kept.exists(), "kept while the copy is not on the server");
+    store.photo_outcome(&hash, Ok(())).unwrap();
+    assert!(!kept.exists(), "freed once it is");
+    assert_eq!(store.original_of(&hash).unwrap(), None);
+}
+
+/// When the CS keeps originals, the device keeps them after the upload.
+#[test]
+fn a_cs_that_keeps_originals_keeps_them_on_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let mut settings = store.cs_settings().unwrap();
+    settings.photos.keep_originals = true;
+    store
+        .set_setting("cs_settings", &serde_json::to_string(&settings).unwrap())
+        .unwrap();
+    let (id, fid) = finding_on(&store, complex);
+    let hash = store
+        .attach_photo(id, fid, &camera_jpeg(3000, 2000), "image/jpeg", "")
+        .unwrap();
+    store.photo_outcome(&hash, Ok(())).unwrap();
+    let kept = store.original_of(&hash).unwrap().expect("original kept");
+    assert!(kept.exists());
+}

@@ -64,6 +64,11 @@ pub(super) fn settings_form(
                 h2 { "Dates" }
                 p.muted { "Les dates des pages, du relevé et du plan de travaux sont comptées dans ce fuseau horaire (nom IANA)." }
                 p { label { "Fuseau horaire " input name="time_zone" value=(r.time_zone); } }
+                h2 { "Photos" }
+                p.muted { "Les tablettes réduisent les photos avant de les envoyer (redressées, heure et position GPS conservées) : sur un lien rural, une photo de 8 Mo en devient une de quelques centaines de ko." }
+                p { label { "Plus grand côté (pixels) " input name="photo_max_px" inputmode="numeric" value=(r.photos.max_px); } }
+                p { label { "Qualité JPEG (40 à 100) " input name="photo_quality" inputmode="numeric" value=(r.photos.quality); } }
+                p { label { input type="checkbox" name="keep_originals" value="1" checked[r.photos.keep_originals]; " Garder les originaux sur les tablettes après l'envoi" } }
                 button type="submit" { "Enregistrer" }
             }
             @match msg {
@@ -136,6 +141,12 @@ pub(super) struct SettingsForm {
     seuil_d: Option<String>,
     /// Absent from forms of older pages: the time zone then stays as it is.
     time_zone: Option<String>,
+    /// Absent from forms of older pages: the photo settings then stay as
+    /// they are.
+    photo_max_px: Option<String>,
+    photo_quality: Option<String>,
+    /// A checkbox: present when checked.
+    keep_originals: Option<String>,
 }
 
 pub(super) async fn settings_submit(
@@ -160,6 +171,19 @@ pub(super) async fn settings_submit(
             *bound = n(v)? / 100.0;
         }
     }
+    let whole = |s: &str, what: &str| {
+        s.trim().parse::<u32>().map_err(|_| {
+            ApiError::bad_request(format!("{what} : « {s} » n'est pas un nombre entier."))
+        })
+    };
+    let photos = match (&f.photo_max_px, &f.photo_quality) {
+        (Some(px), Some(q)) => bilan_shared::photo_size::PhotoSettings {
+            max_px: whole(px, "plus grand côté des photos")?,
+            quality: u8::try_from(whole(q, "qualité JPEG")?).unwrap_or(u8::MAX),
+            keep_originals: f.keep_originals.is_some(),
+        },
+        _ => current.photos,
+    };
     let settings = bilan_shared::domain::CsSettings {
         hourly: n(&f.hourly)?,
         travel_hourly: n(&f.travel_hourly)?,
@@ -173,6 +197,7 @@ pub(super) async fn settings_submit(
             .map(str::trim)
             .filter(|z| !z.is_empty())
             .map_or(current.time_zone.clone(), str::to_string),
+        photos,
         unreadable: false,
     };
     let (user, s2) = (u.user.clone(), settings.clone());
