@@ -21,6 +21,7 @@ pub mod chaos;
 pub mod fault_proxy;
 pub mod object_store;
 pub mod postgres;
+pub mod slow_day;
 pub mod workload;
 
 /// A server running in this process on a loopback port.

@@ -52,6 +52,10 @@ struct Args {
     /// Size of each photo in MB.
     #[arg(long, default_value_t = 2)]
     photo_mb: usize,
+    /// Photos (12 megapixels) of the slow-link scenario's day of work, at
+    /// 1 Mbit/s and 300 ms (0 skips it; a real day is 60).
+    #[arg(long, default_value_t = 6)]
+    slow_photos: usize,
     /// Run the server on PostgreSQL: a throwaway cluster (Debian's
     /// postgresql), one database per scenario.
     #[arg(long)]
@@ -713,6 +717,14 @@ async fn photo_scenarios(
     Ok(())
 }
 
+/// Scenario 6 (`bilan_e2e::slow_day`): a day's work over a rural link.
+async fn slow_link(root: &Path, photos: usize, pg: Option<&Pg>) -> anyhow::Result<()> {
+    let (server, _proxy) = server(&root.join("server-6"), pg).await?;
+    bilan_e2e::slow_day::scenario(root, server.addr, photos).await?;
+    server.kill().await;
+    Ok(())
+}
+
 /// The allocator the server binary uses (its server runs in this process).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -755,6 +767,9 @@ fn main() -> anyhow::Result<()> {
         }
         if args.photos > 0 {
             photo_scenarios(tmp.path(), args.photos, args.photo_mb, pg).await?;
+        }
+        if args.slow_photos > 0 {
+            slow_link(tmp.path(), args.slow_photos, pg).await?;
         }
         Ok(())
     })
