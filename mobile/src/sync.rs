@@ -2,7 +2,8 @@
 //! while the server says `more`), reference data, and the photo upload queue
 //! with resume and backoff. Every step is safe to retry after a cut: changes
 //! are acknowledged only after the server's answer is stored, and the server
-//! ignores changes it already has.
+//! ignores changes it already has. Each sync reports its live progress
+//! ([`crate::progress`]) for the sync bar.
 
 use std::time::Duration;
 

@@ -70,8 +70,8 @@ fn err(e: impl std::fmt::Display) -> ReduceError {
 /// largest side is at most `settings.max_px`, encoded at
 /// `settings.quality`, with the camera's EXIF (orientation reset to
 /// upright, everything else as it was). `None` when the photo is better
-/// sent as it is: not a JPEG, or already within the size and no larger
-/// than its reduction.
+/// sent as it is: not a JPEG, or already upright within the size and
+/// either asked at quality 100 or no larger than its reduction.
 pub fn reduce(bytes: &[u8], settings: &PhotoSettings) -> Result<Option<Vec<u8>>, ReduceError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -82,6 +82,15 @@ pub fn reduce(bytes: &[u8], settings: &PhotoSettings) -> Result<Option<Vec<u8>>,
     let mut decoder = reader.into_decoder().map_err(err)?;
     let mut exif = decoder.exif_metadata().map_err(err)?;
     let orientation = decoder.orientation().map_err(err)?;
+    let (w, h) = decoder.dimensions();
+    // Quality 100 keeps the camera's own encoding of a photo that needs
+    // neither scaling nor turning.
+    if settings.quality >= 100
+        && w.max(h) <= settings.max_px
+        && orientation == Orientation::NoTransforms
+    {
+        return Ok(None);
+    }
     let mut img = DynamicImage::from_decoder(decoder).map_err(err)?;
     img.apply_orientation(orientation);
     let too_big = img.width().max(img.height()) > settings.max_px;

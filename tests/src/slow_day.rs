@@ -21,12 +21,14 @@ use crate::fault_proxy::{FaultProxy, Link};
 /// noise over broad gradients, not flat colour), quality 92 like a phone's.
 pub fn camera_jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
-        let n =
-            (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ seed.wrapping_mul(97)) >> 7;
+        let n = (x.wrapping_mul(2_654_435_761)
+            ^ y.wrapping_mul(40_503)
+            ^ seed.wrapping_mul(0x9E37_79B9))
+            >> 7;
         image::Rgb([
-            (x / 17 + (n & 7)) as u8,
-            (y / 13 + ((n >> 5) & 7)) as u8,
-            ((x + y) / 29 + ((n >> 10) & 7)) as u8,
+            (x / 17 + (n & 15)) as u8,
+            (y / 13 + ((n >> 5) & 15)) as u8,
+            ((x + y) / 29 + ((n >> 10) & 15)) as u8,
         ])
     });
     let mut out = Vec::new();
