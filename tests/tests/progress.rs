@@ -5,10 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use bilan_e2e::{Proxy, TestServer, device, first_complex};
+use bilan_e2e::{Proxy, TestServer, device, first_complex, roof_finding};
 use bilan_mobile::progress::{Progress, Stage};
-use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
-use bilan_shared::domain::Severity;
+use bilan_mobile::{DeviceStore, SyncEngine};
 
 /// Camera-like bytes (the server does not decode them).
 fn photo(n: usize, seed: u32) -> Vec<u8> {
@@ -20,18 +19,7 @@ fn photo(n: usize, seed: u32) -> Vec<u8> {
 /// A finding with `count` photos of `size` bytes; returns their total.
 fn photos_on_a_finding(d: &DeviceStore, count: usize, size: usize) -> u64 {
     let id = d.start_inspection(first_complex(d)).unwrap();
-    let fid = d
-        .add_finding(
-            id,
-            NewFinding {
-                component: "B3010".into(),
-                title: "Membrane fissurée".into(),
-                location: "Toit".into(),
-                severity: Severity::Major,
-                description: String::new(),
-            },
-        )
-        .unwrap();
+    let fid = d.add_finding(id, roof_finding()).unwrap();
     for i in 0..count {
         d.attach_photo(id, fid, &photo(size, i as u32), "image/jpeg", "Toit")
             .unwrap();

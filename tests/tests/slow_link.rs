@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bilan_e2e::fault_proxy::{FaultProxy, Link};
-use bilan_e2e::{TestServer, device};
+use bilan_e2e::{TestServer, device, roof_finding};
 use bilan_mobile::progress::{Progress, Stage};
-use bilan_mobile::{DeviceStore, NewFinding, SyncEngine};
-use bilan_shared::domain::{Rating, Severity};
+use bilan_mobile::{DeviceStore, SyncEngine};
+use bilan_shared::domain::Rating;
 
 /// A day of visits: `inspections` inspections, each with a few ratings and
 /// a finding with `photos` photos of `size` bytes. Returns the photo bytes.
@@ -24,18 +24,7 @@ fn day_of_work(d: &DeviceStore, inspections: usize, photos: usize, size: usize) 
         for code in ["A1010", "B2010", "B3010"] {
             d.rate(id, code, Rating::C).unwrap();
         }
-        let fid = d
-            .add_finding(
-                id,
-                NewFinding {
-                    component: "B3010".into(),
-                    title: "Membrane fissurée".into(),
-                    location: "Toit".into(),
-                    severity: Severity::Major,
-                    description: String::new(),
-                },
-            )
-            .unwrap();
+        let fid = d.add_finding(id, roof_finding()).unwrap();
         for p in 0..photos {
             // xorshift, a stream of its own per photo.
             let mut x = 0x9E37_79B9_7F4A_7C15u64
