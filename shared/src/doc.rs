@@ -21,6 +21,7 @@ use automerge::{ActorId, Automerge, Change, ROOT, ReadDoc};
 use autosurgeon::{Hydrate, Reconcile, hydrate, reconcile};
 
 use crate::SharedError;
+use crate::annotate::Annotation;
 use crate::catalogue::Catalogue;
 use crate::domain::{InspectionStatus, Rating, Severity, Urgency};
 use crate::ids::*;
@@ -104,6 +105,34 @@ pub struct PhotoRef {
     pub mime: String,
     pub caption: String,
     pub taken_at: i64,
+    /// Annotated versions of this photo (arrows, circles, text drawn on a
+    /// new photo; this one is never altered), oldest first as made.
+    /// Added within schema 2: an older build reads the photo without them
+    /// and leaves them as they are (a struct's reconcile never deletes a
+    /// field it does not know).
+    #[autosurgeon(missing = "Vec::new")]
+    #[serde(default)]
+    pub annotations: Vec<Annotation>,
+}
+
+impl PhotoRef {
+    /// The latest annotation (by time, then hash, so every device and the
+    /// server pick the same one), if the photo has any.
+    pub fn latest_annotation(&self) -> Option<&Annotation> {
+        self.annotations
+            .iter()
+            .max_by(|a, b| (a.made_at, &a.hash).cmp(&(b.made_at, &b.hash)))
+    }
+
+    /// The photo to show: the latest annotated version, else this one.
+    pub fn shown(&self) -> &PhotoHash {
+        self.latest_annotation().map_or(&self.hash, |a| &a.hash)
+    }
+
+    /// This photo and every annotated version of it.
+    pub fn hashes(&self) -> impl Iterator<Item = &PhotoHash> {
+        std::iter::once(&self.hash).chain(self.annotations.iter().map(|a| &a.hash))
+    }
 }
 
 /// Work recommended for a finding.

@@ -6,12 +6,14 @@
 #[macro_use]
 mod vocabulary;
 
+pub mod annotate;
 pub mod calendar;
 pub mod catalogue;
 pub mod conflicts;
 pub mod doc;
 pub mod domain;
 pub mod fmt;
+pub mod fonts;
 pub mod ids;
 pub mod photo_size;
 pub mod planning;

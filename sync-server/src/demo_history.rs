@@ -342,6 +342,7 @@ fn fresh(
                         mime: "image/jpeg".into(),
                         caption: "Membrane de la toiture".into(),
                         taken_at: at,
+                        annotations: vec![],
                     }]
                 } else {
                     vec![]

@@ -2,7 +2,7 @@
 //! as its printable page ([`crate::bsi_report`]), with `krilla` (pure Rust,
 //! from the Typst project: shapes text with rustybuzz, embeds and subsets
 //! fonts, takes JPEG photos as they are). The font is DejaVu Sans, carried
-//! in the binary (`sync-server/fonts/`, Bitstream Vera licence): every
+//! in the binary ([`bilan_shared::fonts`], Bitstream Vera licence): every
 //! French letter renders, whatever the server's machine has installed.
 //! Letter pages, a simple flowing layout: a block that does not fit starts
 //! a new page; a section starts one when less than a third of it is left.
@@ -22,8 +22,7 @@ use krilla::text::{Font, TextDirection};
 
 use crate::bsi_report::{Block, Table};
 
-const REGULAR: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
-const BOLD: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
+use bilan_shared::fonts::{BOLD, REGULAR};
 
 /// US letter, in points, and the margin all round.
 const WIDTH: f32 = 612.0;

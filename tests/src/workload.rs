@@ -130,6 +130,7 @@ pub fn inspection(
                     mime: "image/jpeg".into(),
                     caption: String::new(),
                     taken_at: now_ms(),
+                    annotations: vec![],
                 }],
                 recommendations: vec![Recommendation {
                     id: RecommendationId::new(),

@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
+use bilan_shared::annotate::{Annotation, Mark};
 use bilan_shared::doc::{PhotoRef, now_ms};
 use bilan_shared::ids::*;
 use rusqlite::{OptionalExtension, params};
 
 use super::{DeviceStore, PendingPhoto, decoded};
-use crate::error::Result;
+use crate::error::{MobileError, Result};
 
 /// Side of the screens' thumbnails, in pixels.
 const THUMB_SIZE: u32 = 240;
@@ -36,11 +37,99 @@ impl DeviceStore {
             Some(small) => (small.as_slice(), "image/jpeg"),
             None => (bytes, mime),
         };
+        let original = reduced.as_ref().map(|_| bytes);
+        let hash = self.keep_photo(upload, mime, original)?;
+        let photo = PhotoRef {
+            hash: hash.clone(),
+            size: upload.len() as u64,
+            mime: mime.to_string(),
+            caption: caption.to_string(),
+            taken_at: now_ms(),
+            annotations: vec![],
+        };
+        self.edit(id, |d| {
+            let f = d.finding_mut(finding)?;
+            if !f.photos.iter().any(|p| p.hash == photo.hash) {
+                f.photos.push(photo);
+            }
+            Ok(())
+        })?;
+        Ok(hash)
+    }
+
+    /// Draws `marks` on a finding's photo and keeps the drawing as a new
+    /// photo (stored and queued for upload like any other), recorded as
+    /// that photo's latest annotation. The photo itself is never altered:
+    /// each annotation is drawn from it with all its marks. Bad marks, or a
+    /// photo this device does not hold, change nothing.
+    pub fn annotate_photo(
+        &self,
+        id: InspectionId,
+        finding: FindingId,
+        photo: &PhotoHash,
+        marks: &[Mark],
+    ) -> Result<PhotoHash> {
+        let user = self.user()?.ok_or(MobileError::NotLoggedIn)?;
+        let doc = self.inspection(id)?;
+        let known = doc
+            .findings
+            .iter()
+            .find(|f| f.id == finding)
+            .ok_or(bilan_shared::SharedError::UnknownFinding(finding))?
+            .photos
+            .iter()
+            .find(|p| &p.hash == photo)
+            .ok_or_else(|| MobileError::Invalid(format!("photo {photo} absente de ce constat")))?;
+        if !self.holds_photo(photo) {
+            return Err(MobileError::Invalid(
+                "cette photo n'est pas sur cette tablette (prise sur un autre appareil) : annotez-la depuis l'appareil qui l'a prise".into(),
+            ));
+        }
+        let drawn = bilan_shared::annotate::render(
+            &self.photo_bytes(photo)?,
+            marks,
+            self.photo_settings().quality,
+        )
+        .map_err(|e| MobileError::Invalid(e.to_string()))?;
+        let hash = self.keep_photo(&drawn, "image/jpeg", None)?;
+        if known.annotations.iter().any(|a| a.hash == hash) {
+            // The same marks again: that annotation is already the photo's.
+            return Ok(hash);
+        }
+        let annotation = Annotation {
+            hash: hash.clone(),
+            size: drawn.len() as u64,
+            marks: marks.to_vec(),
+            made_by: user.id,
+            made_at: now_ms(),
+        };
+        self.edit(id, |d| {
+            let p = d
+                .finding_mut(finding)?
+                .photos
+                .iter_mut()
+                .find(|p| &p.hash == photo)
+                .ok_or(bilan_shared::SharedError::UnknownFinding(finding))?;
+            p.annotations.push(annotation);
+            Ok(())
+        })?;
+        Ok(hash)
+    }
+
+    /// Whether this device holds a photo's bytes (it took it, or annotated it).
+    pub fn holds_photo(&self, hash: &PhotoHash) -> bool {
+        self.photo_dir.join(hash.as_str()).is_file()
+    }
+
+    /// Stores a photo's bytes under their hash (durable before returning),
+    /// with a thumbnail for the screens and, for a reduced photo, the
+    /// camera's original beside it, and queues it for upload.
+    fn keep_photo(&self, upload: &[u8], mime: &str, original: Option<&[u8]>) -> Result<PhotoHash> {
         let hash = PhotoHash::of(upload);
         let path = self.photo_dir.join(hash.as_str());
         write_durably(&path, upload)?;
-        let original = match reduced {
-            Some(_) => {
+        let original = match original {
+            Some(bytes) => {
                 let at = self.photo_dir.join(format!("{}.original", hash.as_str()));
                 write_durably(&at, bytes)?;
                 Some(at.to_string_lossy().into_owned())
@@ -69,20 +158,6 @@ impl DeviceStore {
                 original
             ],
         )?;
-        let photo = PhotoRef {
-            hash: hash.clone(),
-            size: upload.len() as u64,
-            mime: mime.to_string(),
-            caption: caption.to_string(),
-            taken_at: now_ms(),
-        };
-        self.edit(id, |d| {
-            let f = d.finding_mut(finding)?;
-            if !f.photos.iter().any(|p| p.hash == photo.hash) {
-                f.photos.push(photo);
-            }
-            Ok(())
-        })?;
         Ok(hash)
     }
 

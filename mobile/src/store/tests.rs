@@ -469,3 +469,84 @@ fn a_cs_that_keeps_originals_keeps_them_on_the_device() {
     let kept = store.original_of(&hash).unwrap().expect("original kept");
     assert!(kept.exists());
 }
+
+/// Annotating draws the marks on a new photo, queued for upload and
+/// recorded under the photo it annotates, which stays byte for byte as it
+/// was; annotating again starts from that photo, and the latest is shown.
+#[test]
+fn an_annotation_is_a_new_queued_photo_linked_to_the_photo_it_annotates_which_is_unchanged() {
+    use bilan_shared::annotate::Mark;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let (id, fid) = finding_on(&store, complex);
+    let photo = store
+        .attach_photo(id, fid, &camera_jpeg(1600, 1200), "image/jpeg", "Toit")
+        .unwrap();
+    let before = store.photo_bytes(&photo).unwrap();
+    store.photo_outcome(&photo, Ok(())).unwrap();
+    let marks = vec![
+        Mark::arrow(0.2, 0.2, 0.5, 0.5),
+        Mark::text(0.1, 0.9, "Fissure"),
+    ];
+    let annotated = store.annotate_photo(id, fid, &photo, &marks).unwrap();
+    assert_ne!(annotated, photo);
+    assert_eq!(store.photo_bytes(&photo).unwrap(), before, "never altered");
+    let drawn = store.photo_bytes(&annotated).unwrap();
+    assert_eq!(PhotoHash::of(&drawn), annotated, "hash-addressed");
+    let img = image::load_from_memory(&drawn).unwrap();
+    assert_eq!((img.width(), img.height()), (1600, 1200));
+    let queued: Vec<_> = store
+        .photos_to_upload(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.hash)
+        .collect();
+    assert_eq!(queued, vec![annotated.clone()]);
+    assert!(store.thumbnail_data_url(&annotated).is_some());
+    let doc = store.inspection(id).unwrap();
+    let p = &doc.findings[0].photos[0];
+    assert_eq!((p.hash.clone(), p.annotations.len()), (photo.clone(), 1));
+    assert_eq!(p.annotations[0].marks, marks);
+    assert_eq!(p.shown(), &annotated);
+    // Again, with one more mark: drawn from the photo, shown instead.
+    let mut more = marks.clone();
+    more.push(Mark::circle(0.7, 0.3, 0.8, 0.3));
+    let again = store.annotate_photo(id, fid, &photo, &more).unwrap();
+    let doc = store.inspection(id).unwrap();
+    assert_eq!(doc.findings[0].photos[0].annotations.len(), 2);
+    assert_eq!(doc.findings[0].photos[0].shown(), &again);
+}
+
+/// Marks that cannot be drawn, or a photo the device does not hold, are
+/// refused in French and change nothing: no photo stored, no edit.
+#[test]
+fn bad_marks_or_a_photo_this_device_does_not_hold_change_nothing() {
+    use bilan_shared::annotate::Mark;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, complex) = logged_in(dir.path());
+    let (id, fid) = finding_on(&store, complex);
+    let photo = store
+        .attach_photo(id, fid, &camera_jpeg(800, 600), "image/jpeg", "")
+        .unwrap();
+    let pending = store.status().unwrap();
+    let files = std::fs::read_dir(dir.path().join("photos")).unwrap().count();
+    let err = store
+        .annotate_photo(id, fid, &photo, &[Mark::text(0.5, 0.5, " ")])
+        .unwrap_err();
+    assert!(err.to_string().contains("texte"), "{err}");
+    let err = store.annotate_photo(id, fid, &photo, &[]).unwrap_err();
+    assert!(err.to_string().contains("aucune marque"), "{err}");
+    std::fs::remove_file(dir.path().join("photos").join(photo.as_str())).unwrap();
+    let err = store
+        .annotate_photo(id, fid, &photo, &[Mark::arrow(0.1, 0.1, 0.6, 0.6)])
+        .unwrap_err();
+    assert!(err.to_string().contains("autre appareil"), "{err}");
+    let after = store.status().unwrap();
+    assert_eq!(after.pending_changes, pending.pending_changes);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("photos")).unwrap().count(),
+        files - 1,
+        "nothing stored but the file this test removed"
+    );
+    assert!(store.inspection(id).unwrap().findings[0].photos[0].annotations.is_empty());
+}
