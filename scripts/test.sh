@@ -22,7 +22,7 @@ cargo build --workspace -j2 --locked
 # backends already; migrate_to_postgres moves one to the other), those
 # without a server (cli, fuzz), and the one of SQLite's own files
 # (disk_full).
-on_both=(access backup bsi_over_time compaction convergence faults injection logs photo_store progress recovery refusals review_pages slow_link sync_e2e)
+on_both=(access annotation backup bsi_over_time compaction convergence faults injection logs photo_store progress recovery refusals review_pages slow_link sync_e2e)
 target/debug/e2e-on-postgres cargo test -p bilan-e2e -j2 --locked "${on_both[@]/#/--test=}"
 # Sync benchmark smoke run: every scenario at a small size, figures printed, no timing asserted.
 target/debug/sync-bench 20 --devices 3 --per-device 2 --photos 2 --photo-mb 1 --slow-photos 1

@@ -30,7 +30,27 @@ pub enum Block {
     },
     Table(Table),
     /// A finding's photos, by hash, with their captions.
-    Photos(Vec<(PhotoHash, String)>),
+    Photos(Vec<ReportPhoto>),
+}
+
+/// A photo of the report: the one to show (its latest annotated version,
+/// if it has one) and, for an annotated one, the photo as taken.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportPhoto {
+    pub shown: PhotoHash,
+    /// The photo as taken, when `shown` is an annotated version of it.
+    pub original: Option<PhotoHash>,
+    pub caption: String,
+}
+
+impl ReportPhoto {
+    pub fn of(p: &bilan_shared::doc::PhotoRef) -> Self {
+        Self {
+            shown: p.shown().clone(),
+            original: (p.shown() != &p.hash).then(|| p.hash.clone()),
+            caption: p.caption.clone(),
+        }
+    }
 }
 
 /// A table of the report: an id for the page, headers, rows, and which
@@ -135,10 +155,7 @@ pub fn blocks(s: &Source<'_>) -> Vec<Block> {
         }
         if !f.photos.is_empty() {
             out.push(Block::Photos(
-                f.photos
-                    .iter()
-                    .map(|p| (p.hash.clone(), p.caption.clone()))
-                    .collect(),
+                f.photos.iter().map(ReportPhoto::of).collect(),
             ));
         }
     }

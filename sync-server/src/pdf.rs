@@ -198,10 +198,10 @@ impl<'a> Writer<'a> {
                 for row in list.chunks(per_row) {
                     self.room(h + 8.0);
                     self.y += 4.0;
-                    for (i, (hash, caption)) in row.iter().enumerate() {
+                    for (i, photo) in row.iter().enumerate() {
                         let x = MARGIN + i as f32 * (w + gap);
                         let image = photos
-                            .get(hash)
+                            .get(&photo.shown)
                             .and_then(|b| Image::from_jpeg(b.clone().into(), true).ok());
                         match image {
                             Some(image) => {
@@ -220,7 +220,7 @@ impl<'a> Writer<'a> {
                                 y: self.y + 12.0,
                                 size: 8.0,
                                 bold: false,
-                                text: format!("Photo non disponible : {caption}"),
+                                text: format!("Photo non disponible : {}", photo.caption),
                                 white: false,
                             }),
                         }

@@ -161,7 +161,7 @@ pub(super) async fn project(
     let hashes: Vec<&str> = d
         .findings
         .iter()
-        .flat_map(|f| f.photos.iter().map(|p| p.hash.as_str()))
+        .flat_map(|f| f.photos.iter().flat_map(|p| p.hashes()).map(|h| h.as_str()))
         .collect();
     tx.exec(
         "INSERT INTO photo_refs (doc_id, territory_id, office_id, hash)

@@ -83,11 +83,11 @@ pub(super) fn project(tx: &Connection, territory: TerritoryId, m: &Merged) -> Re
             )?
             .execute(params![id, t, f.id.to_string(), r.id.to_string(), r.work, r.urgency.code(), r.quantity, r.unit, r.unit_cost, r.estimated_cost(), r.planned_year])?;
         }
-        for p in &f.photos {
+        for hash in f.photos.iter().flat_map(|p| p.hashes()) {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO photo_refs (doc_id, territory_id, office_id, hash) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![id, t, d.office_id.to_string(), p.hash.as_str()])?;
+            .execute(params![id, t, d.office_id.to_string(), hash.as_str()])?;
         }
     }
     for v in &d.visits {

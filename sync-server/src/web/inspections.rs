@@ -12,7 +12,7 @@ use bilan_shared::fmt::{decimal, money, percent};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::page;
+use super::layout::{page, photo_thumb};
 use super::session::{WebError, WebForm, WebQuery, WebUser, check_csrf};
 use crate::AppState;
 use crate::error::ApiError;
@@ -193,7 +193,8 @@ pub(super) async fn inspection(
                 fieldset { legend { (f.component) " — " (f.title) " (" (f.severity.label_fr()) ")" }
                     p.muted { (f.location) }
                     div.thumbs { @for p in &f.photos {
-                        a href={ "/photos/" (p.hash) } { img src={ "/photos/" (p.hash) "/vignette" } alt=(p.caption) title=(p.caption); }
+                        @let shown = p.shown();
+                        (photo_thumb(shown, (shown != &p.hash).then_some(&p.hash), &p.caption))
                     } }
                     @if !f.recommendations.is_empty() { table { tbody { @for r in &f.recommendations {
                         tr { td { (r.work) } td { (r.urgency.label_fr()) } td.num { (r.quantity) " " (r.unit) } td.num { (money(r.unit_cost)) } td.num { strong { (money(r.estimated_cost())) } } }

@@ -23,6 +23,7 @@ th{background:#f3f3f3}.num{text-align:right}.error{color:#a61c00;font-weight:600
 fieldset{border:1px solid #ccc;margin:8px 0}button{padding:6px 12px;font-size:15px}
 .over{background:#fce8e6;color:#a61c00}
 .thumbs img{width:160px;height:120px;object-fit:cover;margin:4px;border:1px solid #ccc}
+.thumbs figure{display:inline-block;margin:0;vertical-align:top}.thumbs figcaption{font-size:.8em;margin:0 4px}
 @media print{header,form,.noprint{display:none}}
 ";
 
@@ -77,6 +78,24 @@ pub(super) fn page(user: Option<&WebUser>, title: &str, body: Markup) -> Markup 
 }
 
 /// Horizontal bar chart of the building-condition distribution, as inline SVG.
+/// A photo's thumbnail linking to the photo; an annotated one (the
+/// latest version of a photo with marks drawn on it) says so and links to
+/// the photo as taken.
+pub(super) fn photo_thumb(
+    shown: &bilan_shared::ids::PhotoHash,
+    original: Option<&bilan_shared::ids::PhotoHash>,
+    caption: &str,
+) -> Markup {
+    html! {
+        figure.photo {
+            a href={ "/photos/" (shown) } { img src={ "/photos/" (shown) "/vignette" } alt=(caption) title=(caption); }
+            @if let Some(o) = original {
+                figcaption { "Photo annotée · " a.original href={ "/photos/" (o) } { "photo d'origine" } }
+            }
+        }
+    }
+}
+
 pub(super) fn condition_chart(counts: [u32; 5]) -> Markup {
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
     let colors = ["#1e7b34", "#6aa84f", "#bf9000", "#b45f06", "#a61c00"];

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 
-use super::layout::{attachment, page};
+use super::layout::{attachment, page, photo_thumb};
 use super::session::{WebError, WebUser};
 use crate::AppState;
 use crate::bsi_report::{Block, Source, blocks, title};
@@ -93,7 +93,7 @@ fn html_block(b: &Block) -> Markup {
             }
         },
         Block::Photos(list) => html! {
-            div.thumbs { @for (hash, caption) in list { img src={ "/photos/" (hash) "/vignette" } alt=(caption) title=(caption); } }
+            div.thumbs { @for p in list { (photo_thumb(&p.shown, p.original.as_ref(), &p.caption)) } }
         },
     }
 }
@@ -108,11 +108,11 @@ pub(super) async fn report_pdf(
     let mut photos = HashMap::new();
     for b in &blocks {
         if let Block::Photos(list) = b {
-            for (hash, _) in list {
+            for p in list {
                 // A photo not uploaded yet is left out of the report.
-                let thumb = state.0.photos.thumbnail(hash).await;
+                let thumb = state.0.photos.thumbnail(&p.shown).await;
                 if let Some(bytes) = thumb.map_err(|e| WebError::Api(e.into()))? {
-                    photos.insert(hash.clone(), bytes.to_vec());
+                    photos.insert(p.shown.clone(), bytes.to_vec());
                 }
             }
         }
