@@ -108,7 +108,9 @@ pub const MIN_SPAN: f64 = 0.01;
 /// Why marks cannot be saved or drawn, in words an inspector can act on.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AnnotateError {
-    #[error("aucune marque à enregistrer : dessinez une flèche, un cercle ou un texte sur la photo")]
+    #[error(
+        "aucune marque à enregistrer : dessinez une flèche, un cercle ou un texte sur la photo"
+    )]
     NoMarks,
     #[error("au plus {MAX_MARKS} marques sur une photo : retirez-en")]
     TooManyMarks,
@@ -191,28 +193,45 @@ pub fn render(photo: &[u8], marks: &[Mark], quality: u8) -> Result<Vec<u8>, Anno
 }
 
 /// A point in pixels.
-type P = (f64, f64);
+pub type P = (f64, f64);
+
+/// Half the width of a mark's stroke on a `w` × `h` photo, in pixels:
+/// thick enough to read on a phone's screen at any photo size. The
+/// screens' preview draws with the same.
+pub fn stroke_radius(w: f64, h: f64) -> f64 {
+    (w.min(h) / 160.0).max(1.5)
+}
+
+/// The height of a text mark's letters on a `w` × `h` photo, in pixels.
+pub fn text_size(w: f64, h: f64) -> f64 {
+    (w.min(h) / 18.0).max(14.0)
+}
+
+/// The two ends of an arrow's head, pointing at `b` from `a` (pixels),
+/// drawn with strokes of radius `r`.
+pub fn arrow_wings(a: P, b: P, r: f64) -> [P; 2] {
+    let len = (b.0 - a.0).hypot(b.1 - a.1).max(f64::EPSILON);
+    let head = (len * 0.3).clamp(r * 6.0, r * 14.0);
+    let back = ((a.0 - b.0) / len, (a.1 - b.1) / len);
+    [0.5f64, -0.5].map(|turn| {
+        let (s, c) = turn.sin_cos();
+        (
+            b.0 + head * (back.0 * c - back.1 * s),
+            b.1 + head * (back.0 * s + back.1 * c),
+        )
+    })
+}
 
 fn draw(img: &mut RgbImage, font: &FontRef<'_>, m: &Mark) {
     let (w, h) = (img.width() as f64, img.height() as f64);
-    // Strokes thick enough to read on a phone's screen at any photo size.
-    let r = (w.min(h) / 160.0).max(1.5);
+    let r = stroke_radius(w, h);
     let edge = r + (r / 2.0).max(1.0);
     let a = (m.x1 * w, m.y1 * h);
     let b = (m.x2 * w, m.y2 * h);
     match m.kind {
         MarkKind::Arrow => {
-            let len = (b.0 - a.0).hypot(b.1 - a.1);
-            let head = (len * 0.3).clamp(r * 6.0, r * 14.0);
-            let back = ((a.0 - b.0) / len, (a.1 - b.1) / len);
-            let wing = |turn: f64| {
-                let (s, c) = turn.sin_cos();
-                (
-                    b.0 + head * (back.0 * c - back.1 * s),
-                    b.1 + head * (back.0 * s + back.1 * c),
-                )
-            };
-            let strokes = [(a, b), (b, wing(0.5)), (b, wing(-0.5))];
+            let [left, right] = arrow_wings(a, b, r);
+            let strokes = [(a, b), (b, left), (b, right)];
             for (radius, ink) in [(edge, EDGE), (r, INK)] {
                 for (p, q) in strokes {
                     segment(img, p, q, radius, ink);
@@ -286,7 +305,7 @@ fn blend(px: &mut Rgb<u8>, ink: Rgb<u8>, a: f32) {
 /// `at` (moved inside the photo if it would leave it).
 fn text(img: &mut RgbImage, font: &FontRef<'_>, at: P, words: &str) {
     let (w, h) = (img.width() as f64, img.height() as f64);
-    let size = (w.min(h) / 18.0).max(14.0) as f32;
+    let size = text_size(w, h) as f32;
     let scaled = font.as_scaled(PxScale::from(size));
     let mut glyphs = Vec::new();
     let mut caret = 0.0f32;
@@ -361,7 +380,10 @@ mod tests {
         // and the label's white under the text.
         assert!(is_red(out.get_pixel(100, 30)), "arrow shaft");
         assert!(is_red(out.get_pixel(340, 150)), "circle");
-        assert!(!is_red(out.get_pixel(300, 150)), "the circle's centre is left");
+        assert!(
+            !is_red(out.get_pixel(300, 150)),
+            "the circle's centre is left"
+        );
         let label = out.get_pixel(42, 255);
         assert!(label.0.iter().all(|c| *c > 150), "white label: {label:?}");
         let text_red = (40..200).any(|x| (245..265).any(|y| is_red(out.get_pixel(x, y))));

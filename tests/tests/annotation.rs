@@ -31,7 +31,10 @@ async fn an_annotated_photo_reaches_the_review_page_and_the_report_linked_to_the
     ];
     let annotated = d.annotate_photo(id, fid, &photo, &marks).unwrap();
     let report = sync(&d).await;
-    assert_eq!(report.photos_uploaded, 1, "only the annotated photo is sent");
+    assert_eq!(
+        report.photos_uploaded, 1,
+        "only the annotated photo is sent"
+    );
 
     let doc = server_doc(&server, "responsable", id);
     let p = &doc.findings[0].photos[0];

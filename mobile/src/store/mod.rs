@@ -33,6 +33,7 @@ use bilan_shared::{Author, Inspection};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{MobileError, Result};
+pub use photos::PhotoView;
 pub use previous::WorkUpdate;
 use schema::{DEVICE_SCHEMA_VERSION, SCHEMA};
 

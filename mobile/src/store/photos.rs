@@ -287,19 +287,55 @@ impl DeviceStore {
 
     /// The photo's thumbnail as a `data:` URL the screens can show offline.
     pub fn thumbnail_data_url(&self, hash: &PhotoHash) -> Option<String> {
-        use base64::Engine;
         let bytes =
             std::fs::read(self.photo_dir.join(format!("{}.thumb.jpg", hash.as_str()))).ok()?;
-        Some(format!(
-            "data:image/jpeg;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        ))
+        Some(data_url("image/jpeg", &bytes))
+    }
+
+    /// A photo this device holds, to draw on: a `data:` URL of its bytes
+    /// and its size in pixels (upright: the device's photos are).
+    pub fn photo_view(&self, hash: &PhotoHash) -> Result<PhotoView> {
+        let bytes = self.photo_bytes(hash)?;
+        let (width, height) = image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()?
+            .into_dimensions()
+            .map_err(|e| MobileError::Invalid(format!("photo illisible : {e}")))?;
+        let mime = self
+            .lock()
+            .query_row(
+                "SELECT mime FROM photos WHERE hash = ?1",
+                [hash.as_str()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| "image/jpeg".into());
+        Ok(PhotoView {
+            data_url: data_url(&mime, &bytes),
+            width,
+            height,
+        })
     }
 
     /// Reads a stored photo.
     pub fn photo_bytes(&self, hash: &PhotoHash) -> Result<Vec<u8>> {
         Ok(std::fs::read(self.photo_dir.join(hash.as_str()))?)
     }
+}
+
+/// A photo as a screen draws it (see [`DeviceStore::photo_view`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhotoView {
+    pub data_url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+fn data_url(mime: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }
 
 /// Writes `bytes` to `path` durably (a temporary file synced, then

@@ -529,7 +529,9 @@ fn bad_marks_or_a_photo_this_device_does_not_hold_change_nothing() {
         .attach_photo(id, fid, &camera_jpeg(800, 600), "image/jpeg", "")
         .unwrap();
     let pending = store.status().unwrap();
-    let files = std::fs::read_dir(dir.path().join("photos")).unwrap().count();
+    let files = std::fs::read_dir(dir.path().join("photos"))
+        .unwrap()
+        .count();
     let err = store
         .annotate_photo(id, fid, &photo, &[Mark::text(0.5, 0.5, " ")])
         .unwrap_err();
@@ -544,9 +546,15 @@ fn bad_marks_or_a_photo_this_device_does_not_hold_change_nothing() {
     let after = store.status().unwrap();
     assert_eq!(after.pending_changes, pending.pending_changes);
     assert_eq!(
-        std::fs::read_dir(dir.path().join("photos")).unwrap().count(),
+        std::fs::read_dir(dir.path().join("photos"))
+            .unwrap()
+            .count(),
         files - 1,
         "nothing stored but the file this test removed"
     );
-    assert!(store.inspection(id).unwrap().findings[0].photos[0].annotations.is_empty());
+    assert!(
+        store.inspection(id).unwrap().findings[0].photos[0]
+            .annotations
+            .is_empty()
+    );
 }

@@ -67,7 +67,13 @@ pub(super) fn FindingScreen(id: InspectionId, finding: Option<FindingId>) -> Ele
         h2 { "{t::PHOTOS}" }
         div { class: "thumbs",
             for p in f.photos.iter() {
-                if let Some(src) = store2.thumbnail_data_url(&p.hash) { img { src: "{src}", alt: "{p.caption}" } } else { span { class: "muted", "{p.caption}" } }
+                div { class: "thumb",
+                    if let Some(src) = store2.thumbnail_data_url(p.shown()) { img { src: "{src}", alt: "{p.caption}" } } else { span { class: "muted", "{p.caption}" } }
+                    if p.latest_annotation().is_some() { span { class: "muted", "{t::ANNOTATED}" } }
+                    if store2.holds_photo(&p.hash) {
+                        button { id: "annotate-{p.hash}", onclick: { let h = p.hash.clone(); move |_| ui.go(Screen::Annotate(id, fid, h.clone())) }, "{t::ANNOTATE}" }
+                    }
+                }
             }
         }
         label { "{t::CAPTION}" }

@@ -5,6 +5,7 @@
 //! (bumping [`Ui::version`]) so what the screen shows is what SQLite holds.
 //! No desktop-only call lives here: the platform launch is in `main.rs`.
 
+mod annotate;
 mod carried;
 mod complex;
 mod conflicts;
@@ -27,6 +28,7 @@ pub use visits::{VisitRow, visit_rows};
 
 use dioxus::prelude::*;
 
+use annotate::AnnotateScreen;
 use complex::ComplexScreen;
 use conflicts::ConflictsScreen;
 use finding::FindingScreen;
@@ -102,6 +104,7 @@ pub fn App() -> Element {
                 Screen::Complex(id) => rsx! { ComplexScreen { id } },
                 Screen::Inspection(id) => rsx! { InspectionScreen { id } },
                 Screen::Finding(id, finding) => rsx! { FindingScreen { id, finding } },
+                Screen::Annotate(id, finding, ref photo) => rsx! { AnnotateScreen { id, finding, photo: photo.clone() } },
                 Screen::Conflicts(id) => rsx! { ConflictsScreen { id } },
                 Screen::Review(id) => rsx! { ReviewScreen { id } },
             }

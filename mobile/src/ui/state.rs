@@ -46,6 +46,8 @@ pub enum Screen {
     Complex(ComplexId),
     Inspection(InspectionId),
     Finding(InspectionId, Option<FindingId>),
+    /// Drawing on a photo of a finding.
+    Annotate(InspectionId, FindingId, PhotoHash),
     Conflicts(InspectionId),
     Review(InspectionId),
 }
@@ -56,6 +58,7 @@ impl Screen {
         match self {
             Screen::Inspection(id)
             | Screen::Finding(id, _)
+            | Screen::Annotate(id, _, _)
             | Screen::Conflicts(id)
             | Screen::Review(id) => Some(*id),
             _ => None,

@@ -74,6 +74,25 @@ pub const TAKE_PHOTO: &str = "Prendre ou choisir une photo";
 pub const CAPTION: &str = "Légende";
 pub const PHOTO_NOT_READ: &str =
     "photo illisible : reprenez-la ou choisissez-en une autre (rien n'a été enregistré)";
+/// On a photo's thumbnail: opens the annotation screen.
+pub const ANNOTATE: &str = "Annoter";
+/// Under the thumbnail of a photo shown with its marks.
+pub const ANNOTATED: &str = "annotée";
+pub const ANNOTATE_TITLE: &str = "Annoter la photo";
+pub const ANNOTATE_HELP: &str = "Choisissez un outil puis glissez le doigt sur la photo : la flèche va de la queue vers la pointe, le cercle du centre vers le bord. Pour un texte, écrivez-le puis touchez la photo où le placer. La photo d'origine est conservée telle quelle.";
+pub const TEXT_TO_PLACE: &str = "Texte à placer";
+pub const WRITE_TEXT_FIRST: &str = "écrivez d'abord le texte, puis touchez la photo où le placer";
+pub const UNDO_MARK: &str = "Retirer la dernière marque";
+pub const SAVE_ANNOTATION: &str = "Enregistrer l'annotation";
+pub const BACK_TO_FINDING: &str = "‹ Retour au constat";
+/// How many marks are drawn so far.
+pub fn marks(n: usize) -> String {
+    match n {
+        0 => "Aucune marque".into(),
+        1 => "1 marque".into(),
+        n => format!("{n} marques"),
+    }
+}
 pub const RECOMMENDATION: &str = "Recommandation";
 pub const WORK: &str = "Travaux";
 pub const URGENCY: &str = "Urgence";

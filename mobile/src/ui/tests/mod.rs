@@ -706,3 +706,5 @@ fn the_sync_progress_shows_the_photo_k_of_n_both_bars_speed_and_time_left() {
     assert!(html.contains("2,4 Mo/s"), "{html}");
     assert!(!html.contains("photo-progress"), "{html}");
 }
+
+mod annotate;
