@@ -7,7 +7,8 @@
 //! default `http://127.0.0.1:8080`), `BILAN_WINDOW_SIZE` (desktop window,
 //! `LARGEURxHAUTEUR`, default `480x900`; `360x740` shows the phone layout),
 //! `BILAN_ALLOW_HTTP=1` (lab only: accept a plain `http://` server off this
-//! machine), `BILAN_UI_PROBE` (a file where the app keeps the ids and
+//! machine), `BILAN_LOG` (what the app logs on its standard error, `warn` by
+//! default), `BILAN_UI_PROBE` (a file where the app keeps the ids and
 //! positions of what the screen shows, for the desktop end-to-end test).
 
 use std::sync::Arc;
@@ -16,6 +17,15 @@ use bilan_mobile::DeviceStore;
 use bilan_mobile::ui::{App, Services};
 
 fn main() {
+    // What the app logs (warnings by default; `BILAN_LOG=debug` for more)
+    // goes to its standard error.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BILAN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let dir = match bilan_mobile::data_dir::for_this_launch() {
         Ok(d) => d,
         Err(e) => {

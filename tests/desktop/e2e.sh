@@ -2,9 +2,11 @@
 # Desktop end-to-end: the real app window under Xvfb against a real server
 # seeded with the demo. xdotool logs in, rates a component, kills the app with
 # SIGKILL right after the rating is saved, relaunches it, adds a finding with a
-# photo (through the GTK file chooser of the desktop portal) and syncs; then the
-# server's API must hold all of it. Screenshots of every screen go to
-# target/screens/.
+# photo (through the GTK file chooser of the desktop portal), syncs, draws on
+# the photo and syncs again; then the server's API and review page must hold
+# all of it. The app reaches the server through a rural link (1 Mbit/s, 300 ms:
+# the slow-link proxy), so the sync bar is caught mid-sync. Screenshots of
+# every screen go to target/screens/.
 #
 # Nothing waits a fixed time: every step waits, with a bound, for the
 # condition that says it happened (the server's or the device's state, the
@@ -88,6 +90,7 @@ rating_of() {
 #   probe n         the probe's write counter
 #   probe focus ID  true when the element ID has the focus
 #   probe xy ID     "x y id" of the element ID (a trailing * matches a prefix)
+#   probe top ID    the top edge of the element ID
 #   probe value ID TEXT  true when the element ID shows (or holds) TEXT
 probe() {
   python3 - "$PROBE" "$@" <<'PY'
@@ -105,6 +108,12 @@ elif cmd == "focus":
 elif cmd == "value":
     want = sys.argv[4]
     sys.exit(0 if any(it["id"] == arg and it["text"] == want for it in d["items"]) else 1)
+elif cmd == "top":
+    for it in d["items"]:
+        if it["id"] == arg:
+            print(it["top"])
+            sys.exit(0)
+    sys.exit(1)
 elif cmd == "xy":
     for it in d["items"]:
         if it["id"] == arg or (arg.endswith("*") and it["id"].startswith(arg[:-1])):
@@ -126,18 +135,23 @@ window_geometry() {
   [ -n "$wid" ] || fail "fenêtre de l'application introuvable"
   eval "$(xdotool getwindowgeometry --shell "$wid")"
 }
-# Taps the element with this id (scrolling it into view with the wheel).
+# Taps the element with this id (scrolling it into view with the wheel):
+# in view means above the sync bar, which stays over the screen's bottom.
 click_id() {
-  local id=$1 i x y found
+  local id=$1 i x y found bottom
   wait_for "probe xy '$id'" "« $id » n'apparaît pas à l'écran" 30
   window_geometry
   for i in $(seq 1 40); do
     read -r x y found < <(probe xy "$id")
-    if [ "$y" -ge 8 ] && [ "$y" -le $((HEIGHT - 8)) ]; then
+    bottom=$(probe top syncbar || echo "$HEIGHT")
+    case "$found" in syncbar | sync | sync-* | pending) bottom=$HEIGHT ;; esac
+    if [ "$y" -ge 8 ] && [ "$y" -le $((bottom - 8)) ]; then
       xdotool mousemove --sync $((X + x)) $((Y + y)) click 1
       return 0
     fi
-    xdotool mousemove --sync $((X + WIDTH / 2)) $((Y + HEIGHT / 2)) click "$([ "$y" -gt "$HEIGHT" ] && echo 5 || echo 4)"
+    # The wheel at the window's right edge: over the page's margin, not
+    # over a photo one draws on (which keeps the pointer for itself).
+    xdotool mousemove --sync $((X + WIDTH - 4)) $((Y + HEIGHT / 2)) click "$([ "$y" -gt "$bottom" ] && echo 5 || echo 4)"
     fresh_probe
   done
   fail "impossible d'amener « $id » ($found) à l'écran"
@@ -172,8 +186,13 @@ start "$BIN/bilan-server" --data-dir "$WORK/server" --listen 127.0.0.1:0 serve >
 wait_for "grep -qo 'http://127.0.0.1:[0-9]*' '$WORK/server.log'" "le serveur n'annonce pas son adresse"
 URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/server.log" | head -1)
 wait_for "curl -fsS $URL/healthz" "le serveur ne répond pas"
-# A camera-sized photo (12 megapixels): the app reduces it before sending.
-convert -size 4000x3000 gradient:steelblue-sienna -quality 95 "$WORK/fissure.jpg"
+# The app's way to the server: a rural link (the test's own calls go direct).
+start "$BIN/slow-link" "${URL#http://}" >"$WORK/link.log" 2>&1
+wait_for "grep -qo 'http://127.0.0.1:[0-9]*' '$WORK/link.log'" "le lien lent n'annonce pas son adresse"
+APP_URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/link.log" | head -1)
+# A camera-sized photo (12 megapixels) with a texture, as a camera's are:
+# the app reduces it to about 1 MB before sending, 8 s on the rural link.
+convert -size 4000x3000 plasma:steelblue-sienna -quality 95 "$WORK/fissure.jpg"
 
 launch() {
   export BILAN_WINDOW_SIZE=${BILAN_WINDOW_SIZE:-480x900}
@@ -194,7 +213,7 @@ for i in \$(seq 1 300); do
   sleep 0.2
 done
 echo "portails prêts en \$SECONDS s"
-exec env BILAN_DEVICE_DIR=$DEV BILAN_SERVER_URL=$URL BILAN_UI_PROBE=$PROBE BILAN_WINDOW_SIZE=\${BILAN_WINDOW_SIZE:-480x900} $BIN/bilan-app
+exec env BILAN_DEVICE_DIR=$DEV BILAN_SERVER_URL=$APP_URL BILAN_UI_PROBE=$PROBE BILAN_WINDOW_SIZE=\${BILAN_WINDOW_SIZE:-480x900} $BIN/bilan-app
 INNER
   chmod +x "$WORK/app.sh"
   start dbus-run-session -- "$WORK/app.sh" >"$WORK/app.log" 2>&1
@@ -286,14 +305,53 @@ for try in 1 2 3 4; do
   for i in $(seq 1 50); do show_has '"mime": "image/jpeg"' && break 2; sleep 0.1; done
 done
 show_has '"mime": "image/jpeg"' || fail "la photo n'a pas été jointe"
+# Mid-sync (the automatic sync sends the photo within 15 s; about 8 s on the
+# rural link): the bar says which photo, how far it is, at what speed.
+shows photo-progress "la barre de synchro ne montre pas la photo en cours d'envoi" 40
+fresh_probe
+shot 11-synchro-en-cours
 wait_for "! chooser_open" "le sélecteur de fichiers ne se ferme pas"
 fresh_probe
 shot 11-photo-jointe
 click_id sync
-wait_for "status_has 'Modifications en attente : 0'" "la synchro n'a pas tout envoyé"
-wait_for "status_has 'Photos en attente : 0'" "la photo n'a pas été envoyée"
+wait_for "status_has 'Modifications en attente : 0'" "la synchro n'a pas tout envoyé" 60
+wait_for "status_has 'Photos en attente : 0'" "la photo n'a pas été envoyée" 60
 fresh_probe
 shot 12-synchronise
+# Drawing on the photo: an arrow and a circle with the finger (a drag), a text.
+drag() {
+  local i
+  window_geometry
+  xdotool mousemove --sync $((X + $1)) $((Y + $2)) mousedown 1
+  for i in 1 2 3 4 5 6; do
+    xdotool mousemove --sync $((X + $1 + ($3 - $1) * i / 6)) $((Y + $2 + ($4 - $2) * i / 6))
+  done
+  xdotool mouseup 1
+}
+click_id 'annotate-*'
+shows annotate-photo "l'écran d'annotation n'apparaît pas"
+read -r PX PY _ < <(probe xy annotate-photo)
+drag $((PX - 120)) $((PY - 90)) $((PX - 10)) $((PY - 10))
+wait_for "probe value annotate-count '1 marque'" "la flèche n'a pas été dessinée"
+click_id tool-cercle
+read -r PX PY _ < <(probe xy annotate-photo)
+drag $((PX + 60)) $((PY - 40)) $((PX + 110)) $((PY - 40))
+wait_for "probe value annotate-count '2 marques'" "le cercle n'a pas été dessiné"
+click_id tool-texte
+fill annotate-text "Fissure"
+read -r PX PY _ < <(probe xy annotate-photo)
+window_geometry
+xdotool mousemove --sync $((X + PX - 160)) $((Y + PY + 90)) click 1
+wait_for "probe value annotate-count '3 marques'" "le texte n'a pas été placé"
+fresh_probe
+shot 12b-annotation
+click_id annotate-save
+wait_for "show_has '\"marks\"'" "l'annotation n'a pas été enregistrée"
+shows 'annotate-*' "le constat ne revient pas après l'annotation"
+fresh_probe
+shot 12c-photo-annotee
+click_id sync
+wait_for "status_has 'Photos en attente : 0'" "la photo annotée n'a pas été envoyée" 60
 
 # The server holds the rating, the finding and the photo.
 TOKEN=$(curl -fsS -X POST "$URL/api/v1/login" -H 'content-type: application/json' \
@@ -306,10 +364,23 @@ assert d["components"]["A1010"]["rating"] == "D", d["components"]["A1010"]
 f = [f for f in d["findings"] if f["title"] == "Fissure dans la fondation"]
 assert len(f) == 1 and len(f[0]["photos"]) == 1, f
 assert f[0]["severity"] == "majeure", f[0]["severity"]
-print("serveur : cote A1010 = D, constat (gravité majeure) avec 1 photo", f[0]["photos"][0]["hash"])
-open(sys.argv[1] + ".hash", "w").write(f[0]["photos"][0]["hash"])
+p = f[0]["photos"][0]
+kinds = [m["kind"] for m in p["annotations"][0]["marks"]]
+assert len(p["annotations"]) == 1 and kinds == ["fleche", "cercle", "texte"], p["annotations"]
+print("serveur : cote A1010 = D, constat (gravité majeure) avec 1 photo", p["hash"], "annotée :", p["annotations"][0]["hash"])
+open(sys.argv[1] + ".hash", "w").write(p["hash"])
+open(sys.argv[1] + ".annotated", "w").write(p["annotations"][0]["hash"])
 PY
 HASH=$(cat "$WORK/insp.json.hash")
+ANNOTATED=$(cat "$WORK/insp.json.annotated")
+# The annotated photo reaches the review page, in place of the photo as
+# taken, which is linked.
+curl -fsS -c "$WORK/cookies" -o /dev/null -d 'username=responsable&password=bilan-demo' "$URL/connexion" || fail "connexion aux pages de révision refusée"
+curl -fsS -b "$WORK/cookies" "$URL/inspections/$INSPECTION" > "$WORK/review.html"
+grep -q "/photos/$ANNOTATED/vignette" "$WORK/review.html" || fail "la page de révision ne montre pas la photo annotée"
+grep -q "href=\"/photos/$HASH\"" "$WORK/review.html" || fail "la page de révision ne renvoie pas à la photo d'origine"
+curl -fsS -H "authorization: Bearer $TOKEN" "$URL/api/v1/photos/$ANNOTATED" -o "$WORK/annotated.jpg"
+[ "$(sha256sum "$WORK/annotated.jpg" | cut -d' ' -f1)" = "$ANNOTATED" ] || fail "la photo annotée du serveur ne correspond pas à son empreinte"
 curl -fsS -H "authorization: Bearer $TOKEN" "$URL/api/v1/photos/$HASH" -o "$WORK/back.jpg"
 # The server has the device's reduced copy: the bytes its hash names,
 # 2,560 pixels wide (the CS's default), smaller than the camera's original.

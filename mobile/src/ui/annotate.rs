@@ -30,6 +30,7 @@ pub(super) fn AnnotateScreen(id: InspectionId, finding: FindingId, photo: PhotoH
     });
     let mut tool = use_signal(|| MarkKind::Arrow);
     let mut words = use_signal(String::new);
+    let mut placed = use_signal(|| 0u32);
     let mut draft = use_signal(|| None::<Mark>);
     let mut surface = use_signal(|| (0.0f64, 0.0f64));
     let back = move |_| ui.go(Screen::Finding(id, Some(finding)));
@@ -56,16 +57,35 @@ pub(super) fn AnnotateScreen(id: InspectionId, finding: FindingId, photo: PhotoH
             marks.write().push(m);
         }
     };
+    let mut saving = use_signal(|| false);
+    // Drawing the marks into a 2,560-pixel photo takes a moment on a
+    // phone: it runs off the window's thread, the button says so.
     let save = {
         let (store, photo) = (store.clone(), photo.clone());
-        move |_| match store.annotate_photo(id, finding, &photo, &marks()) {
-            Ok(_) => {
-                ui.changed(Ok(()));
-                ui.go(Screen::Finding(id, Some(finding)));
-                // `go` clears the confirmation; say it on the finding.
-                ui.changed(Ok(()));
+        move |_| {
+            let (store, photo, drawn) = (store.clone(), photo.clone(), marks());
+            saving.set(true);
+            async move {
+                let made = tokio::task::spawn_blocking(move || {
+                    store.annotate_photo(id, finding, &photo, &drawn)
+                })
+                .await;
+                saving.set(false);
+                match made {
+                    Ok(Ok(_)) => {
+                        ui.go(Screen::Finding(id, Some(finding)));
+                        // `go` clears the confirmation: say it on the finding.
+                        ui.changed(Ok(()));
+                    }
+                    Ok(Err(e)) => ui.changed(Err(e)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "annotation task failed");
+                        ui.changed(Err(crate::MobileError::Invalid(
+                            t::ANNOTATION_FAILED.into(),
+                        )));
+                    }
+                }
             }
-            Err(e) => ui.changed(Err(e)),
         }
     };
     let shown: Vec<Mark> = marks().into_iter().chain(draft()).collect();
@@ -79,10 +99,22 @@ pub(super) fn AnnotateScreen(id: InspectionId, finding: FindingId, photo: PhotoH
                     onclick: move |_| tool.set(k), "{k.label_fr()}" }
             }
         }
+        // The actions above the photo: within reach without scrolling.
+        p { id: "annotate-count", class: "muted", "{t::marks(marks().len())}" }
+        div { class: "row",
+            button { id: UNDO_ID, disabled: marks().is_empty(), onclick: move |_| { marks.write().pop(); }, "{t::UNDO_MARK}" }
+            button { id: SAVE_ID, class: "primary", disabled: marks().is_empty() || saving(), onclick: save,
+                if saving() { "{t::SAVING_ANNOTATION}" } else { "{t::SAVE_ANNOTATION}" }
+            }
+        }
         if tool() == MarkKind::Text {
-            label { r#for: TEXT_ID, "{t::TEXT_TO_PLACE}" }
-            input { id: TEXT_ID, maxlength: bilan_shared::annotate::MAX_TEXT as i64, value: "{words}",
-                oninput: move |e| words.set(e.value()) }
+            // Not bound to `words` (a bound field loses keystrokes typed
+            // fast); a new field, empty, after each text placed.
+            div { key: "{placed}",
+                label { r#for: TEXT_ID, "{t::TEXT_TO_PLACE}" }
+                input { id: TEXT_ID, maxlength: bilan_shared::annotate::MAX_TEXT as i64,
+                    oninput: move |e| words.set(e.value()) }
+            }
         }
         div { id: "annotate-surface", class: "annotate",
             img { id: PHOTO_ID, src: "{view.data_url}", draggable: "false", alt: "{t::ANNOTATE_TITLE}",
@@ -101,6 +133,7 @@ pub(super) fn AnnotateScreen(id: InspectionId, finding: FindingId, photo: PhotoH
                         MarkKind::Text => {
                             marks.write().push(Mark::text(x, y, &words()));
                             words.set(String::new());
+                            placed += 1;
                         }
                         MarkKind::Arrow => draft.set(Some(Mark::arrow(x, y, x, y))),
                         MarkKind::Circle => draft.set(Some(Mark::circle(x, y, x, y))),
@@ -122,11 +155,6 @@ pub(super) fn AnnotateScreen(id: InspectionId, finding: FindingId, photo: PhotoH
             svg { class: "marks", view_box: "0 0 {w} {h}", "aria-hidden": "true",
                 for m in shown.iter() { {mark_svg(m, w, h)} }
             }
-        }
-        p { id: "annotate-count", class: "muted", "{t::marks(marks().len())}" }
-        div { class: "row",
-            button { id: UNDO_ID, disabled: marks().is_empty(), onclick: move |_| { marks.write().pop(); }, "{t::UNDO_MARK}" }
-            button { id: SAVE_ID, class: "primary", disabled: marks().is_empty(), onclick: save, "{t::SAVE_ANNOTATION}" }
         }
     }
 }

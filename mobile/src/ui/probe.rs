@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use dioxus::prelude::*;
 
 /// For the desktop end-to-end test: five times a second, every element with
-/// an id that the window shows (centre, text), which one has the focus and
+/// an id that the window shows (centre, top edge, text), which one has the focus and
 /// a write counter `n`, written whole to the probe file (a temp file renamed
 /// over it), so the test finds what to tap by id instead of by coordinates.
 pub(super) async fn run_probe(path: PathBuf) {
@@ -16,8 +16,8 @@ pub(super) async fn run_probe(path: PathBuf) {
         for (const el of document.querySelectorAll('[id]')) {
             const r = el.getBoundingClientRect();
             if (r.width > 0 && r.height > 0) {
-                items.push({ id: el.id, x: Math.round(r.left + r.width / 2), y: Math.round(r.top + r.height / 2),
-                             text: (el.innerText || el.value || '').slice(0, 60) });
+                items.push({ id: el.id, x: Math.round(r.left + r.width / 2), y: Math.round(r.top + r.height / 2), top: Math.round(r.top),
+                             text: String(el.innerText || el.value || '').slice(0, 60) });
             }
         }
         const focus = document.activeElement && document.activeElement.id ? document.activeElement.id : '';
@@ -39,7 +39,7 @@ pub(super) async fn run_probe(path: PathBuf) {
                     tracing::warn!(error = %e, path = %path.display(), "UI probe not written");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "UI probe script failed"),
+            Err(e) => tracing::warn!(error = ?e, "UI probe script failed"),
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }

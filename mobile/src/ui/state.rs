@@ -174,13 +174,18 @@ pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) -> Option<bool> {
     }
     ui.syncing.set(true);
     let (tx, mut rx) = tokio::sync::watch::channel(Progress::default());
-    let engine = SyncEngine::new(&store).with_progress(tx);
-    if let Err(e) = engine.refresh_reference().await {
-        tracing::warn!(error = %e, "reference data not refreshed");
-    }
-    ui.settings.set(cs_settings(&store));
-    // The bar follows the engine's progress (its latest state, at most
-    // four times a second) until the sync ends.
+    // The sync runs on the runtime's workers, not in the window's task:
+    // the screens keep answering, and the bar follows its progress.
+    let sync = tokio::spawn(async move {
+        let engine = SyncEngine::new(&store).with_progress(tx);
+        if let Err(e) = engine.refresh_reference().await {
+            tracing::warn!(error = %e, "reference data not refreshed");
+        }
+        let result = engine.sync().await;
+        (result, engine.progress(), cs_settings(&store))
+    });
+    // The bar takes the engine's latest progress (at most four times a
+    // second) until the sync ends.
     let follow = async {
         let mut tick = tokio::time::interval(PROGRESS_EVERY);
         loop {
@@ -192,14 +197,23 @@ pub async fn sync_now(store: Arc<DeviceStore>, mut ui: Ui) -> Option<bool> {
             }
         }
     };
-    let sync = engine.sync();
     tokio::pin!(sync);
-    let result = tokio::select! {
+    let joined = tokio::select! {
         r = &mut sync => r,
         // The engine's channel closed: nothing more to show.
         () = follow => sync.await,
     };
-    ui.progress.set(engine.progress());
+    let result = match joined {
+        Ok((result, progress, settings)) => {
+            ui.progress.set(progress);
+            ui.settings.set(settings);
+            result
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the sync task failed");
+            Err(crate::MobileError::Invalid(t::SYNC_FAILED.into()))
+        }
+    };
     let reached = !matches!(&result, Err(e) if e.is_transient());
     ui.online.set(reached);
     ui.syncing.set(false);

@@ -79,11 +79,13 @@ pub const ANNOTATE: &str = "Annoter";
 /// Under the thumbnail of a photo shown with its marks.
 pub const ANNOTATED: &str = "annotée";
 pub const ANNOTATE_TITLE: &str = "Annoter la photo";
-pub const ANNOTATE_HELP: &str = "Choisissez un outil puis glissez le doigt sur la photo : la flèche va de la queue vers la pointe, le cercle du centre vers le bord. Pour un texte, écrivez-le puis touchez la photo où le placer. La photo d'origine est conservée telle quelle.";
+pub const ANNOTATE_HELP: &str = "Glissez le doigt sur la photo : la flèche de la queue à la pointe, le cercle du centre au bord. Un texte : écrivez-le, puis touchez la photo. L'originale reste intacte.";
 pub const TEXT_TO_PLACE: &str = "Texte à placer";
 pub const WRITE_TEXT_FIRST: &str = "écrivez d'abord le texte, puis touchez la photo où le placer";
 pub const UNDO_MARK: &str = "Retirer la dernière marque";
 pub const SAVE_ANNOTATION: &str = "Enregistrer l'annotation";
+pub const SAVING_ANNOTATION: &str = "Enregistrement…";
+pub const ANNOTATION_FAILED: &str = "l'annotation n'a pas pu être enregistrée (erreur interne) : la photo d'origine est intacte, réessayez";
 pub const BACK_TO_FINDING: &str = "‹ Retour au constat";
 /// How many marks are drawn so far.
 pub fn marks(n: usize) -> String {
@@ -117,6 +119,8 @@ pub const PENDING_PHOTOS: &str = "Mo de photos en attente";
 pub const LAST_SYNC: &str = "Dernière synchro";
 pub const SYNC_NOW: &str = "Synchroniser";
 pub const SYNCING: &str = "Synchro…";
+/// A sync that stopped on an internal error (logged): nothing is lost.
+pub const SYNC_FAILED: &str = "la synchronisation s'est arrêtée sur une erreur interne : vos données restent sur l'appareil, réessayez";
 pub const PHOTO_QUEUE: &str = "Photos à envoyer";
 pub const CURRENT_PHOTO: &str = "Photo en cours";
 

@@ -64,8 +64,8 @@ fn find(seen: &[(String, ElementId)], html_id: &str) -> ElementId {
         .unwrap_or_else(|| panic!("no element with id {html_id} on the screen"))
 }
 
-#[test]
-fn a_drag_draws_an_arrow_a_tap_places_a_text_and_saving_makes_the_annotated_photo() {
+#[tokio::test]
+async fn a_drag_draws_an_arrow_a_tap_places_a_text_and_saving_makes_the_annotated_photo() {
     dioxus::html::set_event_converter(Box::new(dioxus::html::SerializedHtmlEventConverter));
     let f = fixture(true);
     let id = f.store.start_inspection(f.complexes[0]).unwrap();
@@ -169,6 +169,20 @@ fn a_drag_draws_an_arrow_a_tap_places_a_text_and_saving_makes_the_annotated_phot
         save,
         dioxus::html::SerializedMouseData::default(),
     );
+    assert!(
+        dioxus_ssr::render(&d).contains("Enregistrement…"),
+        "the button says it is saving"
+    );
+    // The drawing runs on a worker: wait (bounded) until the screen is back
+    // on the finding.
+    let back = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while !dioxus_ssr::render(&d).contains("annotée") {
+            d.wait_for_work().await;
+            d.render_immediate_to_vec();
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "the annotation was not saved within 60 s");
     let doc = f.store.inspection(id).unwrap();
     let p = &doc.findings[0].photos[0];
     let a = p.latest_annotation().expect("annotation saved");
