@@ -225,4 +225,6 @@ fn decoded<T, E: std::fmt::Display>(
 }
 
 #[cfg(test)]
+mod interleaving_tests;
+#[cfg(test)]
 mod tests;
