@@ -106,6 +106,14 @@ pub async fn day_on_a_rural_link(
                     [Rating::A, Rating::B][i % 2],
                 )?;
                 times.push(t.elapsed());
+                // As the app does after an edit: the snapshot brought up
+                // to date on another thread when enough changes wait.
+                let compacting = d.clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = compacting.compact_if_due(rated) {
+                        eprintln!("  compactage en arrière-plan impossible : {e}");
+                    }
+                });
                 i += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }

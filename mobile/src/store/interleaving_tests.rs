@@ -135,7 +135,7 @@ proptest! {
                     if i % 2 == 0 {
                         a.put_away(id).unwrap();
                     } else {
-                        a.maybe_compact(id).unwrap();
+                        a.compact_if_due(id).unwrap();
                     }
                     std::thread::yield_now();
                 }

@@ -166,6 +166,7 @@ fn a_never_synced_inspection_goes_as_its_saved_document_and_later_edits_as_chang
         .collect();
     for code in &more {
         store.rate(id, code, Rating::C).unwrap();
+        store.compact_if_due(id).unwrap();
     }
     let total = 1 + codes.len() + more.len();
     let in_snapshot: i64 = Connection::open(dir.path().join("device.sqlite"))
@@ -232,6 +233,8 @@ fn many_edits_compact_into_a_snapshot_without_losing_any() {
         store
             .rate(id, code, [Rating::A, Rating::B, Rating::C][i % 3])
             .unwrap();
+        // As the app does after an edit, off its window's thread.
+        store.compact_if_due(id).unwrap();
     }
     let expected = store.inspection(id).unwrap();
     drop(store);

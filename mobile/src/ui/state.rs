@@ -108,10 +108,30 @@ impl Ui {
     }
     pub(super) fn changed(mut self, r: crate::Result<()>) {
         match r {
-            Ok(()) => self.flash.set(Some(Ok(t::SAVED.to_string()))),
+            Ok(()) => {
+                self.flash.set(Some(Ok(t::SAVED.to_string())));
+                self.compact_soon();
+            }
             Err(e) => self.flash.set(Some(Err(e.to_string()))),
         }
         *self.version.write() += 1;
+    }
+}
+
+impl Ui {
+    /// After an edit: the inspection's snapshot is brought up to date on
+    /// another thread when enough changes wait, so no tap waits for it.
+    fn compact_soon(self) {
+        if let Some(id) = self.screen.peek().inspection()
+            && let Some(services) = try_consume_context::<Services>()
+        {
+            let store = services.store.clone();
+            std::thread::spawn(move || {
+                if let Err(error) = store.compact_if_due(id) {
+                    tracing::warn!(%id, %error, "inspection not compacted");
+                }
+            });
+        }
     }
 }
 
