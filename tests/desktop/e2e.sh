@@ -417,6 +417,14 @@ for size in 360x740 1024x768; do
   shows 'visit-*' "« Mes visites » n'apparaît pas en $size"
   shot "16-mes-visites-$size"
 done
+# The link goes down: the sync bar says the app is offline and when it
+# tries again by itself (the automatic sync's growing waits).
+pkill -9 -f "$BIN/slow-link" || true
+wait_for "! pgrep -f $BIN/slow-link" "le lien lent ne s'arrête pas"
+click_id sync
+shows retry-at "la barre ne dit pas quand la synchro réessaiera hors réseau" 60
+fresh_probe
+shot 17-hors-ligne
 # Nothing this test started may outlive it.
 kill_app
 stop_ours || fail "des processus du test restent en vie"
