@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod data_dir;
 pub mod error;
+pub mod network;
 pub mod progress;
 pub mod retry;
 pub mod store;

@@ -84,6 +84,21 @@ pub fn App() -> Element {
             }
         }
     });
+    // The network back (where the platform's tables say so): sync at once.
+    let wake = svc.wake.clone();
+    use_future(move || {
+        let wake = wake.clone();
+        async move {
+            if auto {
+                crate::network::wake_when_back(
+                    crate::network::has_default_route,
+                    wake,
+                    crate::network::CHECK_EVERY,
+                )
+                .await;
+            }
+        }
+    });
     let probe = svc.probe.clone();
     use_future(move || {
         let probe = probe.clone();
