@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 
 use automerge::ActorId;
@@ -35,6 +36,9 @@ pub struct PgInner {
     pub(super) push_writer: std::sync::Mutex<()>,
     /// Where the database is: the merger opens its own connection there.
     pub(super) config: tokio_postgres::Config,
+    /// The merge pool, below the priority of the threads answering
+    /// requests ([`crate::merge::pool`]), as on SQLite.
+    pub(super) merge_pool: Arc<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for PgInner {

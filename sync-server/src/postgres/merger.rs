@@ -85,7 +85,7 @@ async fn run(inner: &PgInner) {
             if let Some(l) = &mut pushed {
                 while l.pushed.try_recv().is_ok() {}
             }
-            match merge_batch(&mut conn).await {
+            match merge_batch(&mut conn, &inner.merge_pool).await {
                 Ok(true) => {}
                 Ok(false) => match &mut pushed {
                     Some(l) => tokio::select! {
@@ -148,7 +148,10 @@ async fn listen(inner: &PgInner) -> Result<Listener> {
 }
 
 /// Merges the next batch of rows; false when nothing was pending.
-async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
+async fn merge_batch(
+    conn: &mut deadpool_postgres::Client,
+    pool: &Arc<rayon::ThreadPool>,
+) -> Result<bool> {
     let from = merged_seq(&*conn).await?;
     let rows = conn
         .rows(
@@ -177,9 +180,12 @@ async fn merge_batch(conn: &mut deadpool_postgres::Client) -> Result<bool> {
         g.base = Base::of(loaded)?;
     }
     let (loaded, docs) = (started.elapsed(), groups.len());
+    // On the merge pool: below the priority of the threads answering
+    // devices, whose pushes wait for nothing the merge does.
+    let pool = pool.clone();
     let outcomes = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
-        groups.into_par_iter().map(merge_group).collect::<Vec<_>>()
+        pool.install(|| groups.into_par_iter().map(merge_group).collect::<Vec<_>>())
     })
     .await
     .map_err(|e| StoreError::Backend(format!("fusion interrompue : {e}")))?;
