@@ -34,7 +34,12 @@ pub(super) fn AnnotateScreen(id: InspectionId, finding: FindingId, photo: PhotoH
     let mut draft = use_signal(|| None::<Mark>);
     let mut surface = use_signal(|| (0.0f64, 0.0f64));
     let back = move |_| ui.go(Screen::Finding(id, Some(finding)));
-    let view = match store.photo_view(&photo) {
+    // Read and encoded once, not at each move of the finger.
+    let view = use_hook({
+        let (store, photo) = (store.clone(), photo.clone());
+        move || std::rc::Rc::new(store.photo_view(&photo).map_err(|e| e.to_string()))
+    });
+    let view = match view.as_ref() {
         Ok(v) => v,
         Err(e) => {
             return rsx! {
