@@ -17,6 +17,7 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use crate::doc::PhotoRef;
 use crate::ids::{PhotoHash, UserId};
 
 vocabulary!(
@@ -95,6 +96,26 @@ pub struct Annotation {
     pub marks: Vec<Mark>,
     pub made_by: UserId,
     pub made_at: i64,
+}
+
+impl PhotoRef {
+    /// The latest annotation (by time, then hash, so every device and the
+    /// server pick the same one), if the photo has any.
+    pub fn latest_annotation(&self) -> Option<&Annotation> {
+        self.annotations
+            .iter()
+            .max_by(|a, b| (a.made_at, &a.hash).cmp(&(b.made_at, &b.hash)))
+    }
+
+    /// The photo to show: the latest annotated version, else this one.
+    pub fn shown(&self) -> &PhotoHash {
+        self.latest_annotation().map_or(&self.hash, |a| &a.hash)
+    }
+
+    /// This photo and every annotated version of it.
+    pub fn hashes(&self) -> impl Iterator<Item = &PhotoHash> {
+        std::iter::once(&self.hash).chain(self.annotations.iter().map(|a| &a.hash))
+    }
 }
 
 /// At most this many marks on one photo.

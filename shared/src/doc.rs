@@ -115,26 +115,6 @@ pub struct PhotoRef {
     pub annotations: Vec<Annotation>,
 }
 
-impl PhotoRef {
-    /// The latest annotation (by time, then hash, so every device and the
-    /// server pick the same one), if the photo has any.
-    pub fn latest_annotation(&self) -> Option<&Annotation> {
-        self.annotations
-            .iter()
-            .max_by(|a, b| (a.made_at, &a.hash).cmp(&(b.made_at, &b.hash)))
-    }
-
-    /// The photo to show: the latest annotated version, else this one.
-    pub fn shown(&self) -> &PhotoHash {
-        self.latest_annotation().map_or(&self.hash, |a| &a.hash)
-    }
-
-    /// This photo and every annotated version of it.
-    pub fn hashes(&self) -> impl Iterator<Item = &PhotoHash> {
-        std::iter::once(&self.hash).chain(self.annotations.iter().map(|a| &a.hash))
-    }
-}
-
 /// Work recommended for a finding.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Recommendation {

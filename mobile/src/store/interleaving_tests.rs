@@ -29,31 +29,21 @@ fn components() -> (Vec<String>, Vec<String>) {
 
 const RATINGS: [Rating; 5] = [Rating::A, Rating::B, Rating::C, Rating::D, Rating::E];
 
+/// A logged-in store; signed in to `from`'s territory when given, else
+/// to a new one with one complex (`tests::logged_in`).
 fn store_of(dir: &Path, user: &str, from: Option<&DeviceStore>) -> DeviceStore {
-    let store = DeviceStore::open(dir).unwrap();
-    let (territory, complexes) = match from {
-        Some(s) => (s.territory().unwrap().unwrap(), s.complexes().unwrap()),
-        None => (
-            bilan_shared::domain::Territory {
-                id: bilan_shared::ids::TerritoryId::new(),
-                name: "T".into(),
-            },
-            vec![bilan_shared::domain::Complex {
-                id: bilan_shared::ids::ComplexId::new(),
-                territory_id: bilan_shared::ids::TerritoryId::new(),
-                office_id: bilan_shared::ids::OfficeId::new(),
-                code: "C1".into(),
-                name: "Les Pins".into(),
-                address: "1 rue A".into(),
-                city: "Trois-Rivières".into(),
-                dwellings: 24,
-                year_built: 1975,
-                replacement_value: 4_000_000.0,
-            }],
-        ),
+    let Some(from) = from else {
+        return super::tests::logged_in(dir).0;
     };
+    let store = DeviceStore::open(dir).unwrap();
     store
-        .sign_in_offline(user, user, territory, vec![], complexes)
+        .sign_in_offline(
+            user,
+            user,
+            from.territory().unwrap().unwrap(),
+            vec![],
+            from.complexes().unwrap(),
+        )
         .unwrap();
     store
 }

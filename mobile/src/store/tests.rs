@@ -10,7 +10,7 @@ use bilan_shared::ids::*;
 use super::outbox::id_runs;
 use super::*;
 
-fn logged_in(dir: &Path) -> (DeviceStore, ComplexId) {
+pub(super) fn logged_in(dir: &Path) -> (DeviceStore, ComplexId) {
     let store = DeviceStore::open(dir).unwrap();
     let territory = TerritoryId::new();
     let office = OfficeId::new();
