@@ -95,6 +95,133 @@ async fn two_instances_on_one_postgresql_database_answer_for_each_other() {
     s1.stop().await;
 }
 
+/// A psql session holding the merger's progress row (`FOR UPDATE`, in an
+/// open transaction): no merge can commit until it ends.
+struct MergeHeldUp(std::process::Child);
+
+impl MergeHeldUp {
+    fn hold(url: &str) -> Self {
+        use std::io::Write;
+        // Killed and waited for when dropped, even if the hold fails.
+        let mut held = Self(
+            std::process::Command::new("psql")
+                .args(["-At", "-v", "ON_ERROR_STOP=1", url])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("psql"),
+        );
+        // The row is there once something was merged; before, this makes
+        // it (and the merger's own insert of it waits).
+        writeln!(
+            held.0.stdin.as_mut().unwrap(),
+            "BEGIN; INSERT INTO meta (key, value) VALUES ('merged_seq', '0')
+               ON CONFLICT (key) DO UPDATE SET value = meta.value;"
+        )
+        .unwrap();
+        // psql's output to a pipe comes at its end: ask the server instead.
+        let started = std::time::Instant::now();
+        loop {
+            let out = std::process::Command::new("psql")
+                .args(["-At", url, "-c"])
+                .arg(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                     WHERE a.state = 'idle in transaction' AND l.locktype = 'transactionid'
+                       AND a.query LIKE 'INSERT INTO meta%'",
+                )
+                .output()
+                .expect("psql");
+            if String::from_utf8_lossy(&out.stdout).trim() == "1" {
+                return held;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "row not held");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for MergeHeldUp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads that wait for the merger hold no connection while they wait:
+/// with the merger held up, 24 pulls wait (more than the instance's 16
+/// pooled connections) and another device's push is still answered; once
+/// the merger goes on, the pulls get what was pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_is_answered_while_more_pulls_than_connections_wait_for_the_merger() {
+    use bilan_shared::protocol::{self, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+    let pg = PgCluster::start();
+    let url = pg.create_database("bilan");
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(&tmp.path().join("server"), on(&url)).await;
+    let proxy = bilan_e2e::Proxy::start(server.addr).await;
+    let a = device(&tmp.path().join("a"), &server.url(), "inspecteur1").await;
+    let b = device(&tmp.path().join("b"), &server.url(), "inspecteur2").await;
+    let id = a.start_inspection(first_complex(&a)).unwrap();
+    a.rate(id, "B3010", Rating::E).unwrap();
+    sync(&a).await;
+    let held = MergeHeldUp::hold(&url);
+    a.rate(id, "A1010", Rating::B).unwrap();
+    let mut pushed = bilan_mobile::SyncReport::default();
+    bilan_mobile::SyncEngine::new(&a)
+        .sync_round(&mut pushed)
+        .await
+        .unwrap();
+    assert!(pushed.accepted > 0, "a's edit is in the log, not merged");
+    let token = a.setting("token").unwrap().unwrap();
+    let http = reqwest::Client::new();
+    let pulls: Vec<_> = (0..24)
+        .map(|_| {
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device_id: bilan_shared::ids::DeviceId::new(),
+                cursor: 0,
+                docs: Vec::new(),
+            };
+            let sent = http
+                .post(format!("{}/api/v1/sync", proxy.url()))
+                .bearer_auth(&token)
+                .body(protocol::encode(&req).unwrap())
+                .send();
+            tokio::spawn(async move { sent.await.unwrap().bytes().await.unwrap() })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    while proxy.requests.load(std::sync::atomic::Ordering::SeqCst) < 24 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "pulls not sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = b.start_inspection(first_complex(&b)).unwrap();
+    b.rate(other, "B3010", Rating::C).unwrap();
+    let mut report = bilan_mobile::SyncReport::default();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(10),
+        bilan_mobile::SyncEngine::new(&b).sync_round(&mut report),
+    )
+    .await;
+    assert!(
+        matches!(answered, Ok(Ok(_))),
+        "b's push waited for a connection the pulls held: {answered:?}"
+    );
+    assert!(report.accepted > 0);
+    drop(held);
+    for pull in pulls {
+        let answer: SyncResponse = protocol::decode(&pull.await.unwrap(), 1 << 24).unwrap();
+        assert!(
+            answer.changes.iter().any(|c| c.doc_id == id),
+            "each pull gets a's inspection once merged"
+        );
+    }
+    server.stop().await;
+}
+
 /// The instance whose connection holds the merge lock, and that
 /// connection's backend pid (a new pid: the merger moved).
 fn merger_holder(url: &str) -> Option<(String, i32)> {

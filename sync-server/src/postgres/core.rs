@@ -34,6 +34,9 @@ pub struct PgInner {
     pub(super) pushes: std::sync::Mutex<Vec<crate::storage::PushJob>>,
     /// Held by the thread writing a group of pushes.
     pub(super) push_writer: std::sync::Mutex<()>,
+    /// How far this instance last saw the log merged, shared by every
+    /// read waiting for the merger.
+    pub(super) merged: super::progress::MergedWatch,
     /// Where the database is: the merger opens its own connection there.
     pub(super) config: tokio_postgres::Config,
     /// The merge pool, below the priority of the threads answering

@@ -1,7 +1,9 @@
 //! How far the log is merged (`meta.merged_seq`, in the database, so every
 //! instance reads the same progress), and the wait that lets a read see
-//! everything committed before it, whichever instance merges.
+//! everything committed before it, whichever instance merges, without
+//! holding a connection while it waits.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::GenericClient;
@@ -60,16 +62,43 @@ pub(super) async fn committed_seq(client: &impl GenericClient) -> Result<i64> {
         .get(0))
 }
 
+/// How often a read waiting for the merger looks at its progress.
+const SETTLE_POLL: Duration = Duration::from_millis(10);
+
+/// The merged seq as this instance last read it, shared by every read
+/// waiting for the merger: one of them polls the database at a time,
+/// without holding a connection between polls, and the others wait on
+/// this. Fifty devices pulling at once used to hold sixteen pooled
+/// connections in their waits, and a push queued behind them for one.
+#[derive(Default)]
+pub(super) struct MergedWatch {
+    seen: tokio::sync::watch::Sender<i64>,
+    polling: AtomicBool,
+}
+
+impl MergedWatch {
+    fn saw(&self, seq: i64) {
+        self.seen.send_if_modified(|m| {
+            let newer = seq > *m;
+            if newer {
+                *m = seq;
+            }
+            newer
+        });
+    }
+}
+
 impl PgInner {
     /// Waits until the merger (on any instance) has reached every row
     /// committed before the call, at most [`SETTLE_TIMEOUT`]; then reads
     /// of the projection see what was pushed before them.
     pub(super) fn settle(&self) -> Result<()> {
         self.run(async {
-            let client = self.client().await?;
             // Both figures in one round trip: when the merger is up to date
             // (nearly always), the wait costs one query.
-            let row = client
+            let row = self
+                .client()
+                .await?
                 .one(
                     "SELECT COALESCE(MAX(seq), 0),
                        COALESCE((SELECT value::BIGINT FROM meta WHERE key = 'merged_seq'), 0)
@@ -77,18 +106,37 @@ impl PgInner {
                     &[],
                 )
                 .await?;
-            let (target, mut merged): (i64, i64) = (row.get(0), row.get(1));
+            let (target, merged): (i64, i64) = (row.get(0), row.get(1));
+            let watch = &self.merged;
+            watch.saw(merged);
+            let mut seen = watch.seen.subscribe();
             let started = Instant::now();
             loop {
-                if merged >= target {
+                if *seen.borrow_and_update() >= target {
                     return Ok(());
                 }
-                if started.elapsed() >= SETTLE_TIMEOUT {
-                    tracing::warn!(merged, target, "merger behind: serving what is merged");
+                let left = SETTLE_TIMEOUT.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    tracing::warn!(
+                        merged = *seen.borrow(),
+                        target,
+                        "merger behind: serving what is merged"
+                    );
                     return Ok(());
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                merged = merged_seq(&client).await?;
+                if !watch.polling.swap(true, Ordering::SeqCst) {
+                    let polled = async {
+                        tokio::time::sleep(SETTLE_POLL).await;
+                        merged_seq(&self.client().await?).await
+                    }
+                    .await;
+                    watch.polling.store(false, Ordering::SeqCst);
+                    watch.saw(polled?);
+                } else {
+                    // Woken by the poller's news; or, if it brought none,
+                    // soon enough to take over its polling.
+                    let _ = tokio::time::timeout(left.min(SETTLE_POLL * 5), seen.changed()).await;
+                }
             }
         })
     }

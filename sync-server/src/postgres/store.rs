@@ -90,6 +90,7 @@ impl PgStore {
             wake: tokio::sync::Notify::new(),
             pushes: Default::default(),
             push_writer: Default::default(),
+            merged: Default::default(),
             merge_pool: Arc::new(crate::merge::pool()?),
             config,
         });
