@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,6 +39,7 @@ pub struct Proxy {
     /// Connections cut by `cut_uploads_at_half`.
     pub cuts: Arc<AtomicU64>,
     mode: Arc<std::sync::Mutex<ProxyMode>>,
+    answers: Arc<std::sync::Mutex<Vec<Answer>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -51,7 +53,25 @@ struct Wire {
     cuts: Arc<AtomicU64>,
     /// Photo paths already cut once.
     cut_paths: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    answers: Arc<std::sync::Mutex<Vec<Answer>>>,
 }
+
+/// A server's answer to one request, as a load balancer sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer {
+    /// Bytes of the request's body.
+    pub request_bytes: u64,
+    /// From the request's last byte received from the client to the
+    /// answer's first byte received from the server (the servers send
+    /// nothing before their answer is ready): the server's time, without
+    /// the client's own delays in sending or reading.
+    pub waited: Duration,
+}
+
+/// A connection's request waiting for its answer: when its last byte came
+/// and its body's length. HTTP/1.1 clients send the next request on a
+/// connection only once they have the answer, so there is one at a time.
+type AnswerDue = Arc<std::sync::Mutex<Option<(Instant, u64)>>>;
 
 /// Follows the HTTP/1.1 requests in a client's byte stream (heads, then
 /// `Content-Length` bodies) to count them and to find the middle of a photo
@@ -60,6 +80,9 @@ struct Wire {
 struct RequestTracker {
     head: Vec<u8>,
     body_left: u64,
+    /// The current request's body length.
+    len: u64,
+    answer_due: AnswerDue,
     /// Cut when this many body bytes are left.
     cut_when_left: Option<u64>,
     /// A body of unknown length (chunked): stop following.
@@ -80,6 +103,9 @@ impl RequestTracker {
                 }
                 self.body_left -= take;
                 i += take as usize;
+                if self.body_left == 0 {
+                    self.complete();
+                }
                 continue;
             }
             self.head.push(data[i]);
@@ -89,6 +115,11 @@ impl RequestTracker {
             }
         }
         None
+    }
+
+    /// The request is all in: its answer is due from now.
+    fn complete(&mut self) {
+        *self.answer_due.lock().unwrap() = Some((Instant::now(), self.len));
     }
 
     fn start_request(&mut self, wire: &Wire) {
@@ -107,6 +138,10 @@ impl RequestTracker {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         self.body_left = len;
+        self.len = len;
+        if len == 0 {
+            self.complete();
+        }
         let from_zero = header("content-range:").is_some_and(|v| v.starts_with("bytes 0-"));
         let path = head
             .split_whitespace()
@@ -139,6 +174,7 @@ impl Proxy {
         let down = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let requests = Arc::new(AtomicU64::new(0));
+        let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
         let cut_uploads_at_half = Arc::new(AtomicBool::new(false));
         let cuts = Arc::new(AtomicU64::new(0));
         let mode = Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
@@ -149,6 +185,7 @@ impl Proxy {
             cut_uploads_at_half: cut_uploads_at_half.clone(),
             cuts: cuts.clone(),
             cut_paths: Default::default(),
+            answers: answers.clone(),
         };
         let (c, m) = (connections.clone(), mode.clone());
         let task = tokio::spawn(async move {
@@ -179,6 +216,7 @@ impl Proxy {
             cut_uploads_at_half,
             cuts,
             mode,
+            answers,
             task,
         }
     }
@@ -198,6 +236,11 @@ impl Proxy {
             self.up.swap(0, Ordering::SeqCst),
             self.down.swap(0, Ordering::SeqCst),
         )
+    }
+
+    /// The servers' answers timed since the last call, in the order they came.
+    pub fn take_answers(&self) -> Vec<Answer> {
+        std::mem::take(&mut *self.answers.lock().unwrap())
     }
 
     /// Bytes up, bytes down and HTTP requests since the last call, and resets them.
@@ -222,10 +265,15 @@ async fn pipe(
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
     let (up, down) = (wire.up.clone(), wire.down.clone());
+    let answer_due = AnswerDue::default();
+    let (due_up, answers) = (answer_due.clone(), wire.answers.clone());
     let upload = async move {
         let mut buf = vec![0u8; 64 * 1024];
         let mut sent = 0u64;
-        let mut tracker = RequestTracker::default();
+        let mut tracker = RequestTracker {
+            answer_due: due_up,
+            ..Default::default()
+        };
         loop {
             let n = cr.read(&mut buf).await?;
             if n == 0 {
@@ -265,6 +313,12 @@ async fn pipe(
                 // The server answered (and committed): the client never hears of it.
                 return Err(std::io::Error::other("dropped"));
             }
+            if let Some((at, request_bytes)) = answer_due.lock().unwrap().take() {
+                answers.lock().unwrap().push(Answer {
+                    request_bytes,
+                    waited: at.elapsed(),
+                });
+            }
             cw.write_all(&buf[..n]).await?;
             down.fetch_add(n as u64, Ordering::SeqCst);
         }
@@ -272,5 +326,84 @@ async fn pipe(
     tokio::select! {
         r = upload => r,
         r = download => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that reads one request head (and its `Content-Length`
+    /// body), then waits for `go` before answering; twice on one
+    /// connection.
+    async fn held_server(mut go: tokio::sync::mpsc::Receiver<()>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            for _ in 0..2 {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let n = s.read(&mut buf).await.unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                    if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                go.recv().await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn each_request_gets_one_answer_timed_at_least_as_long_as_the_server_held_it() {
+        let (go, held) = tokio::sync::mpsc::channel(2);
+        let proxy = Proxy::start(held_server(held).await).await;
+        let mut c = TcpStream::connect(proxy.addr).await.unwrap();
+        let read_answer = async |c: &mut TcpStream| {
+            let mut buf = [0u8; 64];
+            let mut got = Vec::new();
+            while !got.ends_with(b"ok") {
+                let n = c.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+        };
+        // A body sent in two parts, held by the server once all in.
+        c.write_all(b"POST /a HTTP/1.1\r\ncontent-length: 5\r\n\r\nab")
+            .await
+            .unwrap();
+        c.write_all(b"cde").await.unwrap();
+        let held_for = Duration::from_millis(30);
+        tokio::time::sleep(held_for).await;
+        go.send(()).await.unwrap();
+        read_answer(&mut c).await;
+        c.write_all(b"GET /b HTTP/1.1\r\n\r\n").await.unwrap();
+        go.send(()).await.unwrap();
+        read_answer(&mut c).await;
+        let answers = proxy.take_answers();
+        let sizes: Vec<u64> = answers.iter().map(|a| a.request_bytes).collect();
+        assert_eq!(
+            sizes,
+            [5, 0],
+            "one answer per request, with its body's size"
+        );
+        assert!(
+            answers[0].waited >= held_for,
+            "the first answer was held {held_for:?}, timed {:?}",
+            answers[0].waited
+        );
+        assert!(proxy.take_answers().is_empty(), "taken once");
     }
 }
