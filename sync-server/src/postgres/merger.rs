@@ -92,7 +92,8 @@ async fn run(inner: &PgInner) {
                     .inspect_err(|e| tracing::warn!(error = %e, "merger: not listening; polling"))
                     .ok();
             }
-            // Notifications that came before this batch are covered by it.
+            // Lets pushes still committing go first; the notifications so
+            // far are covered by this batch.
             if let Some(l) = &mut pushed {
                 l.pushes.give_way().await;
             }
@@ -165,8 +166,9 @@ impl Pushes {
     /// [`GIVE_WAY_AT_MOST`], and takes every notification so far. A batch
     /// written in the middle of a burst of pushes competes with each of
     /// them for the database's processors: fifty devices pushing at once
-    /// on two instances were answered in up to 330 ms with the merger
-    /// writing meanwhile, 55 to 210 ms with it giving way (BENCHMARKS.md).
+    /// on two instances were answered in up to 170 to 330 ms with the
+    /// merger writing meanwhile, 57 to 207 ms with it giving way
+    /// (BENCHMARKS.md, eighth session).
     async fn give_way(&mut self) {
         let started = Instant::now();
         loop {
