@@ -43,10 +43,7 @@ pub const MERGE_LOCK: i64 = 0x6269_6c61_6e00_0003;
 const TAKEOVER_EVERY: Duration = Duration::from_millis(500);
 /// How often the working merger looks for new rows with no notification.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-/// Pushes committing this close to each other are a burst, which a batch
-/// lets through first (a lone push is merged at once)...
-const GIVE_WAY_BURST: Duration = Duration::from_millis(100);
-/// ...waiting until no push has committed for this long...
+/// A batch waits until no push has committed for this long...
 const GIVE_WAY_QUIET: Duration = Duration::from_millis(30);
 /// ...but never longer than this, so a steady stream of pushes is merged
 /// too.
@@ -143,8 +140,6 @@ struct Pushes {
     arrived: tokio::sync::mpsc::UnboundedReceiver<Instant>,
     /// When the latest notification seen arrived.
     last: Option<Instant>,
-    /// When the one before it arrived.
-    before: Option<Instant>,
 }
 
 impl Pushes {
@@ -152,32 +147,21 @@ impl Pushes {
         Self {
             arrived,
             last: None,
-            before: None,
         }
-    }
-
-    fn saw(&mut self, at: Instant) {
-        self.before = self.last.replace(at);
-    }
-
-    /// How long ago the latest push committed, if it came in a burst.
-    fn burst_since(&self) -> Option<Duration> {
-        let (last, before) = (self.last?, self.before?);
-        (last - before < GIVE_WAY_BURST).then(|| last.elapsed())
     }
 
     /// Waits for the next notification; false when the connection is lost.
     async fn next(&mut self) -> bool {
         match self.arrived.recv().await {
             Some(at) => {
-                self.saw(at);
+                self.last = Some(at);
                 true
             }
             None => false,
         }
     }
 
-    /// Waits while a burst of pushes is committing (the latest less than
+    /// Waits while pushes are committing (one less than
     /// [`GIVE_WAY_QUIET`] ago, on any instance), at most
     /// [`GIVE_WAY_AT_MOST`], and takes every notification so far. A batch
     /// written in the middle of a burst of pushes competes with each of
@@ -189,9 +173,9 @@ impl Pushes {
         let started = Instant::now();
         loop {
             while let Ok(at) = self.arrived.try_recv() {
-                self.saw(at);
+                self.last = Some(at);
             }
-            let Some(since) = self.burst_since() else {
+            let Some(since) = self.last.map(|at| at.elapsed()) else {
                 return;
             };
             let waited = started.elapsed();
@@ -356,21 +340,9 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_lone_push_is_merged_at_once() {
-        let (tx, mut p) = pushes();
-        tx.send(Instant::now()).unwrap();
-        tokio::time::advance(GIVE_WAY_BURST).await;
-        tx.send(Instant::now()).unwrap();
-        let t = Instant::now();
-        p.give_way().await;
-        assert_eq!(t.elapsed(), Duration::ZERO);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_batch_waits_until_a_burst_of_pushes_has_been_quiet_for_a_while() {
+    async fn a_batch_waits_until_the_pushes_have_been_quiet_for_a_while() {
         let (tx, mut p) = pushes();
         let t = Instant::now();
-        tx.send(Instant::now()).unwrap();
         tx.send(Instant::now()).unwrap();
         p.give_way().await;
         assert_eq!(t.elapsed(), GIVE_WAY_QUIET);
@@ -388,8 +360,7 @@ mod tests {
                 tokio::time::sleep(GIVE_WAY_QUIET / 3).await;
             }
         });
-        // The stream is under way (paused time moves from timer to timer).
-        tokio::time::sleep(GIVE_WAY_QUIET).await;
+        tokio::task::yield_now().await;
         let t = Instant::now();
         p.give_way().await;
         assert_eq!(t.elapsed(), GIVE_WAY_AT_MOST);
